@@ -1,0 +1,70 @@
+# inframock: `make help` lists the targets. Every target that needs Python
+# prepares the virtualenv first; it is re-installed only when a requirements
+# file changes.
+
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+SOURCES := populate tests scripts
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "inframock needs Python 3.11 or newer (set PYTHON=python3.x)")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "inframock | installing pinned dependencies into $(VENV)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	@touch $@
+
+.PHONY: venv
+venv: $(INSTALLED) ## Create or update the virtualenv (.venv)
+
+.PHONY: run
+run: $(INSTALLED) ## Start the stack in the foreground, provision it and load ./data (Ctrl-C stops)
+	$(PY) -m populate run
+
+.PHONY: stop
+stop: $(INSTALLED) ## Stop the stack started by `make run` in another terminal
+	@$(PY) -m populate stop
+
+.PHONY: status
+status: $(INSTALLED) ## Show the services and what each experiment has loaded (exit 0 when healthy)
+	@$(PY) -m populate status
+
+.PHONY: reload-data
+reload-data: $(INSTALLED) ## Load the data folder again into the running stack (removes nothing)
+	@$(PY) -m populate reload-data
+
+.PHONY: env
+env: $(INSTALLED) ## Print exports for aws-cli, SDKs and Redis clients: eval "$$(make -s env)"
+	@$(PY) -m populate env
+
+.PHONY: test
+test: $(INSTALLED) ## Run the whole test suite against real servers on free ports
+	$(PY) -m pytest
+
+.PHONY: check
+check: $(INSTALLED) ## Check formatting (black) and lint (pylint)
+	$(PY) -m black --check $(SOURCES)
+	$(PY) -m pylint $(SOURCES)
+
+.PHONY: fmt
+fmt: $(INSTALLED) ## Format the code with black
+	$(PY) -m black $(SOURCES)
+
+.PHONY: default-data
+default-data: $(INSTALLED) ## Regenerate the small default experiment in data/
+	$(PY) scripts/make_default_data.py data
+
+.PHONY: clean
+clean: ## Remove the virtualenv, stack state and caches
+	rm -rf $(VENV) .inframock .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+.PHONY: help
+help: ## Show this help
+	@echo "inframock: the Biomage (Cellenics) AWS stack and Redis on this machine"
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo
+	@echo "Settings: environment variables or .env (see .env.example)."

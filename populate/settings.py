@@ -1,0 +1,164 @@
+"""Every setting inframock reads, typed and defaulted, in one place.
+
+Settings come from the process environment, then from a `.env` file in the
+working directory (the environment wins, as with Docker Compose). Nothing else
+in the package reads `os.environ` for configuration; it receives a `Settings`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Mapping
+
+from dotenv import dotenv_values
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class SettingsError(ValueError):
+    """A setting has a value inframock cannot use; the message names it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One environment variable: its name, default and the one line shown in docs."""
+
+    name: str
+    default: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("BIOMAGE_DATA_PATH", "./data", "folder of experiments to load"),
+    Setting("POPULATE_MOCK", "true", "load the data folder at start (true/false)"),
+    Setting("CLUSTER_ENV", "development", "data is loaded only in development"),
+    Setting("AWS_DEFAULT_REGION", "eu-west-1", "region of every ARN and client"),
+    Setting("SANDBOX_ID", "default", "suffix of the SNS topic name"),
+    Setting(
+        "BIOMAGE_API_URL",
+        "http://localhost:3000",
+        "where SNS delivers work and pipeline results",
+    ),
+    Setting(
+        "INFRAMOCK_BIND",
+        "127.0.0.1",
+        "address the services listen on (0.0.0.0 exposes them)",
+    ),
+    Setting("INFRAMOCK_AWS_PORT", "4566", "port of the AWS endpoint"),
+    Setting("INFRAMOCK_REDIS_PORT", "6379", "port of Redis"),
+    Setting(
+        "INFRAMOCK_AWS_ENDPOINT",
+        "",
+        "endpoint the loader writes to (default: the local AWS port)",
+    ),
+    Setting(
+        "INFRAMOCK_ALLOW_ENDPOINT",
+        "",
+        "host:port of a non-local endpoint the loader may write to",
+    ),
+    Setting(
+        "INFRAMOCK_REDIS_SERVER",
+        "",
+        "redis-server/valkey-server to run (default: PATH, then bundled)",
+    ),
+    Setting(
+        "INFRAMOCK_STATE_DIR",
+        "./.inframock",
+        "where the running stack records its pid and ports",
+    ),
+)
+
+
+def _truthy(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"{name}={value!r}: expected true or false")
+
+
+def _port(name: str, value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r}: expected a port number") from None
+    if not 0 < port < 65536:
+        raise SettingsError(f"{name}={value!r}: a port is between 1 and 65535")
+    return port
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The resolved configuration of one inframock stack."""
+
+    data_path: Path
+    populate_mock: bool
+    cluster_env: str
+    region: str
+    sandbox_id: str
+    api_url: str
+    bind: str
+    aws_port: int
+    redis_port: int
+    aws_endpoint_override: str
+    allow_endpoint: str
+    redis_server: str
+    state_dir: Path
+
+    @property
+    def client_host(self) -> str:
+        """The address a client on this machine uses to reach the services."""
+        return "127.0.0.1" if self.bind in {"0.0.0.0", "::", ""} else self.bind
+
+    @property
+    def aws_endpoint(self) -> str:
+        """The AWS endpoint the loader and status talk to."""
+        return self.aws_endpoint_override or (
+            f"http://{url_host(self.client_host)}:{self.aws_port}"
+        )
+
+    @property
+    def redis_url(self) -> str:
+        """The Redis URL clients on this machine use."""
+        return f"redis://{self.client_host}:{self.redis_port}"
+
+    @property
+    def exposed(self) -> bool:
+        """True when the services listen beyond this machine's loopback."""
+        return self.bind not in LOOPBACK_HOSTS and not self.bind.startswith("127.")
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None
+    ) -> "Settings":
+        """Resolve settings from `environ` (default: os.environ) over `.env`."""
+        environ = os.environ if environ is None else environ
+        env_file = Path(".env") if env_file is None else env_file
+        from_file = dotenv_values(env_file) if env_file.is_file() else {}
+        raw = {
+            s.name: environ.get(s.name, from_file.get(s.name) or s.default)
+            for s in SETTINGS
+        }
+        return cls(
+            data_path=Path(raw["BIOMAGE_DATA_PATH"]).expanduser(),
+            populate_mock=_truthy("POPULATE_MOCK", raw["POPULATE_MOCK"]),
+            cluster_env=raw["CLUSTER_ENV"].strip(),
+            region=raw["AWS_DEFAULT_REGION"].strip() or "eu-west-1",
+            sandbox_id=raw["SANDBOX_ID"].strip() or "default",
+            api_url=raw["BIOMAGE_API_URL"].strip().rstrip("/"),
+            bind=raw["INFRAMOCK_BIND"].strip() or "127.0.0.1",
+            aws_port=_port("INFRAMOCK_AWS_PORT", raw["INFRAMOCK_AWS_PORT"]),
+            redis_port=_port("INFRAMOCK_REDIS_PORT", raw["INFRAMOCK_REDIS_PORT"]),
+            aws_endpoint_override=raw["INFRAMOCK_AWS_ENDPOINT"].strip().rstrip("/"),
+            allow_endpoint=raw["INFRAMOCK_ALLOW_ENDPOINT"].strip(),
+            redis_server=raw["INFRAMOCK_REDIS_SERVER"].strip(),
+            state_dir=Path(raw["INFRAMOCK_STATE_DIR"]).expanduser(),
+        )
+
+
+def url_host(host: str) -> str:
+    """`host` as it stands in a URL (IPv6 addresses in brackets)."""
+    return f"[{host}]" if ":" in host else host

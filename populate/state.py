@@ -1,0 +1,68 @@
+"""The record a running stack leaves for `stop`, `status` and a second `run`.
+
+`make run` writes `stack.json` in the state folder (atomically) and removes it
+on the way out. Because a SIGKILL leaves the file behind, a record is believed
+only while its process is alive *and* started when the record says, so a stale
+file (or a recycled pid) never blocks the next start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import psutil
+
+STATE_FILE = "stack.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class StackRecord:
+    """Who runs the stack and where it listens."""
+
+    pid: int
+    started: float
+    aws_endpoint: str
+    redis_url: str
+    services: dict[str, str]
+    """Service name → version, e.g. {"aws": "moto 5.2.5"}."""
+
+    def save(self, state_dir: Path) -> None:
+        """Write the record atomically, so readers never see half of it."""
+        state_dir.mkdir(parents=True, exist_ok=True)
+        temporary = state_dir / f".{STATE_FILE}.{os.getpid()}"
+        temporary.write_text(json.dumps(dataclasses.asdict(self), indent=2))
+        temporary.replace(state_dir / STATE_FILE)
+
+    @classmethod
+    def read_live(cls, state_dir: Path) -> "StackRecord | None":
+        """The record of a stack that is running now, or None (stale files removed)."""
+        path = state_dir / STATE_FILE
+        try:
+            record = cls(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+        if record.is_alive():
+            return record
+        path.unlink(missing_ok=True)
+        return None
+
+    def is_alive(self) -> bool:
+        """True while the recorded process runs and is the one that wrote this."""
+        try:
+            process = psutil.Process(self.pid)
+            return abs(process.create_time() - self.started) < 1.0
+        except psutil.Error:
+            return False
+
+    @staticmethod
+    def remove(state_dir: Path, pid: int) -> None:
+        """Remove the record if it is `pid`'s own (never another stack's)."""
+        path = state_dir / STATE_FILE
+        try:
+            if json.loads(path.read_text()).get("pid") == pid:
+                path.unlink()
+        except (OSError, ValueError):
+            pass
