@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import time
 import urllib.error
 from typing import Any
 
@@ -50,12 +51,17 @@ def stop_stack(settings: Settings) -> int:
     try:
         process = psutil.Process(record.pid)
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=STOP_TIMEOUT)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        # A zombie has finished: its parent (a shell, make) just has not reaped it.
+        while process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+            if time.monotonic() > deadline:
+                console.error(
+                    f"pid {record.pid} did not stop within {STOP_TIMEOUT:.0f} s"
+                )
+                return 1
+            time.sleep(0.05)
     except psutil.NoSuchProcess:
         pass
-    except psutil.TimeoutExpired:
-        console.error(f"pid {record.pid} did not stop within {STOP_TIMEOUT:.0f} s")
-        return 1
     console.note("stopped")
     return 0
 

@@ -1,0 +1,264 @@
+"""Fixtures that start the real inframock stack on free ports and talk to it.
+
+Every stack here is `python -m populate run` as a user would start it, with its
+own ports, state folder and data folder, so tests never touch a developer's
+running inframock (4566/6379) and never reach beyond 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import pytest
+import redis
+
+from tests.datafolder import (
+    MB,
+    experiment_folder,
+    payload,
+    plot_record,
+    write_json,
+    write_rds,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_LINE = "inframock is ready"
+START_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:`port`."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def wait_until(condition: Any, timeout: float, what: str) -> None:
+    """Poll `condition` until it holds (a readiness check, not a sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
+    """The environment of a CLI run: free ports, its own state folder, no .env."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "INFRAMOCK_", "BIOMAGE_"))
+    }
+    env.update(
+        INFRAMOCK_AWS_PORT=str(free_port()),
+        INFRAMOCK_REDIS_PORT=str(free_port()),
+        INFRAMOCK_STATE_DIR=str(tmp / "state"),
+        BIOMAGE_DATA_PATH=str(tmp / "data"),
+        BIOMAGE_API_URL="http://127.0.0.1:9",
+        PYTHONUNBUFFERED="1",
+        COLUMNS="200",
+    )
+    env.update(overrides)
+    return env
+
+
+def cli(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m populate <args>` to completion; output merged into stdout."""
+    return subprocess.run(
+        [sys.executable, "-m", "populate", *args],
+        env=env,
+        cwd=env.get("INFRAMOCK_TEST_CWD", str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+class RunningStack:
+    """A `python -m populate run` process and clients for its services."""
+
+    def __init__(self, env: dict[str, str], command: list[str] | None = None) -> None:
+        self.env = env
+        self.aws_port = int(env["INFRAMOCK_AWS_PORT"])
+        self.redis_port = int(env["INFRAMOCK_REDIS_PORT"])
+        self.endpoint = f"http://127.0.0.1:{self.aws_port}"
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+            command or [sys.executable, "-m", "populate", "run"],
+            env=env,
+            cwd=str(ROOT),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        """Everything the stack printed so far."""
+        return "\n".join(self.lines)
+
+    def wait_ready(self) -> "RunningStack":
+        """Wait for the banner; fail with the output if the process exits first."""
+        wait_until(
+            lambda: READY_LINE in self.output or self.process.poll() is not None,
+            START_TIMEOUT,
+            "the stack to be ready",
+        )
+        assert READY_LINE in self.output, self.output
+        return self
+
+    def wait_exit(self, timeout: float = 20) -> int:
+        """Wait for the process to end; its exit status."""
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+    def stop(self) -> None:
+        """SIGTERM the stack (if still running) and wait for it."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.wait_exit()
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the stack with dummy credentials."""
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=self.env.get("AWS_DEFAULT_REGION", "eu-west-1"),
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    def redis(self) -> redis.Redis:
+        """A Redis client for the stack."""
+        return redis.Redis(host="127.0.0.1", port=self.redis_port, socket_timeout=5)
+
+    def cli(self, *args: str, **overrides: str) -> subprocess.CompletedProcess[str]:
+        """Run another CLI command against this stack."""
+        return cli({**self.env, **overrides}, *args)
+
+
+class Deliveries(http.server.ThreadingHTTPServer):
+    """A local HTTP server standing in for the Cellenics API's SNS endpoints."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _DeliveryHandler)
+        self.received: list[tuple[str, str, bytes]] = []
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _DeliveryHandler(http.server.BaseHTTPRequestHandler):
+    server: Deliveries
+
+    def do_POST(self) -> None:  # pylint: disable=invalid-name
+        """Record the notification (path, content type, body) and answer 200."""
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.received.append(
+            (self.path, self.headers.get("Content-Type", ""), body)
+        )
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:  # quiet
+        pass
+
+
+@pytest.fixture(scope="session", name="deliveries")
+def deliveries_fixture() -> Iterator[Deliveries]:
+    """The stand-in API the session stack's SNS subscriptions deliver to."""
+    server = Deliveries()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path) -> Iterator[Any]:
+    """Start stacks for one test; every one is stopped afterwards."""
+    stacks: list[RunningStack] = []
+
+    def start(data: Path | None = None, **overrides: str) -> RunningStack:
+        env = base_env(tmp_path, **overrides)
+        if data is not None:
+            env["BIOMAGE_DATA_PATH"] = str(data)
+        else:
+            Path(env["BIOMAGE_DATA_PATH"]).mkdir(parents=True, exist_ok=True)
+        stack = RunningStack(env)
+        stacks.append(stack)
+        return stack
+
+    yield start
+    for stack in stacks:
+        stack.stop()
+
+
+GOOD = "exp-good-1"
+PLOTS = 6
+PLOT_BYTES = 300_000
+RDS_BYTES = 20 * MB
+NUMBERS = {
+    "tenth": "0.1",
+    "tiny": "1E-7",
+    "big": "12345678901234567890123456789012345678",
+    "negative": "-42.50",
+}
+
+
+def write_session_data(data: Path) -> None:
+    """The session stack's data: a full experiment whose plots need two pages."""
+    folder = experiment_folder(data, GOOD)
+    numbers = ", ".join(f'"{k}": {v}' for k, v in NUMBERS.items())
+    (folder / "mock_experiment.json").write_text(
+        f'{{"experimentId": "{GOOD}", "experimentName": "good", '
+        f'"meta": {{"organism": "mmusculus", {numbers}}}, "cellIds": [1, 2, 3]}}'
+    )
+    write_json(folder, "mock_samples.json", {"experimentId": GOOD, "samples": {}})
+    records = [plot_record(GOOD, f"plot-{i}", PLOT_BYTES) for i in range(PLOTS)]
+    write_json(folder, "mock_plots_tables.json", {"records": records})
+    write_rds(folder, payload(RDS_BYTES))
+    (folder / "notes.txt").write_text("not data")
+    (folder / ".DS_Store").write_bytes(b"\0")
+
+
+@pytest.fixture(scope="session")
+def session_stack(
+    tmp_path_factory: pytest.TempPathFactory, deliveries: Deliveries
+) -> Iterator[RunningStack]:
+    """One stack for the tests that only read it or add their own experiments."""
+    tmp = tmp_path_factory.mktemp("session")
+    data = tmp / "data folder with spaces"
+    write_session_data(data)
+    env = base_env(tmp, BIOMAGE_DATA_PATH=str(data), BIOMAGE_API_URL=deliveries.url)
+    stack = RunningStack(env).wait_ready()
+    yield stack
+    stack.stop()
