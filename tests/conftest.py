@@ -71,6 +71,7 @@ def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
         INFRAMOCK_STATE_DIR=str(tmp / "state"),
         BIOMAGE_DATA_PATH=str(tmp / "data"),
         BIOMAGE_API_URL="http://127.0.0.1:9",
+        INFRAMOCK_RUNTIME="local",
         PYTHONUNBUFFERED="1",
         COLUMNS="200",
     )

@@ -1,0 +1,136 @@
+"""The rules that need no server: settings, file naming, item sizes, the endpoint guard."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from populate.aws import EndpointRefused, check_endpoint_is_local
+from populate.dataset import MAX_ITEM_BYTES, item_size, parse_json, plan, table_kind
+from populate.settings import SETTINGS, Settings, SettingsError
+from populate.stack import biomage_stack
+from tests.conftest import ROOT, base_env, cli
+
+
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("mock_experiment.json", "experiments"),
+        ("mock_experiment-e52b.json", "experiments"),
+        ("mock_samples.json", "samples"),
+        ("mock_plots_tables.json", "plots-tables"),
+        ("mock_plots_tables_2.json", "plots-tables"),
+        ("mock_cell_sets.json", None),
+        ("mock_experiment.json.bak", None),
+        ("r.rds.gz", None),
+    ],
+)
+def test_file_names_choose_the_table(name: str, kind: str | None) -> None:
+    assert table_kind(name) == kind
+
+
+def test_item_size_follows_dynamodb_rules() -> None:
+    # name bytes + value bytes; numbers: 1 byte per 2 significant digits + 1
+    assert item_size({"id": "abc"}) == 2 + 3
+    assert item_size({"n": Decimal("12345")}) == 1 + 4
+    assert item_size({"b": True, "z": None}) == 2 + 2
+    # lists and maps: 3 bytes + 1 per element + the elements
+    assert item_size({"l": [Decimal(1), "ab"]}) == 1 + 3 + (2 + 1) + (2 + 1)
+    assert item_size({"m": {"k": "v"}}) == 1 + 3 + (1 + 1 + 1)
+    assert item_size({"s": "é"}) == 1 + 2
+    assert MAX_ITEM_BYTES == 409_600
+
+
+def test_json_numbers_parse_as_exact_decimals() -> None:
+    document = parse_json(b'{"a": 0.1, "b": 10, "c": 1e400}')
+    assert document == {"a": Decimal("0.1"), "b": Decimal(10), "c": Decimal("1e400")}
+    with pytest.raises(ValueError, match="Infinity is not a number"):
+        parse_json(b'{"a": Infinity}')
+
+
+def test_plan_skips_hidden_and_plain_files_and_sorts(tmp_path: Path) -> None:
+    for name in ("b-exp", "a-exp", ".hidden"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "README.md").write_text("x")
+    (tmp_path / "a-exp" / "mock_samples.json").write_text("{}")
+    (tmp_path / "a-exp" / "r.rds.gz").write_bytes(b"")
+    (tmp_path / "a-exp" / "extra.csv").write_text("")
+    result = plan(tmp_path)
+    assert [e.id for e in result.experiments] == ["a-exp", "b-exp"]
+    first = result.experiments[0]
+    assert [f.kind for f in first.table_files] == ["samples"]
+    assert first.rds == tmp_path / "a-exp" / "r.rds.gz"
+    assert first.ignored == ("extra.csv",)
+    assert not result.problems
+
+
+def test_a_data_path_that_is_a_file_is_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    assert "not a folder" in str(plan(tmp_path / "file").problems[0])
+
+
+def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
+    defaults = Settings.load({}, env_file=tmp_path / "none")
+    assert (defaults.bind, defaults.aws_port, defaults.redis_port) == (
+        "127.0.0.1",
+        4566,
+        6379,
+    )
+    assert defaults.aws_endpoint == "http://127.0.0.1:4566"
+    assert defaults.region == "eu-west-1" and not defaults.exposed
+    (tmp_path / ".env").write_text("INFRAMOCK_AWS_PORT=5000\nSANDBOX_ID=mine\n")
+    mixed = Settings.load({"SANDBOX_ID": "env"}, env_file=tmp_path / ".env")
+    assert mixed.aws_port == 5000 and mixed.sandbox_id == "env"
+    exposed = Settings.load({"INFRAMOCK_BIND": "0.0.0.0"}, env_file=tmp_path / "none")
+    assert exposed.exposed and exposed.aws_endpoint == "http://127.0.0.1:4566"
+    with pytest.raises(SettingsError, match="INFRAMOCK_REDIS_PORT"):
+        Settings.load({"INFRAMOCK_REDIS_PORT": "lots"}, env_file=tmp_path / "none")
+
+
+def test_env_example_lists_every_setting_with_its_default() -> None:
+    text = (ROOT / ".env.example").read_text()
+    for setting in SETTINGS:
+        assert f"{setting.name}={setting.default}" in text
+
+
+def test_stack_names_follow_sandbox_and_region(tmp_path: Path) -> None:
+    settings = Settings.load(
+        {"SANDBOX_ID": "pr42", "AWS_DEFAULT_REGION": "us-east-2"},
+        env_file=tmp_path / "none",
+    )
+    stack = biomage_stack(settings)
+    assert stack.topic_arn == (
+        "arn:aws:sns:us-east-2:000000000000:work-results-development-pr42"
+    )
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://s3.eu-west-1.amazonaws.com",
+        "http://192.0.2.10:4566",
+        "http://10.0.0.5:4566",
+        "ftp://127.0.0.1",
+    ],
+)
+def test_non_local_endpoints_are_refused(endpoint: str) -> None:
+    with pytest.raises(EndpointRefused):
+        check_endpoint_is_local(endpoint, "")
+
+
+def test_local_or_explicitly_allowed_endpoints_pass() -> None:
+    check_endpoint_is_local("http://127.0.0.1:4566", "")
+    check_endpoint_is_local("http://localhost:4566", "")
+    check_endpoint_is_local("http://192.0.2.10:4566", "192.0.2.10:4566")
+    with pytest.raises(EndpointRefused):
+        check_endpoint_is_local("http://192.0.2.10:4566", "192.0.2.10:9999")
+
+
+def test_seed_refuses_a_remote_endpoint_before_any_request(tmp_path: Path) -> None:
+    env = base_env(tmp_path, INFRAMOCK_AWS_ENDPOINT="http://192.0.2.10:4566")
+    result = cli(env, "seed", timeout=30)
+    assert result.returncode == 1
+    assert "refusing to write to http://192.0.2.10:4566" in result.stdout
+    assert "INFRAMOCK_ALLOW_ENDPOINT=192.0.2.10:4566" in result.stdout
