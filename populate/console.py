@@ -72,6 +72,7 @@ class _PlainProgress:
         self.done = 0
         self._lock = threading.Lock()
         self._last_line = time.monotonic()
+        note(f"{label}: started ({size(total)} compressed)")
 
     def advance(self, amount: int) -> None:
         """Record `amount` more bytes done; safe from any thread."""
@@ -81,7 +82,7 @@ class _PlainProgress:
                 return
             self._last_line = time.monotonic()
         percent = 100 * self.done / self.total if self.total else 100
-        note(f"{self.label}: {percent:.0f}% ({size(self.done)} of {size(self.total)})")
+        note(f"{self.label}: {percent:.0f}% of {size(self.total)} compressed read")
 
 
 class ProgressBoard:

@@ -216,6 +216,7 @@ class Loader:
             ) from None
         except (ClientError, BotoCoreError, OSError) as err:
             raise RdsError(f"upload failed: {err}") from None
+        console.note(f"{label} ({console.size(counter.total)})")
         return counter.total
 
 

@@ -11,7 +11,16 @@ from typing import Any
 
 import psutil
 
-from tests.conftest import ROOT, RunningStack, base_env, cli, port_is_free, wait_until
+from tests.conftest import (
+    READY_LINE,
+    ROOT,
+    RunningStack,
+    base_env,
+    cli,
+    port_is_free,
+    wait_until,
+)
+from tests.datafolder import MB, experiment_folder, payload, write_rds
 
 FREED_WITHIN = 5.0
 
@@ -164,3 +173,21 @@ def test_help_lists_every_make_target() -> None:
             check=True,
         ).stdout
     )
+
+
+def test_sigterm_during_a_long_load_stops_at_once(
+    make_stack: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "big"
+    folder = experiment_folder(data, "big")
+    write_rds(folder, payload(200 * MB))
+    stack = make_stack(data)
+    wait_until(
+        lambda: "big/r.rds.gz → s3://" in stack.output, 60, "the upload to start"
+    )
+    assert "started (" in stack.output  # plain progress lines when not a terminal
+    services = children_of(stack)
+    stack.process.send_signal(signal.SIGTERM)
+    assert stack.wait_exit(timeout=FREED_WITHIN) == 128 + signal.SIGTERM
+    assert_all_gone(stack, services)
+    assert READY_LINE not in stack.output
