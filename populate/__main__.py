@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from populate import console
+from populate import compose, console
 from populate.settings import Settings, SettingsError
 
 
@@ -20,6 +20,15 @@ def _settings() -> Settings:
     try:
         return Settings.load()
     except SettingsError as err:
+        console.error(str(err))
+        sys.exit(2)
+
+
+def _road(settings: Settings) -> compose.Road:
+    """The road of INFRAMOCK_RUNTIME, announced; exit 2 if it cannot be taken."""
+    try:
+        return compose.take_road(settings)
+    except compose.RoadError as err:
         console.error(str(err))
         sys.exit(2)
 
@@ -35,10 +44,14 @@ def cli() -> None:
 @cli.command()
 def run() -> None:
     """Start the stack in the foreground, provision it and load the data folder."""
+    settings = _settings()
+    road = _road(settings)
+    if road.docker:
+        compose.up(road, settings)
     # pylint: disable-next=import-outside-toplevel
     from populate.local_stack import run as run_local
 
-    code = run_local(_settings())
+    code = run_local(settings)
     sys.stdout.flush()
     # Loader threads may still be mid-request to the stopped engine: do not wait.
     os._exit(code)  # pylint: disable=protected-access
@@ -57,6 +70,9 @@ def reload_data() -> None:
             "Start one with `make run` (in another terminal), then reload."
         )
         sys.exit(1)
+    road = _road(settings)
+    if road.docker:
+        compose.become(road.command(compose.RELOAD))
     sys.exit(_seed(settings))
 
 
@@ -85,7 +101,11 @@ def stop() -> None:
     # pylint: disable-next=import-outside-toplevel
     from populate.status import stop_stack
 
-    sys.exit(stop_stack(_settings()))
+    settings = _settings()
+    road = _road(settings)
+    if road.docker:
+        compose.become(road.command(compose.DOWN))
+    sys.exit(stop_stack(settings))
 
 
 @cli.command()
@@ -94,7 +114,11 @@ def status() -> None:
     # pylint: disable-next=import-outside-toplevel
     from populate.status import show_status
 
-    sys.exit(show_status(_settings()))
+    settings = _settings()
+    road = _road(settings)
+    if road.docker:
+        compose.show_services(road)
+    sys.exit(show_status(settings))
 
 
 @cli.command()

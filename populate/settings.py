@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Literal, Mapping, cast, get_args
 
 from dotenv import dotenv_values
 
@@ -68,7 +68,15 @@ SETTINGS: tuple[Setting, ...] = (
         "./.inframock",
         "where the running stack records its pid and ports",
     ),
+    Setting(
+        "INFRAMOCK_RUNTIME",
+        "auto",
+        "local, docker, or auto (docker when an engine and Compose answer)",
+    ),
 )
+
+Runtime = Literal["local", "docker", "auto"]
+RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
 
 
 def _truthy(name: str, value: str) -> bool:
@@ -90,6 +98,14 @@ def _port(name: str, value: str) -> int:
     return port
 
 
+def _runtime(value: str) -> Runtime:
+    runtime = value.strip().lower() or "auto"
+    if runtime not in RUNTIMES:
+        expected = ", ".join(RUNTIMES)
+        raise SettingsError(f"INFRAMOCK_RUNTIME={value!r}: expected one of {expected}")
+    return cast(Runtime, runtime)
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """The resolved configuration of one inframock stack."""
@@ -107,6 +123,8 @@ class Settings:
     allow_endpoint: str
     redis_server: str
     state_dir: Path
+    runtime: Runtime = "auto"
+    """The road: `local`, `docker` or `auto` (see populate.compose)."""
 
     @property
     def client_host(self) -> str:
@@ -156,6 +174,7 @@ class Settings:
             allow_endpoint=raw["INFRAMOCK_ALLOW_ENDPOINT"].strip(),
             redis_server=raw["INFRAMOCK_REDIS_SERVER"].strip(),
             state_dir=Path(raw["INFRAMOCK_STATE_DIR"]).expanduser(),
+            runtime=_runtime(raw["INFRAMOCK_RUNTIME"]),
         )
 
 

@@ -1,4 +1,4 @@
-"""The rules that need no server: settings, file naming, item sizes, the endpoint guard."""
+"""Rules that need no server: settings, file naming, item sizes, endpoint guard."""
 
 from __future__ import annotations
 

@@ -1,0 +1,523 @@
+"""The Docker road, checked without a Docker engine.
+
+The Compose file is validated against the Compose specification and read for
+what inframock promises (pinned images, ports on the configured address only,
+healthchecks gating the loader); the loader's own command is run with the
+container's environment against a real moto server; and the road choice is
+driven through stand-in `docker` and `docker-compose` executables that record
+how they were called, so nothing real is ever started.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import pytest
+import yaml
+
+from populate import compose
+from populate.aws import EndpointRefused, check_endpoint_is_local
+from populate.settings import Runtime
+from tests.conftest import base_env, cli, free_port, wait_until
+from tests.datafolder import experiment_folder, payload, plot_record, write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "populate" / "Dockerfile"
+BIND_PREFIX = "${INFRAMOCK_BIND:-127.0.0.1}:"
+VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+FULL_VERSION = re.compile(r"\d+\.\d+\.\d+([-.][\w.-]+)?")
+SEED_COMMAND = ["python", "-m", "populate", "seed"]
+EXPERIMENT = "exp-compose-1"
+RDS = payload(300_000, seed=7)
+
+
+@pytest.fixture(scope="module", name="spec")
+def fixture_spec() -> dict[str, Any]:
+    """docker-compose.yml, parsed."""
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def defaulted(value: str) -> str:
+    """`value` as Compose reads it with none of its variables set."""
+    return VARIABLE.sub(lambda match: match.group(2) or "", value)
+
+
+def pinned(image: str) -> bool:
+    """True for `name:x.y.z...`: an explicit full version, never `latest`."""
+    _, _, tag = image.rpartition(":")
+    return "/" not in tag and bool(FULL_VERSION.fullmatch(tag))
+
+
+# The Compose file -------------------------------------------------------------
+
+
+def validate(path: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema with the Compose specification it vendors (offline)."""
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema"]
+        + ["--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_compose_file_is_valid_against_the_compose_specification() -> None:
+    result = validate(COMPOSE_FILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_validator_rejects_a_compose_file_that_breaks_the_specification(
+    tmp_path: Path,
+) -> None:
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(COMPOSE_FILE.read_text().replace("service_healthy", "healthy", 1))
+    result = validate(broken)
+    assert result.returncode == 1
+    assert "service_healthy" in result.stdout
+
+
+def test_every_image_is_pinned_to_an_explicit_version(spec: dict[str, Any]) -> None:
+    services = spec["services"]
+    images = {
+        name: defaulted(s["image"]) for name, s in services.items() if "image" in s
+    }
+    assert set(images) == {"aws", "redis"}
+    assert all(pinned(image) for image in images.values()), images
+    assert services["populate"]["build"] == {
+        "context": ".",
+        "dockerfile": "populate/Dockerfile",
+    }
+    bases = re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.MULTILINE)
+    assert bases and all(pinned(base) for base in bases), bases
+
+
+def test_images_can_be_swapped_by_variables(spec: dict[str, Any]) -> None:
+    services = spec["services"]
+    assert services["aws"]["image"].startswith("${INFRAMOCK_AWS_IMAGE:-")
+    assert services["redis"]["image"].startswith("${INFRAMOCK_REDIS_IMAGE:-")
+
+
+def test_env_example_shows_the_compose_images(spec: dict[str, Any]) -> None:
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    for service, variable in (("aws", "AWS"), ("redis", "REDIS")):
+        image = defaulted(spec["services"][service]["image"])
+        assert f"# INFRAMOCK_{variable}_IMAGE={image}\n" in example
+
+
+def test_the_moto_image_is_the_moto_of_requirements(spec: dict[str, Any]) -> None:
+    pins = (ROOT / "requirements.txt").read_text()
+    version = re.search(r"^moto\[server\]==(\S+)$", pins, re.MULTILINE)
+    assert version is not None
+    aws = defaulted(spec["services"]["aws"]["image"])
+    assert aws == f"motoserver/moto:{version.group(1)}"
+
+
+def test_ports_are_published_on_the_configured_address_only(
+    spec: dict[str, Any],
+) -> None:
+    published = {
+        name: service.get("ports", []) for name, service in spec["services"].items()
+    }
+    assert published == {
+        "aws": [BIND_PREFIX + "${INFRAMOCK_AWS_PORT:-4566}:4566"],
+        "redis": [BIND_PREFIX + "${INFRAMOCK_REDIS_PORT:-6379}:6379"],
+        "populate": [],
+    }
+    assert all("expose" not in s for s in spec["services"].values())
+
+
+def test_aws_listens_on_4566_as_the_cellenics_account(spec: dict[str, Any]) -> None:
+    aws = spec["services"]["aws"]
+    assert aws["environment"]["MOTO_PORT"] == "4566"
+    assert aws["environment"]["MOTO_ACCOUNT_ID"] == "000000000000"
+    assert aws["extra_hosts"] == ["host.docker.internal:host-gateway"]
+
+
+def test_redis_keeps_nothing_on_disk(spec: dict[str, Any]) -> None:
+    assert spec["services"]["redis"]["command"] == [
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+
+
+def test_the_loader_starts_only_once_aws_and_redis_are_healthy(
+    spec: dict[str, Any],
+) -> None:
+    services = spec["services"]
+    for name in ("aws", "redis"):
+        check = services[name]["healthcheck"]
+        assert check["test"][0] in {"CMD", "CMD-SHELL"} and check["retries"] > 0
+    assert services["populate"]["depends_on"] == {
+        "aws": {"condition": "service_healthy"},
+        "redis": {"condition": "service_healthy"},
+    }
+
+
+def test_the_loader_is_the_embedded_entry_point_run_once(
+    spec: dict[str, Any],
+) -> None:
+    populate = spec["services"]["populate"]
+    assert populate["command"] == SEED_COMMAND
+    assert f"CMD {SEED_COMMAND}".replace("'", '"') in DOCKERFILE.read_text()
+    assert populate["restart"] == "no"
+    assert populate["volumes"] == ["${BIOMAGE_DATA_PATH:-./data}:/data:ro"]
+    env = populate["environment"]
+    assert env["BIOMAGE_DATA_PATH"] == "/data"
+    assert defaulted(env["BIOMAGE_API_URL"]) == "http://host.docker.internal:3000"
+    passed_through = {"POPULATE_MOCK", "CLUSTER_ENV", "AWS_DEFAULT_REGION"}
+    passed_through |= {"SANDBOX_ID", "BIOMAGE_API_URL"}
+    assert all(env[name].startswith(f"${{{name}:-") for name in passed_through)
+
+
+def test_the_endpoint_guard_allows_exactly_the_compose_endpoint(
+    spec: dict[str, Any],
+) -> None:
+    env = spec["services"]["populate"]["environment"]
+    check_endpoint_is_local(
+        env["INFRAMOCK_AWS_ENDPOINT"], env["INFRAMOCK_ALLOW_ENDPOINT"]
+    )
+    with pytest.raises(EndpointRefused):
+        check_endpoint_is_local(env["INFRAMOCK_AWS_ENDPOINT"], "")
+
+
+def test_docker_build_context_leaves_out_local_state() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".venv", ".git", "data", ".inframock", "tests", ".env"} <= ignored
+
+
+# The loader, with the container's environment, against a real server ------------
+
+
+@pytest.fixture(scope="module", name="moto_endpoint")
+def fixture_moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto server of our own on a free port, as the `aws` container runs it."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(  # pylint: disable=consider-using-with
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            env={**os.environ, "MOTO_ACCOUNT_ID": "000000000000"},
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: _answers(f"{endpoint}/moto-api/") or server.poll() is not None,
+            60,
+            "the moto server",
+        )
+        assert server.poll() is None, log.read_text()
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def container_command(spec: dict[str, Any], service: str) -> list[str]:
+    """A service's command, with this interpreter standing in for the image's."""
+    command = spec["services"][service]["command"]
+    return [sys.executable if part == "python" else part for part in command]
+
+
+def test_the_aws_healthcheck_passes_only_when_the_engine_answers(
+    spec: dict[str, Any], moto_endpoint: str
+) -> None:
+    form, *check = spec["services"]["aws"]["healthcheck"]["test"]
+    assert form == "CMD" and check[0] == "python"
+    port = moto_endpoint.rsplit(":", 1)[1]
+    for target, expected in ((port, 0), (str(free_port()), 1)):
+        command = [sys.executable] + [
+            part.replace("127.0.0.1:4566", f"127.0.0.1:{target}") for part in check[1:]
+        ]
+        result = subprocess.run(command, capture_output=True, timeout=30, check=False)
+        assert result.returncode == expected, result.stderr
+
+
+def write_experiment(data: Path) -> None:
+    """One experiment in every table, with an r.rds.gz."""
+    folder = experiment_folder(data, EXPERIMENT)
+    write_json(
+        folder,
+        "mock_experiment.json",
+        {"experimentId": EXPERIMENT, "experimentName": "compose"},
+    )
+    write_json(folder, "mock_samples.json", {"experimentId": EXPERIMENT, "samples": {}})
+    plots = [plot_record(EXPERIMENT, f"plot-{i}", 100) for i in range(3)]
+    write_json(folder, "mock_plots_tables.json", {"records": plots})
+    (folder / "r.rds.gz").write_bytes(gzip.compress(RDS))
+
+
+def test_the_populate_command_seeds_a_real_stack_with_the_container_environment(
+    spec: dict[str, Any], moto_endpoint: str, tmp_path: Path
+) -> None:
+    populate = spec["services"]["populate"]
+    env = {
+        name: defaulted(str(value)) for name, value in populate["environment"].items()
+    }
+    assert env["INFRAMOCK_AWS_ENDPOINT"] == "http://aws:4566"
+    env["INFRAMOCK_AWS_ENDPOINT"] = moto_endpoint
+    env["BIOMAGE_DATA_PATH"] = str(tmp_path / "data")
+    write_experiment(tmp_path / "data")
+    # As in the image: the package importable, no .env, nothing else inherited.
+    env.update(PATH="/usr/bin:/bin", PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        container_command(spec, "populate"),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_seeded(moto_endpoint, env["AWS_DEFAULT_REGION"])
+
+
+def assert_seeded(endpoint: str, region: str) -> None:
+    """Tables, items, the gunzipped r.rds and the SNS deliveries to the host's API."""
+    session = boto3.session.Session(
+        region_name=region, aws_access_key_id="test", aws_secret_access_key="test"
+    )
+    ddb = session.client("dynamodb", endpoint_url=endpoint)
+    counts = {
+        table: ddb.query(
+            TableName=table,
+            KeyConditionExpression="experimentId = :id",
+            ExpressionAttributeValues={":id": {"S": EXPERIMENT}},
+            Select="COUNT",
+        )["Count"]
+        for table in ddb.list_tables()["TableNames"]
+    }
+    assert counts == {
+        "experiments-development": 1,
+        "samples-development": 1,
+        "plots-tables-development": 3,
+    }
+    s3 = session.client("s3", endpoint_url=endpoint)
+    rds = s3.get_object(Bucket="biomage-source-development", Key=f"{EXPERIMENT}/r.rds")
+    assert rds["Body"].read() == RDS
+    sns = session.client("sns", endpoint_url=endpoint)
+    endpoints = {s["Endpoint"] for s in sns.list_subscriptions()["Subscriptions"]}
+    assert endpoints == {
+        "http://host.docker.internal:3000/v1/workResults",
+        "http://host.docker.internal:3000/v1/pipelineResults",
+    }
+
+
+# Road selection, through stand-in docker executables -----------------------------
+
+
+@dataclasses.dataclass
+class StandIns:
+    """A folder for PATH holding stand-in executables that log their calls."""
+
+    bin: Path
+    log: Path
+
+    def add(self, name: str, body: str) -> None:
+        """An executable `name` that logs its arguments, then runs `body`."""
+        script = self.bin / name
+        script.write_text(
+            "#!/bin/sh\n"
+            f"printf '%s\\037' {name} \"$@\" >> '{self.log}'\n"
+            f"printf '\\n' >> '{self.log}'\n"
+            f"{body}\n"
+        )
+        script.chmod(0o755)
+
+    def docker(self, info: int, compose_version: int, compose_exit: int = 0) -> None:
+        """`docker`: `info` and `compose version` exit as told, others compose_exit."""
+        self.add(
+            "docker",
+            f'if [ "$1" = info ]; then exit {info}; fi\n'
+            f'if [ "$1 $2" = "compose version" ]; then exit {compose_version}; fi\n'
+            f"exit {compose_exit}",
+        )
+
+    def calls(self) -> list[list[str]]:
+        """Every call so far, as its argument vector."""
+        if not self.log.exists():
+            return []
+        return [
+            line.split("\x1f")[:-1]
+            for line in self.log.read_text(encoding="utf-8").splitlines()
+        ]
+
+
+@pytest.fixture(name="standins")
+def fixture_standins(tmp_path: Path) -> StandIns:
+    """An empty stand-in folder: no docker at all until a test adds one."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    return StandIns(folder, tmp_path / "calls.log")
+
+
+INFO = ["docker", "info"]
+COMPOSE_VERSION = ["docker", "compose", "version"]
+DOCKER_COMPOSE = ["docker", "compose", "--file", str(COMPOSE_FILE)]
+
+
+@pytest.mark.parametrize(
+    ("runtime", "info", "version", "legacy", "road", "probes"),
+    [
+        ("auto", 0, 0, False, ("docker", "compose"), [INFO, COMPOSE_VERSION]),
+        ("auto", 1, 0, True, (), [INFO]),
+        ("auto", 0, 1, True, ("docker-compose",), [INFO, COMPOSE_VERSION]),
+        ("auto", 0, 1, False, (), [INFO, COMPOSE_VERSION]),
+        ("local", 0, 0, True, (), []),
+        ("docker", 1, 0, False, ("docker", "compose"), [COMPOSE_VERSION]),
+        ("docker", 1, 1, True, ("docker-compose",), [COMPOSE_VERSION]),
+    ],
+)
+def test_the_road_follows_the_runtime_and_what_answers(
+    standins: StandIns,
+    monkeypatch: pytest.MonkeyPatch,
+    runtime: Runtime,
+    info: int,
+    version: int,
+    legacy: bool,
+    road: tuple[str, ...],
+    probes: list[list[str]],
+) -> None:
+    standins.docker(info, version)
+    if legacy:
+        standins.add("docker-compose", "exit 0")
+    monkeypatch.setenv("PATH", str(standins.bin))
+    chosen = compose.choose_road(runtime)
+    assert chosen.compose == road
+    assert runtime in chosen.reason
+    assert standins.calls() == probes
+
+
+def test_auto_is_local_without_any_docker(
+    standins: StandIns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(standins.bin))
+    assert not compose.choose_road("auto").docker
+
+
+def test_auto_stays_with_a_running_embedded_stack(
+    standins: StandIns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    standins.docker(0, 0)
+    monkeypatch.setenv("PATH", str(standins.bin))
+    road = compose.choose_road("auto", embedded_pid=4321)
+    assert not road.docker and "pid 4321" in road.reason
+    assert not standins.calls()
+
+
+def test_forcing_docker_without_compose_is_an_error(
+    standins: StandIns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    standins.docker(0, 1)
+    monkeypatch.setenv("PATH", str(standins.bin))
+    with pytest.raises(compose.RoadError, match="INFRAMOCK_RUNTIME=local"):
+        compose.choose_road("docker")
+
+
+def cli_env(tmp_path: Path, standins: StandIns, **overrides: str) -> dict[str, str]:
+    """The CLI's environment: stand-ins only on PATH, and no way to start a stack.
+
+    INFRAMOCK_REDIS_SERVER names no server, so even a wrong road could not
+    start an embedded stack.
+    """
+    return base_env(
+        tmp_path,
+        PATH=str(standins.bin),
+        INFRAMOCK_REDIS_SERVER=str(tmp_path / "no-redis-server"),
+        **overrides,
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "compose_args"),
+    [
+        ("run", ["up", "--build"]),
+        ("reload-data", ["run", "--rm", "--no-deps", "populate"]),
+        ("stop", ["down"]),
+    ],
+)
+def test_the_docker_road_hands_each_command_to_compose(
+    standins: StandIns,
+    tmp_path: Path,
+    moto_endpoint: str,
+    command: str,
+    compose_args: list[str],
+) -> None:
+    standins.docker(info=0, compose_version=0, compose_exit=7)
+    port = moto_endpoint.rsplit(":", 1)[1]  # reload-data needs a stack answering
+    env = cli_env(tmp_path, standins, INFRAMOCK_RUNTIME="auto", INFRAMOCK_AWS_PORT=port)
+    result = cli(env, command, timeout=60)
+    assert standins.calls() == [INFO, COMPOSE_VERSION, DOCKER_COMPOSE + compose_args]
+    assert result.returncode == 7, result.stdout  # compose's own exit status
+    assert "docker road: INFRAMOCK_RUNTIME=auto, a Docker engine answers" in (
+        result.stdout
+    )
+
+
+def test_status_on_the_docker_road_lists_the_containers_then_the_stack(
+    standins: StandIns, tmp_path: Path
+) -> None:
+    standins.docker(info=1, compose_version=0)
+    result = cli(cli_env(tmp_path, standins, INFRAMOCK_RUNTIME="docker"), "status")
+    assert standins.calls() == [COMPOSE_VERSION, DOCKER_COMPOSE + ["ps", "--all"]]
+    assert "docker road: INFRAMOCK_RUNTIME=docker" in result.stdout
+    assert "services" in result.stdout and "down" in result.stdout
+    assert result.returncode == 1  # nothing answers on the free ports
+
+
+def test_the_docker_compose_binary_stands_in_for_the_plugin(
+    standins: StandIns, tmp_path: Path
+) -> None:
+    standins.docker(info=0, compose_version=1)
+    standins.add("docker-compose", "exit 0")
+    result = cli(cli_env(tmp_path, standins, INFRAMOCK_RUNTIME="auto"), "stop")
+    assert result.returncode == 0, result.stdout
+    assert standins.calls() == [
+        INFO,
+        COMPOSE_VERSION,
+        ["docker-compose", "--file", str(COMPOSE_FILE), "down"],
+    ]
+
+
+@pytest.mark.parametrize(("runtime", "probes"), [("auto", [INFO]), ("local", [])])
+def test_the_local_road_when_docker_does_not_answer_or_is_not_wanted(
+    standins: StandIns, tmp_path: Path, runtime: str, probes: list[list[str]]
+) -> None:
+    standins.docker(info=1 if runtime == "auto" else 0, compose_version=0)
+    result = cli(cli_env(tmp_path, standins, INFRAMOCK_RUNTIME=runtime), "stop")
+    assert result.returncode == 0, result.stdout
+    assert standins.calls() == probes
+    assert f"local road: INFRAMOCK_RUNTIME={runtime}" in result.stdout
+    assert "no inframock stack is running" in result.stdout
+
+
+def test_an_unknown_runtime_is_refused(standins: StandIns, tmp_path: Path) -> None:
+    result = cli(cli_env(tmp_path, standins, INFRAMOCK_RUNTIME="podman"), "stop")
+    assert result.returncode == 2
+    assert "INFRAMOCK_RUNTIME='podman'" in result.stdout
+    assert not standins.calls()
