@@ -32,8 +32,8 @@ status: $(INSTALLED) ## Show the services and what each experiment has loaded (e
 	@$(PY) -m populate status
 
 .PHONY: reload-data
-reload-data: $(INSTALLED) ## Load the data folder again into the running stack (removes nothing)
-	@$(PY) -m populate reload-data
+reload-data: $(INSTALLED) ## Load what changed in the data folder into the running stack (ALL=1: every file)
+	@$(PY) -m populate reload-data $(if $(ALL),--all)
 
 .PHONY: env
 env: $(INSTALLED) ## Print exports for aws-cli, SDKs and Redis clients: eval "$$(make -s env)"

@@ -58,8 +58,17 @@ def run() -> None:
 
 
 @cli.command("reload-data")
-def reload_data() -> None:
-    """Load the data folder again into the running stack (removes nothing)."""
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Load every file, also those unchanged since they were last loaded.",
+)
+def reload_data(everything: bool) -> None:
+    """Load what changed in the data folder into the running stack.
+
+    Removes nothing: what the Cellenics services generated stays.
+    """
     # pylint: disable-next=import-outside-toplevel
     from populate.status import stack_is_reachable
 
@@ -73,7 +82,7 @@ def reload_data() -> None:
     road = _road(settings)
     if road.docker:
         compose.become(road.command(compose.RELOAD))
-    sys.exit(_seed(settings))
+    sys.exit(_seed(settings, everything))
 
 
 @cli.command()
@@ -82,13 +91,13 @@ def seed() -> None:
     sys.exit(_seed(_settings()))
 
 
-def _seed(settings: Settings) -> int:
+def _seed(settings: Settings, everything: bool = False) -> int:
     # pylint: disable-next=import-outside-toplevel
     from populate import seed as seeding
     from populate.aws import EndpointRefused  # pylint: disable=import-outside-toplevel
 
     try:
-        result = seeding.seed(settings)
+        result = seeding.seed(settings, everything)
     except (EndpointRefused, seeding.SeedError) as err:
         console.error(str(err))
         return 1

@@ -163,6 +163,8 @@ def summary(report: LoadReport) -> None:
         f"{plural(report.items, 'item')}, {size(report.bytes)} into S3, "
         f"{plural(len(problems), 'error')}"
     )
+    if report.unchanged:
+        line += f"; {plural(report.unchanged, 'unchanged file')} skipped"
     if problems:
         error(line)
         for problem in problems:

@@ -11,14 +11,16 @@ import dataclasses
 import fnmatch
 import json
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from populate.stack import Table
 
 MAX_ITEM_BYTES = 400 * 1024
 """DynamoDB's item size limit, counted as DynamoDB counts it."""
+MAX_DEPTH = 32
+"""DynamoDB's limit on nested attributes (maps and lists)."""
 
 TABLE_FILE_PATTERNS = (
     ("mock_experiment*.json", "experiments"),
@@ -61,6 +63,7 @@ class Experiment:
     table_files: tuple[TableFile, ...]
     rds: Path | None
     ignored: tuple[str, ...]
+    problems: tuple[Problem, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,68 +88,104 @@ def plan(data_path: Path) -> Plan:
         return Plan((), (Problem("", str(data_path), "data folder does not exist"),))
     if not data_path.is_dir():
         return Plan((), (Problem("", str(data_path), "data path is not a folder"),))
+    root = data_path.resolve()
     experiments, problems = [], []
-    for entry in sorted(data_path.iterdir()):
-        if entry.name.startswith(".") or not entry.is_dir():
+    for entry in _entries(data_path):
+        if reason := _link_problem(entry, root):
+            problems.append(Problem(entry.name, "", reason))
+        elif not entry.is_dir():
             continue
-        if not EXPERIMENT_ID.fullmatch(entry.name):
-            problems.append(
-                Problem(
-                    entry.name,
-                    "",
-                    "not a valid experiment id (letters, digits, '-' and '_' only)",
-                )
-            )
-            continue
-        experiments.append(_experiment(entry))
+        elif not EXPERIMENT_ID.fullmatch(entry.name):
+            reason = "not a valid experiment id (letters, digits, '-' and '_' only)"
+            problems.append(Problem(entry.name, "", reason))
+        else:
+            experiments.append(_experiment(entry, root))
     return Plan(tuple(experiments), tuple(problems))
 
 
-def _experiment(folder: Path) -> Experiment:
-    table_files, ignored, rds = [], [], None
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
-            continue
+def _entries(folder: Path) -> list[Path]:
+    """The visible entries of a folder, sorted (hidden files are silently skipped)."""
+    return sorted(e for e in folder.iterdir() if not e.name.startswith("."))
+
+
+def _link_problem(entry: Path, root: Path) -> str | None:
+    """Why a symlink cannot be followed: broken, a loop, or leading outside `root`."""
+    if not entry.is_symlink():
+        return None
+    try:
+        target = entry.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return "broken symlink or symlink loop"
+    if not target.is_relative_to(root):
+        return f"symlink to {target}, outside the data folder"
+    return None
+
+
+def _experiment(folder: Path, root: Path) -> Experiment:
+    table_files, ignored, problems, rds = [], [], [], None
+    for entry in _entries(folder):
         kind = table_kind(entry.name)
-        if kind and entry.is_file():
+        if reason := _link_problem(entry, root):
+            problems.append(Problem(folder.name, entry.name, reason))
+        elif kind and entry.is_file():
             table_files.append(TableFile(entry, kind))
         elif entry.name == RDS_FILE and entry.is_file():
             rds = entry
         else:
             ignored.append(entry.name)
-    return Experiment(folder.name, folder, tuple(table_files), rds, tuple(ignored))
+    return Experiment(
+        folder.name, folder, tuple(table_files), rds, tuple(ignored), tuple(problems)
+    )
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number DynamoDB can store")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        names = [name for name, _ in pairs]
+        duplicate = next(name for name in names if names.count(name) > 1)
+        raise ValueError(f"duplicate key {duplicate!r} in a JSON object")
+    return document
+
+
 def parse_json(raw: bytes) -> Any:
-    """Parse JSON with every number as an exact Decimal; errors say where."""
+    """Parse JSON with every number as an exact Decimal; errors say where.
+
+    Duplicate keys and NaN/Infinity are errors rather than silently lost data.
+    """
     text = raw.decode("utf-8-sig")
-    return json.loads(
-        text,
-        parse_float=Decimal,
-        parse_int=Decimal,
-        parse_constant=_reject_constant,
-    )
+    try:
+        return json.loads(
+            text,
+            parse_float=Decimal,
+            parse_int=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to read") from None
 
 
-def read_records(experiment: str, file: TableFile) -> tuple[list[Any], list[Problem]]:
+def read_records(
+    experiment: str, name: str, raw: bytes
+) -> tuple[list[Any], list[Problem]]:
     """The raw records of a table file: `{"records": [...]}` or one object."""
     try:
-        document = parse_json(file.path.read_bytes())
+        document = parse_json(raw)
     except json.JSONDecodeError as err:
         reason = f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
     except UnicodeDecodeError as err:
         reason = f"not UTF-8 text (byte {err.start}): {err.reason}"
-    except (ValueError, OSError) as err:
+    except ValueError as err:
         reason = str(err)
     else:
         records, reason = _records_of(document)
         if reason is None:
             return records, []
-    return [], [Problem(experiment, file.path.name, reason)]
+    return [], [Problem(experiment, name, reason)]
 
 
 def _records_of(document: Any) -> tuple[list[Any], str | None]:
@@ -161,21 +200,19 @@ def _records_of(document: Any) -> tuple[list[Any], str | None]:
 
 
 def valid_items(
-    experiment: str, file: TableFile, table: Table
+    experiment: str, name: str, table: Table, raw: bytes
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[Problem]]:
     """The items of a file DynamoDB will accept, each with a label naming it.
 
     Every other record becomes a problem. Items with the same key keep the last
     one, as successive puts would.
     """
-    records, problems = read_records(experiment, file)
+    records, problems = read_records(experiment, name, raw)
     by_key: dict[tuple[str, ...], tuple[str, dict[str, Any]]] = {}
     for index, record in enumerate(records):
         reason = _item_problem(record, table)
         if reason is not None:
-            problems.append(
-                Problem(experiment, file.path.name, reason, f"record {index}")
-            )
+            problems.append(Problem(experiment, name, reason, f"record {index}"))
             continue
         label = f"record {index} ({_describe_key(record, table)})"
         size = item_size(record)
@@ -184,7 +221,7 @@ def valid_items(
                 f"item is {size:,} bytes, over DynamoDB's "
                 f"{MAX_ITEM_BYTES:,}-byte item limit"
             )
-            problems.append(Problem(experiment, file.path.name, reason, label))
+            problems.append(Problem(experiment, name, reason, label))
             continue
         key = tuple(record[k] for k in table.key_names)
         by_key.pop(key, None)
@@ -208,25 +245,31 @@ def _item_problem(record: Any, table: Table) -> str | None:
 
 
 def _value_problem(value: Any) -> str | None:
-    for number in _numbers(value):
-        try:
-            digits = len(number.normalize().as_tuple().digits)
-        except InvalidOperation:
-            return f"number {number} cannot be stored"
-        if digits > 38 or not -130 <= number.adjusted() <= 125:
-            return f"number {number} is beyond DynamoDB's 38-digit precision"
+    """What DynamoDB would refuse in an item's values, found without recursion."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        current, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            return f"nested deeper than DynamoDB's {MAX_DEPTH} levels"
+        if isinstance(current, Decimal):
+            if reason := _number_problem(current):
+                return reason
+        elif isinstance(current, dict):
+            if "" in current:
+                return "an attribute name is empty"
+            pending += [(child, depth + 1) for child in current.values()]
+        elif isinstance(current, list):
+            pending += [(child, depth + 1) for child in current]
     return None
 
 
-def _numbers(value: Any) -> Iterator[Decimal]:
-    if isinstance(value, Decimal):
-        yield value
-    elif isinstance(value, dict):
-        for child in value.values():
-            yield from _numbers(child)
-    elif isinstance(value, list):
-        for child in value:
-            yield from _numbers(child)
+def _number_problem(number: Decimal) -> str | None:
+    if not number.is_finite():
+        return f"number {number} cannot be stored"
+    digits = len(number.normalize().as_tuple().digits)
+    if digits > 38 or not -130 <= number.adjusted() <= 125:
+        return f"number {number} is beyond DynamoDB's 38-digit range"
+    return None
 
 
 def item_size(value: Any) -> int:

@@ -14,7 +14,7 @@ import gzip
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, Callable
 
 from boto3.dynamodb.types import TypeSerializer
 from boto3.s3.transfer import TransferConfig
@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from populate import console
 from populate.aws import Clients
 from populate.dataset import Experiment, Plan, Problem, TableFile, valid_items
+from populate.digests import Digests, FileMark, new_hash
 from populate.stack import Stack, Table
 
 MB = 1024 * 1024
@@ -39,6 +40,8 @@ TRANSFER = TransferConfig(
     max_concurrency=4,
     max_io_queue=8,
 )
+# Parts read ahead of the uploads: bounds the loader's memory whatever the size.
+TRANSFER.max_in_memory_upload_chunks = 6
 
 
 @dataclasses.dataclass
@@ -48,6 +51,8 @@ class ExperimentReport:
     id: str
     items: dict[str, int] = dataclasses.field(default_factory=dict)
     rds_bytes: int | None = None
+    unchanged: int = 0
+    """Files skipped because they hold what was last loaded from them."""
     problems: list[Problem] = dataclasses.field(default_factory=list)
 
 
@@ -69,31 +74,26 @@ class LoadReport:
         return sum(e.rds_bytes or 0 for e in self.experiments)
 
     @property
+    def unchanged(self) -> int:
+        """Files skipped because they were loaded already, unchanged since."""
+        return sum(e.unchanged for e in self.experiments)
+
+    @property
     def all_problems(self) -> list[Problem]:
         """Problems of the plan and of every experiment."""
         return self.problems + [p for e in self.experiments for p in e.problems]
 
 
-class _CountingReader:
-    """A read-only file wrapper that reports how many bytes were read."""
-
-    def __init__(self, raw: BinaryIO, on_read: Callable[[int], None]) -> None:
-        self._raw = raw
-        self._on_read = on_read
-
-    def read(self, size: int = -1) -> bytes:
-        """Read like the wrapped file, then report the amount."""
-        data = self._raw.read(size)
-        self._on_read(len(data))
-        return data
-
-
 class Loader:
     """Loads plans into one stack through one set of clients."""
 
-    def __init__(self, clients: Clients, stack: Stack) -> None:
+    def __init__(
+        self, clients: Clients, stack: Stack, digests: Digests, rds_limit: int
+    ) -> None:
         self.clients = clients
         self.stack = stack
+        self.digests = digests
+        self.rds_limit = rds_limit
         self._serialize = TypeSerializer().serialize
 
     def load(self, load_plan: Plan) -> LoadReport:
@@ -111,6 +111,7 @@ class Loader:
                     load_plan.experiments,
                 )
             )
+        self.digests.save()
         return LoadReport(reports, list(load_plan.problems))
 
     def _experiment(
@@ -119,27 +120,28 @@ class Loader:
         batches: ThreadPoolExecutor,
         board: console.ProgressBoard,
     ) -> ExperimentReport:
-        report = ExperimentReport(experiment.id)
+        report = ExperimentReport(experiment.id, problems=list(experiment.problems))
         for name in experiment.ignored:
             console.note(
                 f"{experiment.id}/{name}: ignored (not a file inframock loads)"
             )
         for file in experiment.table_files:
-            try:
-                written, problems = self._table_file(experiment.id, file, batches)
-            except (BotoCoreError, ClientError) as err:
-                written, problems = 0, [
-                    Problem(experiment.id, file.path.name, f"write failed: {err}")
-                ]
+            if self.digests.unchanged(file.path):
+                report.unchanged += 1
+                continue
+            written, problems = self._table_file(experiment.id, file, batches)
             report.items[file.kind] = report.items.get(file.kind, 0) + written
             report.problems += problems
         if experiment.rds is not None:
-            try:
-                report.rds_bytes = self._rds(experiment.id, experiment.rds, board)
-            except RdsError as err:
-                report.problems.append(
-                    Problem(experiment.id, experiment.rds.name, str(err))
-                )
+            if self.digests.unchanged(experiment.rds):
+                report.unchanged += 1
+            else:
+                try:
+                    report.rds_bytes = self._rds(experiment.id, experiment.rds, board)
+                except RdsError as err:
+                    report.problems.append(
+                        Problem(experiment.id, experiment.rds.name, str(err))
+                    )
         for problem in report.problems:
             console.error(str(problem))
         return report
@@ -147,20 +149,48 @@ class Loader:
     def _table_file(
         self, experiment: str, file: TableFile, batches: ThreadPoolExecutor
     ) -> tuple[int, list[Problem]]:
+        """Write a file's good items; remember it as loaded only if all were good."""
+        self.digests.forget(file.path)
+        name = file.path.name
+        try:
+            with file.path.open("rb") as stream:
+                identity = FileMark.stat_of(stream)
+                raw = stream.read()
+        except OSError as err:
+            return 0, [Problem(experiment, name, f"cannot read: {err.strerror}")]
         table = self.stack.table(file.kind)
-        labelled, problems = valid_items(experiment, file, table)
+        labelled, problems = valid_items(experiment, name, table, raw)
+        try:
+            written, reasons = self._write_items(table, labelled, batches)
+            problems += [
+                Problem(experiment, name, why, label) for label, why in reasons
+            ]
+        except (BotoCoreError, ClientError) as err:
+            written = 0
+            problems.append(Problem(experiment, name, f"write failed: {err}"))
+        if not problems:
+            digest = new_hash()
+            digest.update(raw)
+            self.digests.record(file.path, identity, digest.hexdigest())
+        return written, problems
+
+    def _write_items(
+        self,
+        table: Table,
+        labelled: list[tuple[str, dict[str, Any]]],
+        batches: ThreadPoolExecutor,
+    ) -> tuple[int, list[tuple[str, str]]]:
+        """Write items in concurrent batches; how many were written, and why not."""
         chunks = [
             labelled[i : i + BATCH_SIZE] for i in range(0, len(labelled), BATCH_SIZE)
         ]
-        results = batches.map(lambda chunk: self._write_batch(table, chunk), chunks)
-        written = 0
-        for count, reasons in results:
+        written, reasons = 0, []
+        for count, why in batches.map(
+            lambda chunk: self._write_batch(table, chunk), chunks
+        ):
             written += count
-            problems += [
-                Problem(experiment, file.path.name, reason, label)
-                for label, reason in reasons
-            ]
-        return written, problems
+            reasons += why
+        return written, reasons
 
     def _write_batch(
         self, table: Table, chunk: list[tuple[str, dict[str, Any]]]
@@ -192,21 +222,24 @@ class Loader:
             pending = response.get("UnprocessedItems") or {}
 
     def _rds(self, experiment: str, path: Path, board: console.ProgressBoard) -> int:
-        """Gunzip `path` while streaming it to `<source bucket>/<experiment>/r.rds`."""
+        """Gunzip `path` while streaming it to `<source bucket>/<experiment>/r.rds`.
+
+        Any failure (bad gzip, over the size limit, the endpoint gone) aborts the
+        multipart upload, so S3 gets no object and no new version.
+        """
+        self.digests.forget(path)
         key = f"{experiment}/r.rds"
-        size = path.stat().st_size
         label = f"{experiment}/{path.name} → s3://{self.stack.source_bucket}/{key}"
-        counter = _ByteCounter()
         try:
             with path.open("rb") as raw, contextlib.ExitStack() as progress:
-                source: BinaryIO | _CountingReader = raw
-                if size > PROGRESS_ABOVE:
-                    source = _CountingReader(
-                        raw, progress.enter_context(board.track(label, size))
-                    )
-                gunzipped = _CountingReader(gzip.GzipFile(fileobj=source), counter)
+                identity = FileMark.stat_of(raw)
+                advance: Callable[[int], None] = _no_progress
+                if identity[0] > PROGRESS_ABOVE:
+                    advance = progress.enter_context(board.track(label, identity[0]))
+                compressed = _Compressed(raw, advance)
+                inflated = _Inflated(gzip.GzipFile(fileobj=compressed), self.rds_limit)
                 self.clients.s3.upload_fileobj(
-                    gunzipped, self.stack.source_bucket, key, Config=TRANSFER
+                    inflated, self.stack.source_bucket, key, Config=TRANSFER
                 )
         except (gzip.BadGzipFile, zlib.error) as err:
             raise RdsError(f"not a valid gzip file: {err}") from None
@@ -216,20 +249,53 @@ class Loader:
             ) from None
         except (ClientError, BotoCoreError, OSError) as err:
             raise RdsError(f"upload failed: {err}") from None
-        console.note(f"{label} ({console.size(counter.total)})")
-        return counter.total
+        self.digests.record(path, identity, compressed.digest.hexdigest())
+        console.note(f"{label} ({console.size(inflated.total)})")
+        return inflated.total
 
 
 class RdsError(Exception):
     """An `r.rds.gz` could not be loaded; the message says why."""
 
 
-class _ByteCounter:
-    def __init__(self) -> None:
+class _Compressed:
+    """The compressed side of an upload: digested and shown as progress as read."""
+
+    def __init__(self, raw: Any, advance: Callable[[int], None]) -> None:
+        self._raw = raw
+        self._advance = advance
+        self.digest = new_hash()
+
+    def read(self, size: int = -1) -> bytes:
+        """Read like the file, digest the chunk and count it as progress."""
+        data: bytes = self._raw.read(size)
+        self.digest.update(data)
+        self._advance(len(data))
+        return data
+
+
+class _Inflated:
+    """The gunzipped side of an upload: counted, and stopped at the size limit."""
+
+    def __init__(self, gunzip: Any, limit: int) -> None:
+        self._gunzip = gunzip
+        self.limit = limit
         self.total = 0
 
-    def __call__(self, amount: int) -> None:
-        self.total += amount
+    def read(self, size: int = -1) -> bytes:
+        """Read like the file; raise RdsError once past the limit (a gzip bomb)."""
+        data: bytes = self._gunzip.read(size)
+        self.total += len(data)
+        if self.total > self.limit:
+            raise RdsError(
+                f"inflates past {console.size(self.limit)} "
+                "(INFRAMOCK_RDS_LIMIT_MB): refusing what looks like a gzip bomb"
+            )
+        return data
+
+
+def _no_progress(_: int) -> None:
+    """Small uploads show no progress."""
 
 
 def _aws_message(err: ClientError) -> str:

@@ -23,6 +23,18 @@ def provision(stack: Stack, clients: Clients) -> list[str]:
     return [created for result in results for created in result]
 
 
+def stack_identity(stack: Stack, clients: Clients) -> str:
+    """What tells this stack from a restarted one: its endpoint and queue's birth.
+
+    Found through the public API, so it works with any engine on either road.
+    """
+    url = clients.sqs.get_queue_url(QueueName=stack.queue.name)["QueueUrl"]
+    created = clients.sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["CreatedTimestamp"]
+    )["Attributes"]["CreatedTimestamp"]
+    return f"{clients.endpoint} {created}"
+
+
 def _table(clients: Clients, table: Table) -> list[str]:
     existing: set[str] = set()
     for page in clients.dynamodb.get_paginator("list_tables").paginate():

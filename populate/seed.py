@@ -14,8 +14,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from populate import console
 from populate.aws import Clients, check_endpoint_is_local
 from populate.dataset import plan
+from populate.digests import Digests
 from populate.load import LoadReport, Loader
-from populate.provision import provision
+from populate.provision import provision, stack_identity
 from populate.settings import Settings
 from populate.stack import ENVIRONMENT, biomage_stack
 
@@ -50,13 +51,18 @@ def loading_skipped_because(settings: Settings) -> str:
     return ""
 
 
-def seed(settings: Settings) -> SeedResult:
-    """Provision, then load the data folder unless settings say not to."""
+def seed(settings: Settings, everything: bool = False) -> SeedResult:
+    """Provision, then load the data folder unless settings say not to.
+
+    Files unchanged since they were last loaded into this stack are skipped,
+    unless `everything` is asked for.
+    """
     check_endpoint_is_local(settings.aws_endpoint, settings.allow_endpoint)
     clients = Clients(settings.aws_endpoint, settings.region)
     stack = biomage_stack(settings)
     try:
         created = provision(stack, clients)
+        identity = stack_identity(stack, clients)
     except (BotoCoreError, ClientError) as err:
         raise SeedError(f"provisioning {settings.aws_endpoint} failed: {err}") from None
     if created:
@@ -66,6 +72,8 @@ def seed(settings: Settings) -> SeedResult:
         console.note(f"not loading {settings.data_path}: {skipped}")
         return SeedResult(created, None, skipped)
     console.note(f"loading {settings.data_path.resolve()}")
-    report = Loader(clients, stack).load(plan(settings.data_path))
+    digests = Digests.for_stack(settings.state_dir, identity, fresh=everything)
+    loader = Loader(clients, stack, digests, settings.rds_limit)
+    report = loader.load(plan(settings.data_path))
     console.summary(report)
     return SeedResult(created, report)

@@ -69,6 +69,11 @@ SETTINGS: tuple[Setting, ...] = (
         "where the running stack records its pid and ports",
     ),
     Setting(
+        "INFRAMOCK_RDS_LIMIT_MB",
+        "16384",
+        "largest gunzipped r.rds accepted (stops gzip bombs)",
+    ),
+    Setting(
         "INFRAMOCK_RUNTIME",
         "auto",
         "local, docker, or auto (docker when an engine and Compose answer)",
@@ -86,6 +91,16 @@ def _truthy(name: str, value: str) -> bool:
     if lowered in {"0", "false", "no", "off", ""}:
         return False
     raise SettingsError(f"{name}={value!r}: expected true or false")
+
+
+def _positive(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise SettingsError(f"{name}={value!r}: expected a positive whole number")
+    return number
 
 
 def _port(name: str, value: str) -> int:
@@ -123,6 +138,8 @@ class Settings:
     allow_endpoint: str
     redis_server: str
     state_dir: Path
+    rds_limit: int
+    """Largest gunzipped r.rds accepted, in bytes."""
     runtime: Runtime = "auto"
     """The road: `local`, `docker` or `auto` (see populate.compose)."""
 
@@ -174,6 +191,9 @@ class Settings:
             allow_endpoint=raw["INFRAMOCK_ALLOW_ENDPOINT"].strip(),
             redis_server=raw["INFRAMOCK_REDIS_SERVER"].strip(),
             state_dir=Path(raw["INFRAMOCK_STATE_DIR"]).expanduser(),
+            rds_limit=_positive("INFRAMOCK_RDS_LIMIT_MB", raw["INFRAMOCK_RDS_LIMIT_MB"])
+            * 1024
+            * 1024,
             runtime=_runtime(raw["INFRAMOCK_RUNTIME"]),
         )
 
