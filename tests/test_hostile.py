@@ -1,4 +1,4 @@
-"""Hostile and broken data folders: a specific error, the rest loads, nothing half-written."""
+"""Hostile and broken data folders: a specific error, the rest loads, no half-writes."""
 
 from __future__ import annotations
 
