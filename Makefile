@@ -39,6 +39,30 @@ reload-data: $(INSTALLED) ## Load what changed in the data folder into the runni
 env: $(INSTALLED) ## Print exports for aws-cli, SDKs and Redis clients: eval "$$(make -s env)"
 	@$(PY) -m populate env
 
+# pull, snapshot and restore need their variables; say so before preparing anything.
+ifneq ($(filter pull,$(MAKECMDGOALS)),)
+ifeq ($(and $(EXPERIMENT),$(FROM)),)
+$(error usage: make pull EXPERIMENT=<experiment id> FROM=<environment, e.g. staging>)
+endif
+endif
+ifneq ($(filter snapshot restore,$(MAKECMDGOALS)),)
+ifeq ($(NAME),)
+$(error usage: make $(filter snapshot restore,$(MAKECMDGOALS)) NAME=<snapshot name>)
+endif
+endif
+
+.PHONY: pull
+pull: $(INSTALLED) ## Copy an experiment from another environment into the data folder: EXPERIMENT=<id> FROM=<env>
+	@$(PY) -m populate pull "$(EXPERIMENT)" --from "$(FROM)"
+
+.PHONY: snapshot
+snapshot: $(INSTALLED) ## Save the running stack's whole state as snapshots/<NAME>: NAME=<name>
+	@$(PY) -m populate snapshot "$(NAME)"
+
+.PHONY: restore
+restore: $(INSTALLED) ## Replace the running stack's whole state with snapshot NAME=<name>
+	@$(PY) -m populate restore "$(NAME)"
+
 .PHONY: test
 test: $(INSTALLED) ## Run the whole test suite against real servers on free ports
 	$(PY) -m pytest

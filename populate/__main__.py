@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from typing import Callable
 
 import click
 
@@ -70,9 +71,17 @@ def reload_data(everything: bool) -> None:
     Removes nothing: what the Cellenics services generated stays.
     """
     # pylint: disable-next=import-outside-toplevel
+    from populate.aws import EndpointRefused, check_endpoint_is_local
+
+    # pylint: disable-next=import-outside-toplevel
     from populate.status import stack_is_reachable
 
     settings = _settings()
+    try:  # before any request to it, the probe below included
+        check_endpoint_is_local(settings.aws_endpoint, settings.allow_endpoint)
+    except EndpointRefused as err:
+        console.error(str(err))
+        sys.exit(1)
     if not stack_is_reachable(settings):
         console.error(
             f"no inframock stack answers at {settings.aws_endpoint}. "
@@ -118,16 +127,28 @@ def stop() -> None:
 
 
 @cli.command()
-def status() -> None:
-    """Each service (up/down, address, version) and what each experiment has loaded."""
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the same facts as one JSON document (and nothing else), for scripts.",
+)
+def status(as_json: bool) -> None:
+    """Each service (address, version, pid, uptime, memory) and the stack's contents.
+
+    Per experiment: items per table and objects and bytes per bucket; then the
+    buckets, the queue's depth and the topic's subscriptions. Exits 0 only when
+    every service answers and every resource is provisioned.
+    """
     # pylint: disable-next=import-outside-toplevel
     from populate.status import show_status
 
     settings = _settings()
-    road = _road(settings)
-    if road.docker:
-        compose.show_services(road)
-    sys.exit(show_status(settings))
+    if not as_json:  # JSON mode prints the JSON document only
+        road = _road(settings)
+        if road.docker:
+            compose.show_services(road)
+    sys.exit(show_status(settings, as_json))
 
 
 @cli.command()
@@ -147,6 +168,79 @@ def env() -> None:
     }
     for name, value in exports.items():
         click.echo(f"export {name}={shlex.quote(value)}")
+
+
+@cli.command()
+@click.argument("experiment")
+@click.option(
+    "--from",
+    "environment",
+    required=True,
+    help="The environment to read from, e.g. staging or production.",
+)
+def pull(experiment: str, environment: str) -> None:
+    """Copy EXPERIMENT from another environment into the data folder.
+
+    Reads experiments-<env>, samples-<env> and biomage-source-<env>/EXPERIMENT/r.rds
+    with your own AWS credentials (and AWS_PROFILE), or from
+    INFRAMOCK_PULL_ENDPOINT when set, and never writes there. Writes only the
+    files that changed into BIOMAGE_DATA_PATH/EXPERIMENT/; `make reload-data`
+    then loads them.
+    """
+    # pylint: disable-next=import-outside-toplevel
+    from populate import pull as pulling
+
+    settings = _settings()
+    try:
+        report = pulling.pull(settings, experiment, environment)
+    except pulling.PullError as err:
+        console.error(str(err))
+        sys.exit(1)
+    pulling.summary(report, experiment, settings.data_path / experiment)
+
+
+@cli.command()
+@click.argument("name")
+def snapshot(name: str) -> None:
+    """Save the whole state of the running stack as snapshot NAME.
+
+    Every table's items, every bucket's object versions, every queue's waiting
+    messages (received and made visible again, not consumed), topics and
+    subscriptions, and every Redis key with its TTL, into
+    INFRAMOCK_SNAPSHOT_DIR/NAME/ (replacing a snapshot of that name).
+    """
+    # pylint: disable-next=import-outside-toplevel
+    from populate import snapshot as snapshots
+
+    _snapshot_command(snapshots.save, name)
+
+
+@cli.command()
+@click.argument("name")
+def restore(name: str) -> None:
+    """Replace the running stack's whole state with snapshot NAME.
+
+    Removes every table, bucket, queue, topic and Redis key first (also what
+    `make run` provisioned and loaded), then recreates the snapshot's exactly.
+    """
+    # pylint: disable-next=import-outside-toplevel
+    from populate import snapshot as snapshots
+
+    _snapshot_command(snapshots.restore, name)
+
+
+def _snapshot_command(action: Callable[[Settings, str], object], name: str) -> None:
+    # pylint: disable-next=import-outside-toplevel
+    from populate.aws import EndpointRefused
+    from populate.snapshot_format import (  # pylint: disable=import-outside-toplevel
+        SnapshotError,
+    )
+
+    try:
+        action(_settings(), name)
+    except (SnapshotError, EndpointRefused) as err:
+        console.error(str(err))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

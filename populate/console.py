@@ -7,7 +7,9 @@ uploads get a live live; in a log file or CI, plain progress lines instead.
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from populate.load import LoadReport
     from populate.seed import SeedResult
     from populate.settings import Settings
+    from populate.status import StackStatus
 
 console = Console(highlight=False, soft_wrap=True)
 PLAIN_PROGRESS_EVERY = 2.0
@@ -66,13 +69,14 @@ def service_line(service: str, line: str) -> None:
 class _PlainProgress:
     """Progress as a plain line every few seconds, for logs and CI."""
 
-    def __init__(self, label: str, total: int) -> None:
+    def __init__(self, label: str, total: int, what: str) -> None:
         self.label = label
         self.total = total
+        self.amount = f"{size(total)} {what}".rstrip()
         self.done = 0
         self._lock = threading.Lock()
         self._last_line = time.monotonic()
-        note(f"{label}: started ({size(total)} compressed)")
+        note(f"{label}: started ({self.amount})")
 
     def advance(self, amount: int) -> None:
         """Record `amount` more bytes done; safe from any thread."""
@@ -82,7 +86,7 @@ class _PlainProgress:
                 return
             self._last_line = time.monotonic()
         percent = 100 * self.done / self.total if self.total else 100
-        note(f"{self.label}: {percent:.0f}% of {size(self.total)} compressed read")
+        note(f"{self.label}: {percent:.0f}% of {self.amount} read")
 
 
 class ProgressBoard:
@@ -96,10 +100,16 @@ class ProgressBoard:
         self._bar = live
 
     @contextmanager
-    def track(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
-        """Show one transfer of `total` bytes; yields its `advance(bytes)` callback."""
+    def track(
+        self, label: str, total: int, what: str = "compressed"
+    ) -> Iterator[Callable[[int], None]]:
+        """Show one transfer of `total` bytes; yields its `advance(bytes)` callback.
+
+        `what` qualifies the bytes in plain progress lines (`compressed`, or
+        nothing when the bytes are the transfer's own).
+        """
         if self._bar is None:
-            yield _PlainProgress(label, total).advance
+            yield _PlainProgress(label, total, what).advance
             return
         live = self._bar
         task = live.add_task(escape(label), total=total)
@@ -209,3 +219,146 @@ def banner(
             expand=False,
         )
     )
+
+
+def json_document(document: object) -> None:
+    """A JSON document alone on stdout, for scripts (no colour, no wrapping)."""
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def duration(seconds: float) -> str:
+    """An uptime for people: 42 s, 3 min 05 s, 2 h 07 min, 3 d 4 h."""
+    whole = int(seconds)
+    minutes, secs = divmod(whole, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def status_report(status: StackStatus) -> None:
+    """`make status`: services, then experiments, buckets, queue and topic."""
+    table = Table(box=box.SIMPLE, title="services", title_justify="left")
+    for column in ("service", "state", "address", "version", "pid", "up for"):
+        table.add_column(column)
+    table.add_column("memory", justify="right")
+    for service in status.services:
+        table.add_row(
+            service.name,
+            "[green]up[/]" if service.up else "[red]down[/]",
+            escape(service.address),
+            escape(service.version),
+            "-" if service.pid is None else str(service.pid),
+            "-" if service.uptime_seconds is None else duration(service.uptime_seconds),
+            "-" if service.memory_bytes is None else size(service.memory_bytes),
+        )
+    console.print(table)
+    if status.started_by_pid is not None:
+        note(f"started by `make run`, pid {status.started_by_pid}")
+    if status.problem:
+        error(status.problem)
+    for name in status.missing:
+        error(f"not provisioned: {name}")
+    if not status.services[0].up or status.problem:
+        return
+    _experiments_table(status)
+    _buckets_table(status)
+    if status.queue is not None:
+        queue = status.queue
+        note(
+            f"queue {queue.name}: {queue.visible} waiting, {queue.in_flight} in "
+            f"flight, {queue.delayed} delayed"
+        )
+    if status.topic is not None:
+        _topic_table(status)
+
+
+def _short(name: str) -> str:
+    """A resource name without the environment suffix, for narrow columns."""
+    return name.removesuffix("-development")
+
+
+def _experiments_table(status: StackStatus) -> None:
+    if not status.experiments:
+        note("no experiments loaded")
+        return
+    first = next(iter(status.experiments.values()))
+    # Only the buckets where some experiment has objects, to stay readable.
+    buckets = [
+        b
+        for b in first.objects
+        if any(e.objects[b].objects for e in status.experiments.values())
+    ]
+    table = Table(box=box.SIMPLE, title="experiments", title_justify="left")
+    table.add_column("experiment", no_wrap=True)
+    for name in first.items:
+        table.add_column(_short(name), justify="right")
+    for name in buckets:
+        table.add_column(f"s3 {_short(name)}", justify="right")
+    for experiment, counts in status.experiments.items():
+        objects = [counts.objects[b] for b in buckets]
+        table.add_row(
+            escape(experiment),
+            *(str(n) for n in counts.items.values()),
+            *(
+                f"{plural(u.objects, 'object')}, {size(u.bytes)}" if u.objects else "-"
+                for u in objects
+            ),
+        )
+    console.print(table)
+
+
+def _buckets_table(status: StackStatus) -> None:
+    table = Table(box=box.SIMPLE, title="buckets", title_justify="left")
+    table.add_column("bucket")
+    table.add_column("versioning")
+    table.add_column("objects", justify="right")
+    table.add_column("size", justify="right")
+    for name, bucket in status.buckets.items():
+        table.add_row(
+            escape(name),
+            bucket.versioning,
+            str(bucket.usage.objects),
+            size(bucket.usage.bytes),
+        )
+    console.print(table)
+
+
+def _topic_table(status: StackStatus) -> None:
+    topic = status.topic
+    assert topic is not None
+    table = Table(
+        box=box.SIMPLE, title=f"topic {escape(topic.name)}", title_justify="left"
+    )
+    table.add_column("protocol")
+    table.add_column("endpoint", overflow="fold")  # whole, even on narrow terminals
+    table.add_column("filter policy", overflow="fold")
+    table.add_column("confirmed")
+    for sub in topic.subscriptions:
+        table.add_row(
+            sub.protocol,
+            escape(sub.endpoint),
+            escape(sub.filter_policy or "-"),
+            "yes" if sub.confirmed else "[yellow]pending[/]",
+        )
+    if not topic.subscriptions:
+        note(f"topic {topic.name} has no subscriptions")
+        return
+    console.print(table)
+
+
+def snapshot_summary(
+    title: str, counts: dict[str, dict[str, int]], stored: int, started: float
+) -> None:
+    """What a snapshot holds, how big it is on disk and how long it took."""
+    parts = ", ".join(
+        size(count) if noun == "byte" else plural(count, noun)
+        for part in counts.values()
+        for noun, count in part.items()
+    )
+    seconds = time.monotonic() - started
+    note(f"{title}: {parts}; {size(stored)} on disk, in {seconds:.1f} s")

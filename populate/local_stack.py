@@ -89,6 +89,7 @@ def _run(
         aws_endpoint=settings.aws_endpoint,
         redis_url=settings.redis_url,
         services={s.name: s.description for s in services},
+        pids={c.service.name: c.process.pid for c in supervisor.children},
     ).save(settings.state_dir)
     # pylint: disable-next=import-outside-toplevel
     from populate import seed  # boto3 imports while the engines start

@@ -78,6 +78,16 @@ SETTINGS: tuple[Setting, ...] = (
         "auto",
         "local, docker, or auto (docker when an engine and Compose answer)",
     ),
+    Setting(
+        "INFRAMOCK_PULL_ENDPOINT",
+        "",
+        "endpoint `make pull` reads from (empty: real AWS, your credentials)",
+    ),
+    Setting(
+        "INFRAMOCK_SNAPSHOT_DIR",
+        "./snapshots",
+        "where `make snapshot` saves and `make restore` reads snapshots",
+    ),
 )
 
 Runtime = Literal["local", "docker", "auto"]
@@ -142,6 +152,9 @@ class Settings:
     """Largest gunzipped r.rds accepted, in bytes."""
     runtime: Runtime = "auto"
     """The road: `local`, `docker` or `auto` (see populate.compose)."""
+    pull_endpoint: str = ""
+    """Where `pull` reads another environment from; empty means real AWS."""
+    snapshot_dir: Path = Path("snapshots")
 
     @property
     def client_host(self) -> str:
@@ -195,6 +208,8 @@ class Settings:
             * 1024
             * 1024,
             runtime=_runtime(raw["INFRAMOCK_RUNTIME"]),
+            pull_endpoint=raw["INFRAMOCK_PULL_ENDPOINT"].strip().rstrip("/"),
+            snapshot_dir=Path(raw["INFRAMOCK_SNAPSHOT_DIR"]).expanduser(),
         )
 
 

@@ -28,6 +28,8 @@ class StackRecord:
     redis_url: str
     services: dict[str, str]
     """Service name → version, e.g. {"aws": "moto 5.2.5"}."""
+    pids: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Service name → pid of its process, for status's uptime and memory."""
 
     def save(self, state_dir: Path) -> None:
         """Write the record atomically, so readers never see half of it."""

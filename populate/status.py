@@ -2,23 +2,22 @@
 
 Status asks the services themselves (over HTTP and RESP), so it describes a
 stack on either road; the state file only adds what the services cannot say
-(which process runs them, which versions were started).
+(which processes run them, hence their uptime and memory, and which versions
+were started). Every listing follows its pagination to the end, so the counts
+are exact however big the stack is.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import signal
 import time
 import urllib.error
-from typing import Any
 
 import psutil
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
-from rich import box
-from rich.markup import escape
-from rich.table import Table
 
 from populate import console
 from populate.aws import Clients
@@ -28,6 +27,12 @@ from populate.stack import Stack, biomage_stack
 from populate.state import StackRecord
 
 STOP_TIMEOUT = 15.0
+QUEUE_DEPTH = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+"""Waiting, in flight (received, not yet deleted), and delayed messages."""
 
 
 def stack_is_reachable(settings: Settings) -> bool:
@@ -68,64 +73,172 @@ def stop_stack(settings: Settings) -> int:
 
 @dataclasses.dataclass
 class ServiceStatus:
-    """One service as seen from outside."""
+    """One service as seen from outside, and its process when inframock started it."""
 
     name: str
     up: bool
     address: str
     version: str
+    pid: int | None = None
+    uptime_seconds: float | None = None
+    memory_bytes: int | None = None
+    """Resident memory of the process (Redis: as Redis reports it)."""
 
 
-def show_status(settings: Settings) -> int:
-    """Print services, resources and experiments; 0 only if the stack is healthy."""
+@dataclasses.dataclass
+class Usage:
+    """Objects and their bytes (current versions) in a bucket or under a prefix."""
+
+    objects: int = 0
+    bytes: int = 0
+
+    def add(self, size: int) -> None:
+        """Count one more object of `size` bytes."""
+        self.objects += 1
+        self.bytes += size
+
+
+@dataclasses.dataclass
+class ExperimentStatus:
+    """What one experiment has: items per table, objects per bucket."""
+
+    items: dict[str, int]
+    objects: dict[str, Usage]
+    """Per bucket: objects whose key is `<id>` or starts with `<id>/`."""
+
+
+@dataclasses.dataclass
+class BucketStatus:
+    """A whole bucket: its versioning and every current object in it."""
+
+    versioning: str
+    usage: Usage
+
+
+@dataclasses.dataclass
+class QueueStatus:
+    """The depth of the work queue."""
+
+    name: str
+    visible: int
+    in_flight: int
+    delayed: int
+
+
+@dataclasses.dataclass
+class SubscriptionStatus:
+    """One subscription of the results topic."""
+
+    protocol: str
+    endpoint: str
+    filter_policy: str | None
+    confirmed: bool
+
+
+@dataclasses.dataclass
+class TopicStatus:
+    """The results topic and who it delivers to."""
+
+    name: str
+    arn: str
+    subscriptions: list[SubscriptionStatus]
+
+
+@dataclasses.dataclass
+class StackStatus:
+    """Everything `make status` shows; `--json` prints exactly this."""
+
+    healthy: bool
+    services: list[ServiceStatus]
+    started_by_pid: int | None
+    missing: list[str] = dataclasses.field(default_factory=list)
+    problem: str = ""
+    """Why the stack's resources could not be read, if they could not."""
+    experiments: dict[str, ExperimentStatus] = dataclasses.field(default_factory=dict)
+    buckets: dict[str, BucketStatus] = dataclasses.field(default_factory=dict)
+    queue: QueueStatus | None = None
+    topic: TopicStatus | None = None
+
+
+def show_status(settings: Settings, as_json: bool = False) -> int:
+    """Print the stack's status (as a table, or JSON); 0 only if it is healthy."""
+    status = collect_status(settings)
+    if as_json:
+        console.json_document(dataclasses.asdict(status))
+    else:
+        console.status_report(status)
+    return 0 if status.healthy else 1
+
+
+def collect_status(settings: Settings) -> StackStatus:
+    """Ask every service and resource of the stack how it is."""
     record = StackRecord.read_live(settings.state_dir)
-    services = [_aws_status(settings, record), _redis_status(settings)]
-    table = Table(box=box.SIMPLE, title="services", title_justify="left")
-    for column in ("service", "state", "address", "version"):
-        table.add_column(column)
-    for service in services:
-        state = "[green]up[/]" if service.up else "[red]down[/]"
-        table.add_row(
-            service.name, state, escape(service.address), escape(service.version)
-        )
-    console.console.print(table)
-    if record is not None:
-        console.note(f"started by `make run`, pid {record.pid}")
+    pids = record.pids if record else {}
+    services = [
+        _aws_status(settings, record, pids.get("aws")),
+        _redis_status(settings, pids.get("redis")),
+    ]
+    status = StackStatus(False, services, record.pid if record else None)
     if not services[0].up:
-        console.error(
+        status.problem = (
             "the AWS endpoint does not answer: start the stack with `make run`"
         )
-        return 1
+        return status
     clients = Clients(settings.aws_endpoint, settings.region)
     stack = biomage_stack(settings)
     try:
-        missing = missing_resources(stack, clients)
-        experiments = loaded_experiments(stack, clients)
+        status.missing = missing_resources(stack, clients)
+        status.experiments, status.buckets = _contents(stack, clients)
+        status.queue = _queue(stack, clients)
+        status.topic = _topic(stack, clients)
     except (BotoCoreError, ClientError) as err:
-        console.error(f"cannot read the stack: {err}")
-        return 1
-    for name in missing:
-        console.error(f"not provisioned: {name}")
-    _print_experiments(experiments)
-    return 0 if all(s.up for s in services) and not missing else 1
-
-
-def _aws_status(settings: Settings, record: StackRecord | None) -> ServiceStatus:
-    version = record.services.get("aws", "") if record else ""
-    return ServiceStatus(
-        "aws", stack_is_reachable(settings), settings.aws_endpoint, version or "?"
+        status.problem = f"cannot read the stack: {err}"
+    status.healthy = (
+        all(s.up for s in services) and not status.missing and not status.problem
     )
+    return status
 
 
-def _redis_status(settings: Settings) -> ServiceStatus:
+def _process(service: ServiceStatus, pid: int | None) -> ServiceStatus:
+    """Fill in pid, uptime and memory from the service's process, if it runs."""
+    if pid is None:
+        return service
+    try:
+        process = psutil.Process(pid)
+        with process.oneshot():
+            service.uptime_seconds = round(time.time() - process.create_time(), 1)
+            service.memory_bytes = process.memory_info().rss
+        service.pid = pid
+    except psutil.Error:
+        pass
+    return service
+
+
+def _aws_status(
+    settings: Settings, record: StackRecord | None, pid: int | None
+) -> ServiceStatus:
+    version = record.services.get("aws", "") if record else ""
+    up = stack_is_reachable(settings)
+    service = ServiceStatus("aws", up, settings.aws_endpoint, version or "?")
+    return _process(service, pid) if up else service
+
+
+def _redis_status(settings: Settings, pid: int | None) -> ServiceStatus:
     host, port = settings.client_host, settings.redis_port
-    version = "?"
-    up = redis_ping(host, port)
-    if up:
-        info = redis.Redis(host=host, port=port, socket_timeout=2).info("server")
-        server = "valkey" if "valkey_version" in info else "redis"
-        version = f"{server} {info.get('valkey_version', info.get('redis_version'))}"
-    return ServiceStatus("redis", up, settings.redis_url, version)
+    service = ServiceStatus("redis", redis_ping(host, port), settings.redis_url, "?")
+    if not service.up:
+        return service
+    client = redis.Redis(host=host, port=port, socket_timeout=2)
+    info = client.info("server")
+    server = "valkey" if "valkey_version" in info else "redis"
+    service.version = (
+        f"{server} {info.get('valkey_version', info.get('redis_version'))}"
+    )
+    if pid is None:  # not started by `make run` (e.g. Compose): Redis says itself
+        service.uptime_seconds = float(info["uptime_in_seconds"])
+        service.memory_bytes = int(client.info("memory")["used_memory_rss"])
+        return service
+    return _process(service, pid)
 
 
 def missing_resources(stack: Stack, clients: Clients) -> list[str]:
@@ -135,7 +248,11 @@ def missing_resources(stack: Stack, clients: Clients) -> list[str]:
         for page in clients.dynamodb.get_paginator("list_tables").paginate()
         for name in page["TableNames"]
     }
-    buckets = {b["Name"] for b in clients.s3.list_buckets()["Buckets"]}
+    buckets = {
+        bucket["Name"]
+        for page in clients.s3.get_paginator("list_buckets").paginate()
+        for bucket in page["Buckets"]
+    }
     missing = [f"table {t.name}" for t in stack.tables if t.name not in tables]
     missing += [f"bucket {b.name}" for b in stack.buckets if b.name not in buckets]
     try:
@@ -149,56 +266,93 @@ def missing_resources(stack: Stack, clients: Clients) -> list[str]:
     return missing
 
 
-def loaded_experiments(stack: Stack, clients: Clients) -> dict[str, dict[str, Any]]:
-    """Per experiment id: items per table and the size of its r.rds (or None)."""
-    ddb = clients.dynamodb
-    ids: set[str] = set()
+def _contents(
+    stack: Stack, clients: Clients
+) -> tuple[dict[str, ExperimentStatus], dict[str, BucketStatus]]:
+    """Items per table and objects per bucket, per experiment; bucket totals.
+
+    One paginated scan per table and one paginated listing per bucket, however
+    many experiments there are.
+    """
+    items: dict[str, collections.Counter[str]] = {}
     for table in stack.tables:
-        for page in ddb.get_paginator("scan").paginate(
-            TableName=table.name, ProjectionExpression="experimentId"
-        ):
-            ids.update(item["experimentId"]["S"] for item in page["Items"])
-    result: dict[str, dict[str, Any]] = {}
-    for experiment in sorted(ids):
-        counts: dict[str, Any] = {}
-        for table in stack.tables:
-            counts[table.name] = sum(
-                page["Count"]
-                for page in ddb.get_paginator("query").paginate(
-                    TableName=table.name,
-                    KeyConditionExpression="experimentId = :id",
-                    ExpressionAttributeValues={":id": {"S": experiment}},
-                    Select="COUNT",
+        items[table.name] = _items_per_experiment(clients, table.name)
+    ids = sorted(set().union(*items.values()))
+    experiments = {
+        i: ExperimentStatus({t: c[i] for t, c in items.items()}, {}) for i in ids
+    }
+    buckets = {}
+    for bucket in stack.buckets:
+        try:
+            usage, by_prefix = _bucket_usage(clients, bucket.name)
+        except clients.s3.exceptions.NoSuchBucket:
+            continue  # reported as missing
+        versioning = clients.s3.get_bucket_versioning(Bucket=bucket.name)
+        buckets[bucket.name] = BucketStatus(versioning.get("Status", "off"), usage)
+        for experiment, status in experiments.items():
+            status.objects[bucket.name] = by_prefix.get(experiment, Usage())
+    return experiments, buckets
+
+
+def _items_per_experiment(clients: Clients, table: str) -> collections.Counter[str]:
+    counts: collections.Counter[str] = collections.Counter()
+    try:
+        pages = clients.dynamodb.get_paginator("scan").paginate(
+            TableName=table, ProjectionExpression="experimentId"
+        )
+        for page in pages:
+            counts.update(
+                item["experimentId"]["S"]
+                for item in page["Items"]
+                if "S" in item.get("experimentId", {})
+            )
+    except clients.dynamodb.exceptions.ResourceNotFoundException:
+        pass  # reported as missing
+    return counts
+
+
+def _bucket_usage(clients: Clients, bucket: str) -> tuple[Usage, dict[str, Usage]]:
+    """Every current object of `bucket`, in total and per first key segment."""
+    total, by_prefix = Usage(), collections.defaultdict(Usage)
+    for page in clients.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for entry in page.get("Contents", []):
+            total.add(entry["Size"])
+            by_prefix[entry["Key"].split("/", 1)[0]].add(entry["Size"])
+    return total, dict(by_prefix)
+
+
+def _queue(stack: Stack, clients: Clients) -> QueueStatus | None:
+    try:
+        url = clients.sqs.get_queue_url(QueueName=stack.queue.name)["QueueUrl"]
+    except clients.sqs.exceptions.QueueDoesNotExist:
+        return None
+    attributes = clients.sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=list(QUEUE_DEPTH)
+    )["Attributes"]
+    visible, in_flight, delayed = (int(attributes.get(n, 0)) for n in QUEUE_DEPTH)
+    return QueueStatus(stack.queue.name, visible, in_flight, delayed)
+
+
+def _topic(stack: Stack, clients: Clients) -> TopicStatus | None:
+    sns = clients.sns
+    try:
+        sns.get_topic_attributes(TopicArn=stack.topic_arn)
+    except sns.exceptions.NotFoundException:
+        return None
+    subscriptions = []
+    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(
+        TopicArn=stack.topic_arn
+    ):
+        for sub in page["Subscriptions"]:
+            attributes = sns.get_subscription_attributes(
+                SubscriptionArn=sub["SubscriptionArn"]
+            )["Attributes"]
+            subscriptions.append(
+                SubscriptionStatus(
+                    sub["Protocol"],
+                    sub["Endpoint"],
+                    attributes.get("FilterPolicy"),
+                    attributes.get("PendingConfirmation") == "false",
                 )
             )
-        try:
-            head = clients.s3.head_object(
-                Bucket=stack.source_bucket, Key=f"{experiment}/r.rds"
-            )
-            counts["r.rds"] = head["ContentLength"]
-        except ClientError:
-            counts["r.rds"] = None
-        result[experiment] = counts
-    return result
-
-
-def _print_experiments(experiments: dict[str, dict[str, Any]]) -> None:
-    if not experiments:
-        console.note("no experiments loaded")
-        return
-    columns = list(next(iter(experiments.values())))
-    table = Table(box=box.SIMPLE, title="experiments", title_justify="left")
-    table.add_column("experiment")
-    for column in columns:
-        table.add_column(column, justify="right")
-    for experiment, counts in experiments.items():
-        cells = [
-            (
-                "-"
-                if counts[c] is None
-                else (console.size(counts[c]) if c == "r.rds" else str(counts[c]))
-            )
-            for c in columns
-        ]
-        table.add_row(escape(experiment), *cells)
-    console.console.print(table)
+    return TopicStatus(stack.topic.name, stack.topic_arn, subscriptions)

@@ -1,0 +1,427 @@
+"""`make pull`: copy an experiment of a real Cellenics environment into the data folder.
+
+This is the one place inframock talks to a non-local endpoint, with the user's
+own AWS credentials (and AWS_PROFILE), so every remote client is read-only by
+construction: a hook refuses any operation but the few reads a pull needs,
+before a request is signed.
+
+The files written are exactly what the loader reads: `mock_experiment.json`,
+`mock_samples.json`, an empty `mock_plots_tables.json` and `r.rds.gz`. Numbers
+stay exact (DynamoDB's decimals are written as JSON numbers, digit for digit).
+Only what changed is written: JSON files whose bytes differ, and an `r.rds`
+whose ETag differs from the last pull's (kept in the hidden `.pull.json`, which
+the loader ignores) or whose local copy was changed. Every file is written to a
+hidden temporary file in the same folder and renamed, so the data folder never
+holds half a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import json
+import os
+import re
+import secrets
+from contextlib import ExitStack, contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+
+from populate import console
+from populate.aws import DUMMY_CREDENTIALS
+from populate.dataset import EXPERIMENT_ID
+from populate.settings import Settings
+
+MB = 1024 * 1024
+PROGRESS_ABOVE = 8 * MB
+SIDECAR = ".pull.json"
+ENVIRONMENT = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+ARN_FIELDS = ("stateMachineArn", "executionArn")
+"""A `meta` entry holding one of these names the remote environment's pipelines."""
+
+DUMMY_ACCESS_KEY = DUMMY_CREDENTIALS["aws_access_key_id"]
+READ_OPERATIONS = frozenset({"Query", "HeadObject", "GetObject"})
+"""Everything a pull may ask of the remote side."""
+
+TRANSFER = TransferConfig(multipart_chunksize=8 * MB, max_concurrency=4)
+"""Parts must reach the gzip stream in order: the transfer holds those that
+arrive early, so few at a time bound the memory."""
+
+
+class PullError(RuntimeError):
+    """The pull cannot go on; the message says why and what to do."""
+
+
+class RemoteWriteRefused(PullError):
+    """Something asked the remote side for an operation that is not a read."""
+
+
+def refuse_writes(model: Any, **_: Any) -> None:
+    """botocore `before-call` hook: let only the reads of READ_OPERATIONS through."""
+    if model.name not in READ_OPERATIONS:
+        raise RemoteWriteRefused(
+            f"refusing {model.name} on the remote environment: "
+            "`make pull` only reads there"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Remote:
+    """Read-only clients for another environment's resources."""
+
+    environment: str
+    dynamodb: Any
+    s3: Any
+    where: str
+    """The endpoint, or `AWS` for the real thing, for messages."""
+
+    @classmethod
+    def connect(cls, settings: Settings, environment: str) -> "Remote":
+        """Clients with the user's credentials; the endpoint of INFRAMOCK_PULL_ENDPOINT.
+
+        With no endpoint set this is real AWS: an AWS_ENDPOINT_URL exported by
+        `make env` is ignored, so it cannot turn a pull around onto the stack.
+        """
+        endpoint = settings.pull_endpoint or None
+        config = Config(
+            retries={"mode": "standard", "max_attempts": 5},
+            ignore_configured_endpoint_urls=True,
+        )
+        try:
+            session = boto3.session.Session(region_name=settings.region)
+            clients = [
+                session.client(service, endpoint_url=endpoint, config=config)
+                for service in ("dynamodb", "s3")
+            ]
+            credentials = session.get_credentials()
+        except ProfileNotFound as err:
+            raise PullError(f"{err} (check AWS_PROFILE)") from None
+        if credentials is None:
+            raise PullError("no AWS credentials found: set AWS_PROFILE, or log in")
+        if endpoint is None and credentials.access_key == DUMMY_ACCESS_KEY:
+            raise PullError(
+                "this shell has inframock's dummy AWS credentials (from `make env`): "
+                "pull from a shell without them, or unset AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY"
+            )
+        for client in clients:
+            client.meta.events.register("before-call.*.*", refuse_writes)
+        return cls(environment, *clients, where=endpoint or "AWS")
+
+
+@dataclasses.dataclass
+class PullReport:
+    """What one pull wrote (the rest was unchanged) and what it left out."""
+
+    written: list[str] = dataclasses.field(default_factory=list)
+    unchanged: list[str] = dataclasses.field(default_factory=list)
+    removed_fields: list[str] = dataclasses.field(default_factory=list)
+
+
+def pull(settings: Settings, experiment: str, environment: str) -> PullReport:
+    """Copy `experiment` of `environment` into `BIOMAGE_DATA_PATH/<experiment>/`."""
+    if not EXPERIMENT_ID.fullmatch(experiment):
+        raise PullError(f"{experiment!r} is not an experiment id")
+    if not ENVIRONMENT.fullmatch(environment):
+        raise PullError(f"{environment!r} is not an environment name (e.g. staging)")
+    remote = Remote.connect(settings, environment)
+    console.note(f"pulling {experiment} from {environment} ({remote.where})")
+    try:
+        return _pull(remote, experiment, settings.data_path / experiment)
+    except ClientError as err:
+        raise PullError(f"{environment} ({remote.where}): {_reason(err)}") from None
+    except BotoCoreError as err:
+        raise PullError(f"{environment} ({remote.where}): {err}") from None
+
+
+def _pull(remote: Remote, experiment: str, folder: Path) -> PullReport:
+    env = remote.environment
+    experiments = _items(remote, f"experiments-{env}", experiment)
+    if not experiments:
+        raise PullError(f"no experiment {experiment} in experiments-{env}")
+    samples = _items(remote, f"samples-{env}", experiment)
+    report = PullReport()
+    item, report.removed_fields = without_pipeline_arns(experiments[0])
+    folder.mkdir(parents=True, exist_ok=True)
+    documents = {
+        "mock_experiment.json": item,
+        "mock_samples.json": {"records": samples},
+        "mock_plots_tables.json": {"records": []},
+    }
+    for name, document in documents.items():
+        changed = _write_if_changed(folder / name, exact_json(document).encode())
+        (report.written if changed else report.unchanged).append(name)
+    rds = _pull_rds(remote, experiment, folder)
+    if rds is not None:
+        (report.written if rds else report.unchanged).append("r.rds.gz")
+    return report
+
+
+def _items(remote: Remote, table: str, experiment: str) -> list[dict[str, Any]]:
+    """Every item of `experiment` in `table`, as plain values with exact Decimals."""
+    deserialize = TypeDeserializer().deserialize
+    pages = remote.dynamodb.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="experimentId = :id",
+        ExpressionAttributeValues={":id": {"S": experiment}},
+        ConsistentRead=True,
+    )
+    return [
+        {name: deserialize(value) for name, value in item.items()}
+        for page in pages
+        for item in page["Items"]
+    ]
+
+
+def without_pipeline_arns(item: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The item without the `meta` entries naming the remote's pipeline runs.
+
+    Cellenics keeps `meta.pipeline` and `meta.gem2s` as `{stateMachineArn,
+    executionArn, ...}`; those ARNs point at the remote environment's Step
+    Functions, which a local API must never try to reach. Returns the removed
+    paths too.
+    """
+    meta = item.get("meta")
+    if not isinstance(meta, dict):
+        return item, []
+    removed = [
+        name
+        for name, value in meta.items()
+        if isinstance(value, dict) and any(field in value for field in ARN_FIELDS)
+    ]
+    kept = {k: v for k, v in meta.items() if k not in removed}
+    return {**item, "meta": kept}, [f"meta.{name}" for name in removed]
+
+
+def exact_json(value: Any) -> str:
+    """`value` as indented JSON in which every Decimal keeps all of its digits.
+
+    The json module would turn decimals into floats (0.1 → 0.1000000000000000055…
+    in binary); DynamoDB numbers are decimal strings, so they are written as such.
+    """
+    return "".join(_json_parts(value, "", "$")) + "\n"
+
+
+def _json_parts(value: Any, indent: str, path: str) -> Iterator[str]:
+    if isinstance(value, dict):
+        yield from _container(
+            "{}",
+            indent,
+            [
+                (f"{json.dumps(k, ensure_ascii=False)}: ", v, f"{path}.{k}")
+                for k, v in value.items()
+            ],
+        )
+    elif isinstance(value, list):
+        yield from _container(
+            "[]", indent, [("", v, f"{path}[{i}]") for i, v in enumerate(value)]
+        )
+    elif isinstance(value, Decimal):
+        yield str(value)
+    elif value is None or isinstance(value, (str, bool)):
+        yield json.dumps(value, ensure_ascii=False)
+    else:
+        raise PullError(
+            f"{path} is a DynamoDB {type(value).__name__}, which the data folder's "
+            "JSON cannot hold"
+        )
+
+
+def _container(
+    brackets: str, indent: str, members: list[tuple[str, Any, str]]
+) -> Iterator[str]:
+    if not members:
+        yield brackets
+        return
+    inner = indent + "  "
+    yield brackets[0]
+    for index, (prefix, member, path) in enumerate(members):
+        yield ("," if index else "") + "\n" + inner + prefix
+        yield from _json_parts(member, inner, path)
+    yield "\n" + indent + brackets[1]
+
+
+def _write_if_changed(path: Path, data: bytes) -> bool:
+    """Write `data` to `path` unless it holds exactly that; True when written."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    with _atomic(path) as stream:
+        stream.write(data)
+    return True
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[IO[bytes]]:
+    """A hidden temporary file beside `path`, renamed onto it once complete.
+
+    On any failure (including Ctrl-C) the temporary file is removed, so the
+    data folder holds either the old file or the whole new one.
+    """
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with temporary.open("xb") as stream:  # the user's umask, unlike mkstemp's 0600
+            yield stream
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@dataclasses.dataclass(frozen=True)
+class RdsMark:
+    """What the last pull downloaded, and the file it made of it."""
+
+    etag: str
+    size: int
+    mtime_ns: int
+    digest: str
+
+
+def _pull_rds(remote: Remote, experiment: str, folder: Path) -> bool | None:
+    """Download `r.rds` gzipped if it changed; True if written, None if absent."""
+    source = S3Object(f"biomage-source-{remote.environment}", f"{experiment}/r.rds")
+    try:
+        head = remote.s3.head_object(Bucket=source.bucket, Key=source.key)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") not in {"404", "NoSuchKey"}:
+            raise
+        console.warn(f"no {source}: the experiment comes without r.rds.gz")
+        return None
+    target = folder / "r.rds.gz"
+    mark = _read_mark(folder)
+    if mark is not None and mark.etag == head["ETag"] and _unchanged(target, mark):
+        return False
+    digest = _download_gzipped(remote, source, head, target)
+    stat = target.stat()
+    _save_mark(folder, RdsMark(head["ETag"], stat.st_size, stat.st_mtime_ns, digest))
+    console.note(f"{source} → {target} ({console.size(head['ContentLength'])})")
+    return True
+
+
+@dataclasses.dataclass(frozen=True)
+class S3Object:
+    """A bucket and key, printed as an s3:// URL."""
+
+    bucket: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def _download_gzipped(
+    remote: Remote, source: S3Object, head: dict[str, Any], target: Path
+) -> str:
+    """Stream the version `head` describes into `target`, gzipped; its sha256.
+
+    The object goes through gzip as it arrives (bounded memory), with progress
+    for big files; `target` appears only once complete.
+    """
+    size = head["ContentLength"]
+    extra = {"VersionId": head["VersionId"]} if head.get("VersionId") else {}
+    with ExitStack() as stack, _atomic(target) as raw:
+        advance: Callable[[int], None] = _ignore
+        if size > PROGRESS_ABOVE:
+            board = stack.enter_context(console.progress_board())
+            advance = stack.enter_context(board.track(f"{source}", size, ""))
+        digesting = _Digesting(raw)
+        with gzip.GzipFile(
+            filename="", mode="wb", fileobj=digesting, compresslevel=1, mtime=0
+        ) as gz:
+            remote.s3.download_fileobj(
+                source.bucket,
+                source.key,
+                _WriteOnly(gz),
+                ExtraArgs=extra,
+                Callback=advance,
+                Config=TRANSFER,
+            )
+    return digesting.hexdigest()
+
+
+def _ignore(_: int) -> None:
+    pass
+
+
+def _unchanged(path: Path, mark: RdsMark) -> bool:
+    """True while `path` is the file the last pull wrote (by stat, else by digest)."""
+    try:
+        stat = path.stat()
+        if (stat.st_size, stat.st_mtime_ns) == (mark.size, mark.mtime_ns):
+            return True
+        with path.open("rb") as stream:
+            return hashlib.file_digest(stream, "sha256").hexdigest() == mark.digest
+    except OSError:
+        return False
+
+
+def _read_mark(folder: Path) -> RdsMark | None:
+    try:
+        return RdsMark(**json.loads((folder / SIDECAR).read_text())["r.rds.gz"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _save_mark(folder: Path, mark: RdsMark) -> None:
+    document = {"r.rds.gz": dataclasses.asdict(mark)}
+    with _atomic(folder / SIDECAR) as stream:
+        stream.write(json.dumps(document, indent=2).encode())
+
+
+class _WriteOnly:
+    """Hides a stream's seek/tell: the transfer must then write its parts in order."""
+
+    def __init__(self, stream: IO[bytes] | gzip.GzipFile) -> None:
+        self._stream = stream
+
+    def write(self, data: bytes) -> int:
+        """Write through to the wrapped stream."""
+        return self._stream.write(data)
+
+
+class _Digesting:
+    """A write-only file that digests what goes through it (no second read)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        """Digest, then write through."""
+        self._digest.update(data)
+        return self._stream.write(data)
+
+    def flush(self) -> None:
+        """Flush the wrapped stream (gzip calls this on close)."""
+        self._stream.flush()
+
+    def hexdigest(self) -> str:
+        """The sha256 of everything written."""
+        return self._digest.hexdigest()
+
+
+def _reason(err: ClientError) -> str:
+    error = err.response.get("Error", {})
+    operation = getattr(err, "operation_name", "")
+    return f"{operation}: {error.get('Code', '')} {error.get('Message', '')}".strip()
+
+
+def summary(report: PullReport, experiment: str, folder: Path) -> None:
+    """Say what a pull did and what to do next."""
+    for path in report.removed_fields:
+        console.note(f"left out {path}: it names the remote's pipeline runs")
+    written = ", ".join(report.written) or "nothing (all unchanged)"
+    console.note(f"{experiment}: wrote {written} in {folder}")
+    if report.written:
+        console.note("load it into a running stack with `make reload-data`")

@@ -1,0 +1,116 @@
+"""SNS in a snapshot: every topic with its settings, tags and subscriptions.
+
+Subscriptions keep their protocol, endpoint and the attributes that shape
+deliveries (FilterPolicy and its scope, RawMessageDelivery, delivery and
+redrive policies). Restored subscriptions get new ARNs, as any new
+subscription does. Topics go after queues, so SQS endpoints exist again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from populate.snapshot_format import Connection, read_json, write_json
+
+INDEX = "topics.json"
+TOPIC_ATTRIBUTES = (
+    "DisplayName",
+    "DeliveryPolicy",
+    "Policy",
+    "KmsMasterKeyId",
+    "FifoTopic",
+    "ContentBasedDeduplication",
+    "SignatureVersion",
+    "TracingConfig",
+    "ArchivePolicy",
+)
+"""The topic attributes CreateTopic accepts (the rest are SNS's own counters)."""
+SUBSCRIPTION_ATTRIBUTES = (
+    "FilterPolicyScope",
+    "FilterPolicy",
+    "RawMessageDelivery",
+    "DeliveryPolicy",
+    "RedrivePolicy",
+    "SubscriptionRoleArn",
+)
+
+
+def save(conn: Connection, folder: Path) -> dict[str, int]:
+    """Write every topic and its subscriptions to `folder`."""
+    sns = conn.clients.sns
+    topics, subscriptions = [], 0
+    for arn in _topic_arns(conn):
+        attributes = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+        subs = []
+        for page in sns.get_paginator("list_subscriptions_by_topic").paginate(
+            TopicArn=arn
+        ):
+            for sub in page["Subscriptions"]:
+                sub_attributes = sns.get_subscription_attributes(
+                    SubscriptionArn=sub["SubscriptionArn"]
+                )["Attributes"]
+                subs.append(
+                    {
+                        "protocol": sub["Protocol"],
+                        "endpoint": sub["Endpoint"],
+                        "attributes": {
+                            k: str(sub_attributes[k])
+                            for k in SUBSCRIPTION_ATTRIBUTES
+                            if sub_attributes.get(k) not in (None, "")
+                        },
+                    }
+                )
+        subscriptions += len(subs)
+        topics.append(
+            {
+                "name": arn.rsplit(":", 1)[1],
+                "attributes": {
+                    k: str(attributes[k])
+                    for k in TOPIC_ATTRIBUTES
+                    if attributes.get(k) not in (None, "")
+                },
+                "tags": sns.list_tags_for_resource(ResourceArn=arn).get("Tags", []),
+                "subscriptions": subs,
+            }
+        )
+    write_json(folder / INDEX, topics)
+    return {"topic": len(topics), "subscription": subscriptions}
+
+
+def wipe(conn: Connection) -> None:
+    """Delete every topic (and with it its subscriptions)."""
+    sns = conn.clients.sns
+    for arn in _topic_arns(conn):
+        for page in sns.get_paginator("list_subscriptions_by_topic").paginate(
+            TopicArn=arn
+        ):
+            for sub in page["Subscriptions"]:
+                if sub["SubscriptionArn"].startswith("arn:"):  # not PendingConfirmation
+                    sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
+        sns.delete_topic(TopicArn=arn)
+
+
+def restore(conn: Connection, folder: Path) -> None:
+    """Create the saved topics and subscribe their endpoints again."""
+    sns = conn.clients.sns
+    for topic in read_json(folder / INDEX):
+        options = {"Tags": topic["tags"]} if topic["tags"] else {}
+        arn = sns.create_topic(
+            Name=topic["name"], Attributes=topic["attributes"], **options
+        )["TopicArn"]
+        for sub in topic["subscriptions"]:
+            sns.subscribe(
+                TopicArn=arn,
+                Protocol=sub["protocol"],
+                Endpoint=sub["endpoint"],
+                Attributes=sub["attributes"],
+                ReturnSubscriptionArn=True,
+            )
+
+
+def _topic_arns(conn: Connection) -> list[str]:
+    return [
+        topic["TopicArn"]
+        for page in conn.clients.sns.get_paginator("list_topics").paginate()
+        for topic in page["Topics"]
+    ]
