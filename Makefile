@@ -67,6 +67,10 @@ restore: $(INSTALLED) ## Replace the running stack's whole state with snapshot N
 test: $(INSTALLED) ## Run the whole test suite against real servers on free ports
 	$(PY) -m pytest
 
+.PHONY: bench
+bench: $(INSTALLED) ## Measure start-up, loading and reloads side by side (BENCH_ARGS="--rds-mb 64")
+	$(PY) scripts/bench.py $(BENCH_ARGS)
+
 .PHONY: check
 check: $(INSTALLED) ## Check formatting (black) and lint (pylint)
 	$(PY) -m black --check $(SOURCES)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from pathlib import Path
 from typing import Callable
 
 import click
 
 from populate import compose, console
-from populate.settings import Settings, SettingsError
+from populate.settings import Settings, SettingsError, portable_raw_settings
 
 
 def _settings() -> Settings:
@@ -71,10 +72,7 @@ def reload_data(everything: bool) -> None:
     Removes nothing: what the Cellenics services generated stays.
     """
     # pylint: disable-next=import-outside-toplevel
-    from populate.aws import EndpointRefused, check_endpoint_is_local
-
-    # pylint: disable-next=import-outside-toplevel
-    from populate.status import stack_is_reachable
+    from populate.endpoint import EndpointRefused, check_endpoint_is_local
 
     settings = _settings()
     try:  # before any request to it, the probe below included
@@ -82,16 +80,47 @@ def reload_data(everything: bool) -> None:
     except EndpointRefused as err:
         console.error(str(err))
         sys.exit(1)
+    road = _road(settings)
+    if not road.docker:
+        code = _reload_through_control(settings, everything)
+        if code is not None:
+            sys.exit(code)
+    # pylint: disable-next=import-outside-toplevel
+    from populate.status import stack_is_reachable
+
     if not stack_is_reachable(settings):
         console.error(
             f"no inframock stack answers at {settings.aws_endpoint}. "
             "Start one with `make run` (in another terminal), then reload."
         )
         sys.exit(1)
-    road = _road(settings)
     if road.docker:
         compose.become(road.command(compose.RELOAD))
     sys.exit(_seed(settings, everything))
+
+
+def _reload_through_control(settings: Settings, everything: bool) -> int | None:
+    """Have the running `make run` reload with its warm clients; None if it cannot.
+
+    The request carries this terminal's settings, so the reload means what it
+    would mean run here.
+    """
+    # pylint: disable-next=import-outside-toplevel
+    from populate import control
+    from populate.state import StackRecord  # pylint: disable=import-outside-toplevel
+
+    record = StackRecord.read_live(settings.state_dir)
+    if record is None or not record.control:
+        return None
+    return control.call(
+        Path(record.control),
+        {
+            "settings": portable_raw_settings(),
+            "everything": everything,
+            "terminal": console.console.is_terminal,
+            "width": console.console.width,
+        },
+    )
 
 
 @cli.command()
@@ -102,15 +131,9 @@ def seed() -> None:
 
 def _seed(settings: Settings, everything: bool = False) -> int:
     # pylint: disable-next=import-outside-toplevel
-    from populate import seed as seeding
-    from populate.aws import EndpointRefused  # pylint: disable=import-outside-toplevel
+    from populate.seed import seed_status
 
-    try:
-        result = seeding.seed(settings, everything)
-    except (EndpointRefused, seeding.SeedError) as err:
-        console.error(str(err))
-        return 1
-    return 0 if result.ok else 1
+    return seed_status(settings, everything)
 
 
 @cli.command()
@@ -231,7 +254,7 @@ def restore(name: str) -> None:
 
 def _snapshot_command(action: Callable[[Settings, str], object], name: str) -> None:
     # pylint: disable-next=import-outside-toplevel
-    from populate.aws import EndpointRefused
+    from populate.endpoint import EndpointRefused
     from populate.snapshot_format import (  # pylint: disable=import-outside-toplevel
         SnapshotError,
     )

@@ -2,16 +2,13 @@
 
 Every client inframock makes goes through `Clients`, so every one carries the
 same dummy credentials (a developer's real AWS keys are never read, sent or
-printed), the same bounded retries and the same endpoint check.
+printed) and the same bounded retries.
 """
 
 from __future__ import annotations
 
 import functools
-import ipaddress
-import socket
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -26,53 +23,24 @@ RETRIES = Config(
 )
 
 
-class EndpointRefused(RuntimeError):
-    """The endpoint is not on this machine and the user did not allow it."""
-
-
-def endpoint_host_port(endpoint: str) -> tuple[str, int]:
-    """The host and port of an endpoint URL (port defaulted from the scheme)."""
-    parts = urlsplit(endpoint)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise EndpointRefused(f"{endpoint!r} is not an http(s) URL")
-    default_port = 443 if parts.scheme == "https" else 80
-    return parts.hostname, parts.port or default_port
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    return bool(infos) and all(
-        ipaddress.ip_address(info[4][0]).is_loopback for info in infos
-    )
-
-
-def check_endpoint_is_local(endpoint: str, allowed: str) -> None:
-    """Refuse `endpoint` unless it is on this machine or named by `allowed`.
-
-    `allowed` is the `host:port` the user explicitly permits (the Compose road
-    names its `aws:4566` service this way); anything else that does not resolve
-    only to loopback addresses, real AWS included, is refused before any call.
-    """
-    host, port = endpoint_host_port(endpoint)
-    if allowed and allowed == f"{host}:{port}":
-        return
-    if host.endswith("amazonaws.com") or not _is_loopback(host):
-        raise EndpointRefused(
-            f"refusing to write to {endpoint}: it is not an endpoint on this machine. "
-            f"To write there anyway, set INFRAMOCK_ALLOW_ENDPOINT={host}:{port}"
-        )
+@functools.lru_cache(maxsize=8)
+def clients_for(endpoint: str, region: str) -> "Clients":
+    """The one set of clients per endpoint and region, kept warm across reloads."""
+    return Clients(endpoint, region)
 
 
 class Clients:
-    """Lazily made, shared boto3 clients and resources for one endpoint."""
+    """Lazily made, shared boto3 clients for one endpoint."""
 
     def __init__(self, endpoint: str, region: str) -> None:
         self.endpoint = endpoint
         self.region = region
         self._session = boto3.session.Session(region_name=region, **DUMMY_CREDENTIALS)
+
+    def warm(self) -> None:
+        """Build every client now (botocore loads each service's model: ~0.1 s)."""
+        for client in (self.s3, self.dynamodb, self.sns, self.sqs):
+            assert client is not None
 
     def _options(self) -> dict[str, Any]:
         return {"endpoint_url": self.endpoint, "config": RETRIES}

@@ -2,7 +2,9 @@
 
 One rich Console serves every thread, so service logs relayed by the supervisor,
 loader progress and errors never tear each other's lines. On a terminal big
-uploads get a live live; in a log file or CI, plain progress lines instead.
+uploads get a live bar; in a log file or CI, plain progress lines instead.
+A reload asked for through the control channel gets the same output, sent to
+the terminal that asked (`redirected`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, TextIO
 
 from rich import box
 from rich.console import Console
@@ -36,7 +38,10 @@ if TYPE_CHECKING:
     from populate.settings import Settings
     from populate.status import StackStatus
 
-console = Console(highlight=False, soft_wrap=True)
+terminal = Console(highlight=False, soft_wrap=True)
+"""This process's own output: where service logs always go."""
+console = terminal
+"""Where inframock's own lines go now: the terminal, or a reload's client."""
 PLAIN_PROGRESS_EVERY = 2.0
 """Seconds between progress lines when the output is not a terminal."""
 
@@ -63,7 +68,30 @@ def error(message: str) -> None:
 def service_line(service: str, line: str) -> None:
     """A log line of a child service, prefixed by its name (its own colours removed)."""
     style = SERVICE_STYLES.get(service, "white")
-    console.print(f"[{style}]{service:<9}[/] | {escape(ANSI_CODES.sub('', line))}")
+    terminal.print(f"[{style}]{service:<9}[/] | {escape(ANSI_CODES.sub('', line))}")
+
+
+@contextmanager
+def redirected(stream: TextIO, is_terminal: bool, width: int) -> Iterator[None]:
+    """Print inframock's own lines to `stream` meanwhile, as its terminal would show.
+
+    Used by the supervisor while it runs a reload for another terminal; the
+    services' logs stay on the supervisor's own terminal.
+    """
+    global console  # pylint: disable=global-statement
+    previous = console
+    console = Console(
+        file=stream,
+        force_terminal=is_terminal,
+        force_interactive=is_terminal,
+        width=width,
+        highlight=False,
+        soft_wrap=True,
+    )
+    try:
+        yield
+    finally:
+        console = previous
 
 
 class _PlainProgress:
@@ -151,15 +179,19 @@ def plural(count: int, noun: str) -> str:
 
 
 def summary(report: LoadReport) -> None:
-    """The end of a load: per experiment what went where, then the totals."""
-    if report.experiments:
+    """The end of a load: per experiment what went where, then the totals.
+
+    Experiments a reload skipped whole stay out of the table.
+    """
+    touched = [e for e in report.experiments if e.items or e.rds_bytes or e.problems]
+    if touched:
         table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
         for column in ("experiment", *TABLE_KINDS, "r.rds", "errors"):
             if column == "experiment":
                 table.add_column(column, no_wrap=True, min_width=32)
             else:
                 table.add_column(column, justify="right")
-        for experiment in report.experiments:
+        for experiment in touched:
             table.add_row(
                 escape(experiment.id),
                 *(str(experiment.items.get(kind, 0)) for kind in TABLE_KINDS),
@@ -175,6 +207,7 @@ def summary(report: LoadReport) -> None:
     )
     if report.unchanged:
         line += f"; {plural(report.unchanged, 'unchanged file')} skipped"
+    line += f" ({report.seconds:.2f} s)"
     if problems:
         error(line)
         for problem in problems:

@@ -51,8 +51,7 @@ def aws_service(settings: Settings) -> Service:
     """moto's own server, with the account id the Cellenics services expect."""
     version = importlib.metadata.version("moto")
     no_proxy = "127.0.0.1,localhost,::1,host.docker.internal"
-    env = dict(
-        os.environ,
+    env = child_environment(
         MOTO_ACCOUNT_ID=ACCOUNT_ID,
         AWS_DEFAULT_REGION=settings.region,
         NO_PROXY=no_proxy,
@@ -63,13 +62,12 @@ def aws_service(settings: Settings) -> Service:
     return Service(
         name="aws",
         description=f"moto {version}",
+        # moto's own server and app, warmed up first (see populate.aws_engine).
         command=(
             sys.executable,
             "-m",
-            "moto.server",
-            "--host",
+            "populate.aws_engine",
             settings.bind,
-            "--port",
             str(settings.aws_port),
         ),
         env=env,
@@ -105,11 +103,24 @@ def redis_service(settings: Settings, workdir: Path) -> Service:
         name="redis",
         description=version,
         command=tuple(command),
-        env=dict(os.environ),
+        env=child_environment(),
         host=settings.bind,
         port=settings.redis_port,
         is_ready=lambda: redis_ping(host, settings.redis_port),
     )
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without any `AWS_*` variable, plus `extra`.
+
+    The engines need no AWS credentials. Keeping a developer's real ones
+    (AWS_ACCESS_KEY_ID, AWS_SESSION_TOKEN, AWS_PROFILE, ...) out of them means no
+    bug or debug endpoint of an engine, which anyone reaching its port can
+    drive, can show or use them.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(extra)
+    return env
 
 
 def find_redis_server(explicit: str) -> tuple[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gzip
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -62,6 +63,8 @@ class LoadReport:
 
     experiments: list[ExperimentReport]
     problems: list[Problem]
+    seconds: float
+    """How long the load took, from plan to the last write."""
 
     @property
     def items(self) -> int:
@@ -98,6 +101,7 @@ class Loader:
 
     def load(self, load_plan: Plan) -> LoadReport:
         """Load every experiment of the plan; report what was loaded and what failed."""
+        started = time.monotonic()
         for problem in load_plan.problems:
             console.error(str(problem))
         with (
@@ -112,7 +116,7 @@ class Loader:
                 )
             )
         self.digests.save()
-        return LoadReport(reports, list(load_plan.problems))
+        return LoadReport(reports, list(load_plan.problems), time.monotonic() - started)
 
     def _experiment(
         self,

@@ -9,6 +9,7 @@ always stops every child, frees the ports and removes its temporary folder.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import os
 import queue
 import shutil
@@ -17,14 +18,15 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, TextIO, TypeVar
 
 import psutil
 
 from populate import console
+from populate.control import ControlServer
 from populate.engines import EngineError, aws_service, redis_service
-from populate.settings import Settings
-from populate.state import StackRecord
+from populate.settings import Settings, SettingsError
+from populate.state import WORKDIR_PREFIX, StackRecord
 from populate.supervisor import (
     Interrupted,
     StartError,
@@ -34,6 +36,7 @@ from populate.supervisor import (
     die_with_parent,
     ignore_signals,
     interrupt_on_signals,
+    raise_if_signalled,
 )
 
 T = TypeVar("T")
@@ -57,7 +60,7 @@ def run(settings: Settings) -> int:
             f"{settings.aws_port} and {settings.redis_port} can read and change the "
             "stack, which has no authentication."
         )
-    workdir = Path(tempfile.mkdtemp(prefix="inframock-"))
+    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
     supervisor = Supervisor()
     try:
         return _run(settings, supervisor, workdir, launched)
@@ -83,26 +86,46 @@ def _run(
     check_port_free(settings.bind, settings.redis_port, "INFRAMOCK_REDIS_PORT")
     for service in services:
         supervisor.start(service)
-    StackRecord(
+    record = StackRecord(
         pid=os.getpid(),
         started=psutil.Process().create_time(),
         aws_endpoint=settings.aws_endpoint,
         redis_url=settings.redis_url,
         services={s.name: s.description for s in services},
         pids={c.service.name: c.process.pid for c in supervisor.children},
-    ).save(settings.state_dir)
+        workdir=str(workdir),
+    )
+    record.save(settings.state_dir)
+    # While the engines start: import boto3 and build the clients seeding needs.
     # pylint: disable-next=import-outside-toplevel
-    from populate import seed  # boto3 imports while the engines start
+    from populate import aws, seed
 
+    aws.clients_for(settings.aws_endpoint, settings.region).warm()
     supervisor.wait_ready()
     try:
         result = _in_background(lambda: seed.seed(settings), supervisor)
     except seed.SeedError as err:
         raise StartError(str(err)) from None
+    control = ControlServer(workdir / "control.sock", _reload_for_client)
+    dataclasses.replace(record, control=str(control.path)).save(settings.state_dir)
     console.banner(settings, services, result, time.monotonic() - launched)
     exited = supervisor.wait_for_exit()
     console.error(f"{describe_exit(exited.child, exited.code)}\nstopping the stack")
     return 1
+
+
+def _reload_for_client(request: dict[str, Any], stream: TextIO) -> int:
+    """A `make reload-data` from another terminal, run here with warm clients."""
+    # pylint: disable-next=import-outside-toplevel
+    from populate.seed import seed_status
+
+    with console.redirected(stream, request["terminal"], request["width"]):
+        try:
+            settings = Settings.from_raw(request["settings"])
+        except SettingsError as err:
+            console.error(str(err))
+            return 2
+        return seed_status(settings, request["everything"])
 
 
 def _in_background(work: Callable[[], T], supervisor: Supervisor) -> T:
@@ -121,6 +144,7 @@ def _in_background(work: Callable[[], T], supervisor: Supervisor) -> T:
 
     threading.Thread(target=target, name="seed", daemon=True).start()
     while True:
+        raise_if_signalled()
         try:
             exited = supervisor.events.get(timeout=0.05)
         except queue.Empty:

@@ -12,7 +12,8 @@ import dataclasses
 from botocore.exceptions import BotoCoreError, ClientError
 
 from populate import console
-from populate.aws import Clients, check_endpoint_is_local
+from populate.aws import clients_for
+from populate.endpoint import EndpointRefused, check_endpoint_is_local
 from populate.dataset import plan
 from populate.digests import Digests
 from populate.load import LoadReport, Loader
@@ -58,7 +59,7 @@ def seed(settings: Settings, everything: bool = False) -> SeedResult:
     unless `everything` is asked for.
     """
     check_endpoint_is_local(settings.aws_endpoint, settings.allow_endpoint)
-    clients = Clients(settings.aws_endpoint, settings.region)
+    clients = clients_for(settings.aws_endpoint, settings.region)
     stack = biomage_stack(settings)
     try:
         created = provision(stack, clients)
@@ -77,3 +78,14 @@ def seed(settings: Settings, everything: bool = False) -> SeedResult:
     report = loader.load(plan(settings.data_path))
     console.summary(report)
     return SeedResult(created, report)
+
+
+def seed_status(settings: Settings, everything: bool = False) -> int:
+    """Seed and report; the exit status of `seed`, `reload-data` and a reload
+    asked for through the control channel: 0 only when nothing failed."""
+    try:
+        result = seed(settings, everything)
+    except (EndpointRefused, SeedError) as err:
+        console.error(str(err))
+        return 1
+    return 0 if result.ok else 1

@@ -183,13 +183,11 @@ class Settings:
         cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None
     ) -> "Settings":
         """Resolve settings from `environ` (default: os.environ) over `.env`."""
-        environ = os.environ if environ is None else environ
-        env_file = Path(".env") if env_file is None else env_file
-        from_file = dotenv_values(env_file) if env_file.is_file() else {}
-        raw = {
-            s.name: environ.get(s.name, from_file.get(s.name) or s.default)
-            for s in SETTINGS
-        }
+        return cls.from_raw(raw_settings(environ, env_file))
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, str]) -> "Settings":
+        """Settings from one string per SETTINGS name (as `raw_settings` gives)."""
         return cls(
             data_path=Path(raw["BIOMAGE_DATA_PATH"]).expanduser(),
             populate_mock=_truthy("POPULATE_MOCK", raw["POPULATE_MOCK"]),
@@ -211,6 +209,29 @@ class Settings:
             pull_endpoint=raw["INFRAMOCK_PULL_ENDPOINT"].strip().rstrip("/"),
             snapshot_dir=Path(raw["INFRAMOCK_SNAPSHOT_DIR"]).expanduser(),
         )
+
+
+def raw_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> dict[str, str]:
+    """One string per setting: `environ` (default os.environ), then `.env`, then
+    the default."""
+    environ = os.environ if environ is None else environ
+    env_file = Path(".env") if env_file is None else env_file
+    from_file = dotenv_values(env_file) if env_file.is_file() else {}
+    return {
+        s.name: environ.get(s.name, from_file.get(s.name) or s.default)
+        for s in SETTINGS
+    }
+
+
+def portable_raw_settings() -> dict[str, str]:
+    """This process's raw settings with its relative paths made absolute, so
+    another process in another folder (the supervisor) reads them the same."""
+    raw = raw_settings()
+    for name in ("BIOMAGE_DATA_PATH", "INFRAMOCK_STATE_DIR", "INFRAMOCK_SNAPSHOT_DIR"):
+        raw[name] = str(Path(raw[name]).expanduser().absolute())
+    return raw
 
 
 def url_host(host: str) -> str:

@@ -36,7 +36,8 @@ from populate import (
     snapshot_tables,
     snapshot_topics,
 )
-from populate.aws import Clients, check_endpoint_is_local
+from populate.aws import Clients
+from populate.endpoint import check_endpoint_is_local
 from populate.engines import redis_ping
 from populate.settings import Settings
 from populate.snapshot_format import Connection, SnapshotError

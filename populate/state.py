@@ -11,11 +11,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from pathlib import Path
 
 import psutil
 
 STATE_FILE = "stack.json"
+WORKDIR_PREFIX = "inframock-"
+"""The name every stack's temporary folder starts with."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +33,10 @@ class StackRecord:
     """Service name → version, e.g. {"aws": "moto 5.2.5"}."""
     pids: dict[str, int] = dataclasses.field(default_factory=dict)
     """Service name → pid of its process, for status's uptime and memory."""
+    control: str = ""
+    """The supervisor's control socket, once it takes reloads (see control.py)."""
+    workdir: str = ""
+    """The stack's temporary folder, removed by whoever finds the record stale."""
 
     def save(self, state_dir: Path) -> None:
         """Write the record atomically, so readers never see half of it."""
@@ -48,6 +55,9 @@ class StackRecord:
             return None
         if record.is_alive():
             return record
+        # Its supervisor was killed (kill -9): clear what it could not.
+        if Path(record.workdir).name.startswith(WORKDIR_PREFIX):
+            shutil.rmtree(record.workdir, ignore_errors=True)
         path.unlink(missing_ok=True)
         return None
 

@@ -66,14 +66,38 @@ def die_with_parent(signum: int = signal.SIGKILL, parent: int | None = None) -> 
         os.kill(os.getpid(), signum)
 
 
+_RECEIVED: list[int] = []
+"""The signal that asked this process to stop, once one has."""
+
+
 def interrupt_on_signals() -> None:
-    """Turn SIGINT, SIGTERM and SIGHUP into `Interrupted` in the main thread."""
+    """Turn the first SIGINT, SIGTERM or SIGHUP into `Interrupted` in the main thread.
+
+    Only the first: a second signal close behind it (Ctrl-C and `make stop`
+    together) would otherwise raise again inside the shutdown the first one
+    started, cutting it short with a traceback and the wrong exit status.
+    """
 
     def handler(signum: int, _frame: object) -> None:
+        if _RECEIVED:
+            return
+        _RECEIVED.append(signum)
         raise Interrupted(signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, handler)
+
+
+def raise_if_signalled() -> None:
+    """Raise `Interrupted` again for a signal whose exception got lost on its way.
+
+    A handler's exception can vanish: raised while a module imports, C code
+    may turn it into an ImportError that the module's own `except ImportError`
+    swallows (xml.etree does, under boto3). Every waiting loop calls this, so
+    such a signal still stops the stack a moment later.
+    """
+    if _RECEIVED:
+        raise Interrupted(_RECEIVED[0])
 
 
 def ignore_signals() -> None:
@@ -185,6 +209,7 @@ class Supervisor:
         deadline = time.monotonic() + timeout
         waiting = list(self.children)
         while waiting:
+            raise_if_signalled()
             self.raise_if_exited()
             waiting = [c for c in waiting if not c.service.is_ready()]
             if waiting and time.monotonic() > deadline:
@@ -205,6 +230,7 @@ class Supervisor:
     def wait_for_exit(self, tick: Callable[[], None] = lambda: None) -> Exited:
         """Block until a child exits (signals interrupt this as `Interrupted`)."""
         while True:
+            raise_if_signalled()
             try:
                 return self.events.get(timeout=0.5)
             except queue.Empty:

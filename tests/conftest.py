@@ -263,3 +263,76 @@ def session_stack(
     stack = RunningStack(env).wait_ready()
     yield stack
     stack.stop()
+
+
+class Forwarder:
+    """A loopback TCP relay to a local port that records requests or holds them.
+
+    Pointing INFRAMOCK_AWS_ENDPOINT at it shows every byte a command sends to
+    the AWS endpoint, or, while it holds, freezes the loader at its first
+    request: a phase a test can then hit for certain instead of racing it.
+    """
+
+    def __init__(self, upstream_port: int, hold: bool = False) -> None:
+        self.upstream_port = upstream_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.sent = bytearray()
+        """Everything clients sent through the relay."""
+        self.held = threading.Event()
+        """Set once a connection has arrived while holding."""
+        self._passing = threading.Event()
+        self._lock = threading.Lock()
+        if not hold:
+            self._passing.set()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def release(self) -> None:
+        """Relay from now on; connections held until now are closed unanswered."""
+        self._passing.set()
+
+    def close(self) -> None:
+        """Stop accepting connections."""
+        self.release()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            if not self._passing.is_set():
+                self.held.set()
+                self._passing.wait()
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:
+                return
+            with upstream:
+                replies = threading.Thread(
+                    target=self._pump, args=(upstream, conn, False), daemon=True
+                )
+                replies.start()
+                self._pump(conn, upstream, True)
+                replies.join()
+
+    def _pump(self, source: socket.socket, target: socket.socket, record: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if record:
+                    with self._lock:
+                        self.sent += data
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                target.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass

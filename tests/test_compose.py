@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from populate import compose
-from populate.aws import EndpointRefused, check_endpoint_is_local
+from populate.endpoint import EndpointRefused, check_endpoint_is_local
 from populate.settings import Runtime
 from tests.conftest import base_env, cli, free_port, wait_until
 from tests.datafolder import experiment_folder, payload, plot_record, write_json

@@ -87,11 +87,14 @@ def test_stop_from_another_terminal(make_stack: Any) -> None:
 def test_sigkill_of_the_supervisor_leaves_no_child(make_stack: Any) -> None:
     stack = make_stack().wait_ready()
     services = children_of(stack)
+    workdir = Path(stack.redis().config_get("dir")["dir"])
     stack.process.kill()
     stack.wait_exit()
     assert_all_gone(stack, services)
-    # The stale state file does not block the next start.
+    assert workdir.is_dir()  # nobody could remove it yet
+    # The stale state file does not block the next start, which clears up.
     second = RunningStack(stack.env).wait_ready()
+    assert not workdir.exists()
     second.stop()
 
 

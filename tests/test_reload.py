@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import stat
 from pathlib import Path
 
-from tests.conftest import RunningStack
+from tests.conftest import ROOT, RunningStack, cli
 from tests.datafolder import experiment_folder, payload, write_json, write_rds
 from tests.test_load import SOURCE, items, load
 
@@ -128,3 +130,31 @@ def test_a_restarted_stack_gets_everything_again(
         assert items(second, EXPERIMENTS, "restart")
     finally:
         second.stop()
+
+
+def test_reloads_run_in_the_stack_and_answer_the_asking_terminal(
+    session_stack: RunningStack, tmp_path: Path
+) -> None:
+    record = json.loads(
+        (Path(session_stack.env["INFRAMOCK_STATE_DIR"]) / "stack.json").read_text()
+    )
+    socket_path = Path(record["control"])
+    assert socket_path.is_socket()
+    assert stat.S_IMODE(socket_path.parent.stat().st_mode) == 0o700
+    folder = experiment_folder(tmp_path / "relative", "via-control")
+    write_json(folder, "mock_experiment.json", {"experimentId": "via-control"})
+    result = cli(
+        {
+            **session_stack.env,
+            "BIOMAGE_DATA_PATH": "relative",  # relative to the asking terminal
+            "INFRAMOCK_TEST_CWD": str(tmp_path),
+            "PYTHONPATH": str(ROOT),
+            "INFRAMOCK_STATE_DIR": session_stack.env["INFRAMOCK_STATE_DIR"],
+        },
+        "reload-data",
+    )
+    assert result.returncode == 0, result.stdout
+    assert f"loading {tmp_path / 'relative'}" in result.stdout
+    assert "loaded 1 experiment: 1 item" in result.stdout
+    assert f"loading {tmp_path / 'relative'}" not in session_stack.output
+    assert len(items(session_stack, EXPERIMENTS, "via-control")) == 1

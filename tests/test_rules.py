@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from populate.aws import EndpointRefused, check_endpoint_is_local
+from populate.endpoint import EndpointRefused, check_endpoint_is_local
 from populate.dataset import MAX_ITEM_BYTES, item_size, parse_json, plan, table_kind
 from populate.settings import SETTINGS, Settings, SettingsError
 from populate.stack import biomage_stack

@@ -148,7 +148,7 @@ def _check_services(services: list[dict[str, Any]]) -> None:
     """Each service's pid is its live process, with a real uptime and memory."""
     by_name = {s["name"]: s for s in services}
     assert set(by_name) == {"aws", "redis"}
-    for name, binary in (("aws", "moto.server"), ("redis", "-server")):
+    for name, binary in (("aws", "populate.aws_engine"), ("redis", "-server")):
         service = by_name[name]
         assert service["up"] is True
         command = " ".join(psutil.Process(service["pid"]).cmdline())

@@ -1,0 +1,441 @@
+"""`make bench`: inframock's speed, measured side by side with its ceilings.
+
+Starts a real embedded stack on free ports, generates its own synthetic data,
+and measures, in one run:
+
+1. start-up of `make run` to ready (empty data folder, default experiment),
+   median of N, and the idle memory of every process of the stack;
+2. r.rds loading against a plain boto3 `upload_file` of the gunzipped file to
+   the same endpoint and against `gzip -dc > /dev/null` of the same file;
+3. DynamoDB loading against a sequential `put_item` loop and against the best
+   concurrent `batch_write_item` rate the emulator gives;
+4. `make reload-data` of many experiments: nothing changed, one file, all;
+5. peak memory of the loader on two r.rds sizes (it must not grow with size).
+
+Prints a table and writes the same figures as JSON. Every figure is a ratio of
+things measured here, now, so it means the same on any machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+from boto3.dynamodb.types import TypeSerializer
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+MB = 1024 * 1024
+READY = "inframock is ready"
+PLOTS = "plots-tables-development"
+OWN_PREFIXES = ("AWS_", "INFRAMOCK_", "BIOMAGE_")
+"""Settings a developer's shell may hold, which must not reach a bench stack."""
+LOADED = re.compile(r"loaded \d+ experiments?: .* \(([\d.]+) s\)")
+console = Console(highlight=False)
+
+
+def free_port() -> int:
+    """A port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stack_env(work: Path, data: Path) -> dict[str, str]:
+    """The environment of a bench stack: free ports, its own state, this data."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)}
+    return dict(
+        inherited,
+        INFRAMOCK_RUNTIME="local",
+        INFRAMOCK_AWS_PORT=str(free_port()),
+        INFRAMOCK_REDIS_PORT=str(free_port()),
+        INFRAMOCK_STATE_DIR=str(work / "state"),
+        BIOMAGE_DATA_PATH=str(data),
+    )
+
+
+class Stack:
+    """`make run` in the background, ready when its banner is printed."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.endpoint = f"http://127.0.0.1:{env['INFRAMOCK_AWS_PORT']}"
+        started = time.monotonic()
+        self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+            ["make", "--no-print-directory", "-s", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if READY in line:
+                break
+        else:
+            raise RuntimeError("the stack exited before it was ready")
+        self.ready_after = time.monotonic() - started
+        self._drain = ThreadPoolExecutor(1)
+        self._drain.submit(lambda: [None for _ in self.process.stdout])  # type: ignore
+
+    def processes(self) -> list[psutil.Process]:
+        """Every process of the stack: make, the supervisor and the services."""
+        root = psutil.Process(self.process.pid)
+        return [root] + root.children(recursive=True)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the stack."""
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name="eu-west-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+
+    def cli(self, *args: str, data: Path | None = None) -> float:
+        """Seconds a `make <args>` took (it must succeed)."""
+        env = dict(self.env)
+        if data is not None:
+            env["BIOMAGE_DATA_PATH"] = str(data)
+        started = time.monotonic()
+        subprocess.run(
+            ["make", "--no-print-directory", "-s", *args],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        return time.monotonic() - started
+
+    def load_seconds(self, data: Path) -> float:
+        """Seconds the loader reports for loading every file of `data` again.
+
+        The loader's own figure, without the command's start-up, which the
+        reload figures measure separately.
+        """
+        result = subprocess.run(
+            [sys.executable, "-m", "populate", "reload-data", "--all"],
+            cwd=ROOT,
+            env=dict(self.env, BIOMAGE_DATA_PATH=str(data)),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        match = LOADED.search(result.stdout)
+        if match is None:
+            raise RuntimeError(f"no load summary in:\n{result.stdout}")
+        return float(match.group(1))
+
+    def stop(self) -> None:
+        """SIGTERM the stack and wait for it."""
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+        self._drain.shutdown()
+
+
+def median_start(work: Path, data: Path, runs: int) -> tuple[float, list[float]]:
+    """Median seconds from `make run` to ready, and every run's figure."""
+    times = []
+    for _ in range(runs):
+        stack = Stack(stack_env(work, data))
+        times.append(stack.ready_after)
+        stack.stop()
+    return statistics.median(times), times
+
+
+def write_rds(folder: Path, size: int) -> Path:
+    """An `r.rds.gz` of `size` gunzipped bytes that compress like a real one (~3x)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(size)
+    block = rng.randbytes(MB // 2) + bytes(MB // 2)  # half noise, half zeros
+    path = folder / "r.rds.gz"
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        for _ in range(size // MB):
+            out.write(block)
+    return path
+
+
+def timed(action: Callable[[], Any]) -> float:
+    """Seconds `action` took."""
+    started = time.monotonic()
+    action()
+    return time.monotonic() - started
+
+
+def rds_figures(stack: Stack, work: Path, size_mb: int) -> dict[str, float]:
+    """MB/s of inframock's r.rds load and of its two ceilings."""
+    data = work / "rds-data"
+    rds = write_rds(data / "big", size_mb * MB)
+    plain = work / "r.rds"
+    with gzip.open(rds, "rb") as source, plain.open("wb") as target:
+        shutil.copyfileobj(source, target, 4 * MB)
+    s3 = stack.client("s3")
+    upload = timed(
+        lambda: s3.upload_file(str(plain), "biomage-source-development", "plain")
+    )
+    gunzip = timed(
+        lambda: subprocess.run(f"gzip -dc '{rds}' > /dev/null", shell=True, check=True)
+    )
+    load = stack.load_seconds(data)
+    plain.unlink()
+    return {
+        "inframock_mb_s": size_mb / load,
+        "upload_file_mb_s": size_mb / upload,
+        "gunzip_mb_s": size_mb / gunzip,
+    }
+
+
+def plot_records(experiment: str, count: int) -> dict[str, Any]:
+    """`count` plots-tables records of about 300 bytes each."""
+    return {
+        "records": [
+            {
+                "experimentId": experiment,
+                "plotUuid": f"plot-{i:06d}",
+                "plotType": "histogram",
+                "config": {"binStep": 200, "title": "x" * 100},
+                "plotData": [i, i + 1, i + 2],
+            }
+            for i in range(count)
+        ]
+    }
+
+
+def dynamodb_figures(stack: Stack, work: Path, count: int) -> dict[str, float]:
+    """Items/s of inframock, a put_item loop and the best batch_write_item rate."""
+    data = work / "ddb-data"
+    folder = data / "items"
+    folder.mkdir(parents=True)
+    (folder / "mock_plots_tables.json").write_text(
+        json.dumps(plot_records("items", count))
+    )
+    ddb = stack.client("dynamodb")
+    serialize = TypeSerializer().serialize
+    items = [
+        {k: serialize(v) for k, v in record.items()}
+        for record in plot_records("loop", count)["records"]
+    ]
+    sample = items[: max(1, count // 10)]
+    loop = timed(lambda: [ddb.put_item(TableName=PLOTS, Item=i) for i in sample])
+    best = max(batch_rate(ddb, items, workers) for workers in (1, 2, 4, 8))
+    load = stack.load_seconds(data)
+    return {
+        "inframock_items_s": count / load,
+        "put_item_loop_items_s": len(sample) / loop,
+        "best_batch_items_s": best,
+    }
+
+
+def batch_rate(ddb: Any, items: list[dict[str, Any]], workers: int) -> float:
+    """Items/s of `batch_write_item` in batches of 25 from `workers` threads."""
+    renamed = [dict(i, experimentId={"S": f"batch-{workers}"}) for i in items]
+    chunks = [renamed[i : i + 25] for i in range(0, len(renamed), 25)]
+
+    def write(batch: list[dict[str, Any]]) -> None:
+        pending = {PLOTS: [{"PutRequest": {"Item": i}} for i in batch]}
+        while pending:
+            pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+
+    with ThreadPoolExecutor(workers) as pool:
+        seconds = timed(lambda: list(pool.map(write, chunks)))
+    return len(items) / seconds
+
+
+def reload_figures(stack: Stack, work: Path, experiments: int) -> dict[str, float]:
+    """Seconds of `make reload-data`: nothing changed, one file changed, all changed."""
+    data = work / "many"
+    for i in range(experiments):
+        folder = data / f"exp-{i:03d}"
+        folder.mkdir(parents=True)
+        experiment = {"experimentId": f"exp-{i:03d}", "n": i}
+        (folder / "mock_experiment.json").write_text(json.dumps(experiment))
+        (folder / "mock_samples.json").write_text(json.dumps(experiment))
+        plots = plot_records(f"exp-{i:03d}", 5)
+        (folder / "mock_plots_tables.json").write_text(json.dumps(plots))
+    stack.cli("reload-data", data=data)
+    unchanged = statistics.median(stack.cli("reload-data", data=data) for _ in range(5))
+    one = data / "exp-000" / "mock_experiment.json"
+    one.write_text(json.dumps({"experimentId": "exp-000", "n": "changed"}))
+    one_changed = stack.cli("reload-data", data=data)
+    everything = stack.cli("reload-data", "ALL=1", data=data)
+    return {
+        "unchanged_s": unchanged,
+        "one_changed_s": one_changed,
+        "all_changed_s": everything,
+    }
+
+
+def loader_peak_mb(stack: Stack, work: Path, size_mb: int) -> float:
+    """Peak RSS (MB) of the loader in a process of its own loading one r.rds.gz.
+
+    `python -m populate seed` runs the very loader a reload runs inside `make
+    run`, but alone, so its memory is the loader's and nothing else's.
+    """
+    data = work / f"peak-{size_mb}"
+    write_rds(data / "peak", size_mb * MB)
+    env = dict(stack.env, BIOMAGE_DATA_PATH=str(data))
+    loader = psutil.Popen(
+        [sys.executable, "-m", "populate", "seed"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    peak = 0
+    while loader.poll() is None:
+        try:
+            peak = max(peak, loader.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.005)
+    if loader.returncode != 0:
+        raise RuntimeError(f"the loader failed with {loader.returncode}")
+    shutil.rmtree(data)
+    return peak / 1e6
+
+
+def main() -> None:
+    """Run every measurement, print the table, write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="start-ups to time")
+    parser.add_argument("--rds-mb", type=int, default=256, help="r.rds size (MB)")
+    parser.add_argument("--items", type=int, default=20_000, help="plots records")
+    parser.add_argument("--experiments", type=int, default=100, help="for reloads")
+    parser.add_argument(
+        "--json", type=Path, default=ROOT / "bench-results" / "bench.json"
+    )
+    args = parser.parse_args()
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        }
+    }
+    with tempfile.TemporaryDirectory(prefix="inframock-bench-") as tmp:
+        work = Path(tmp)
+        empty = work / "empty"
+        empty.mkdir()
+        console.print("start-up …")
+        median_empty, empties = median_start(work, empty, args.runs)
+        median_default, defaults = median_start(work, ROOT / "data", args.runs)
+        results["startup"] = {
+            "empty_median_s": median_empty,
+            "default_median_s": median_default,
+            "empty_runs_s": empties,
+            "default_runs_s": defaults,
+        }
+        stack = Stack(stack_env(work, empty))
+        try:
+            time.sleep(1)  # idle means after the start-up burst has settled
+            results["idle_rss_mb"] = {
+                f"{p.name()} {p.pid}": round(p.memory_info().rss / 1e6, 1)
+                for p in stack.processes()
+                if p.name() != "make"
+            }
+            console.print("loader memory …")
+            results["loader_peak_mb"] = {
+                f"{size} MB": loader_peak_mb(stack, work, size)
+                for size in (args.rds_mb // 4, args.rds_mb)
+            }
+            console.print("r.rds loading …")
+            results["rds"] = rds_figures(stack, work, args.rds_mb)
+            console.print("DynamoDB loading …")
+            results["dynamodb"] = dynamodb_figures(stack, work, args.items)
+            console.print("reloads …")
+            results["reload"] = reload_figures(stack, work, args.experiments)
+        finally:
+            stack.stop()
+    report(results)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2))
+    console.print(f"written to {args.json}")
+
+
+def ratio(numerator: float, denominator: float) -> str:
+    """A ratio with two decimals."""
+    return f"{numerator / denominator:.2f}"
+
+
+def report(results: dict[str, Any]) -> None:
+    """The figures and their ratios against the targets, as a table."""
+    rds, ddb, reload = results["rds"], results["dynamodb"], results["reload"]
+    idle = sum(results["idle_rss_mb"].values())
+    ceiling = min(rds["upload_file_mb_s"], rds["gunzip_mb_s"])
+    peaks = results["loader_peak_mb"]
+    startup = results["startup"]
+    rows = [
+        ("ready, empty data (median)", f"{startup['empty_median_s']:.2f} s", ""),
+        (
+            "ready, default experiment",
+            f"{startup['default_median_s']:.2f} s",
+            "≤ 1.0 s",
+        ),
+        ("idle memory, whole stack", f"{idle:.0f} MB", "≤ 120 MB"),
+        ("r.rds load", f"{rds['inframock_mb_s']:.0f} MB/s", ""),
+        (
+            "  ÷ min(upload_file, gunzip)",
+            ratio(rds["inframock_mb_s"], ceiling),
+            "≥ 0.9",
+        ),
+        (
+            "  upload_file / gunzip",
+            f"{rds['upload_file_mb_s']:.0f} / {rds['gunzip_mb_s']:.0f} MB/s",
+            "",
+        ),
+        (
+            "loader peak memory",
+            " / ".join(f"{v:.0f} MB ({k})" for k, v in peaks.items()),
+            "≤ 100 MB",
+        ),
+        ("DynamoDB load", f"{ddb['inframock_items_s']:.0f} items/s", ""),
+        (
+            "  ÷ best batch_write_item",
+            ratio(ddb["inframock_items_s"], ddb["best_batch_items_s"]),
+            "≥ 0.8",
+        ),
+        (
+            "  ÷ put_item loop",
+            ratio(ddb["inframock_items_s"], ddb["put_item_loop_items_s"]),
+            "≥ 10",
+        ),
+        ("reload, nothing changed", f"{reload['unchanged_s']:.2f} s", "≤ 0.3 s"),
+        ("reload, one file changed", f"{reload['one_changed_s']:.2f} s", ""),
+        ("reload, everything", f"{reload['all_changed_s']:.2f} s", ""),
+    ]
+    table = Table(title="inframock bench", title_justify="left")
+    for column in ("measure", "figure", "target"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    machine = results["machine"]
+    console.print(
+        f"machine: {machine['cpus']} CPUs, {machine['memory_gb']} GB, "
+        f"Python {machine['python']}, {machine['platform']}"
+    )
+
+
+if __name__ == "__main__":
+    main()
