@@ -238,6 +238,8 @@ class Loader:
         try:
             with path.open("rb") as raw, contextlib.ExitStack() as progress:
                 identity = FileMark.stat_of(raw)
+                if identity[0] == 0:
+                    raise RdsError("empty file: not a gzip file")
                 advance: Callable[[int], None] = _no_progress
                 if identity[0] > PROGRESS_ABOVE:
                     advance = progress.enter_context(board.track(label, identity[0]))

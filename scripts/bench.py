@@ -46,7 +46,6 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
 READY = "inframock is ready"
-PLOTS = "plots-tables-development"
 OWN_PREFIXES = ("AWS_", "INFRAMOCK_", "BIOMAGE_")
 """Settings a developer's shell may hold, which must not reach a bench stack."""
 LOADED = re.compile(r"loaded \d+ experiments?: .* \(([\d.]+) s\)")
@@ -237,7 +236,8 @@ def dynamodb_figures(stack: Stack, work: Path, count: int) -> dict[str, float]:
         for record in plot_records("loop", count)["records"]
     ]
     sample = items[: max(1, count // 10)]
-    loop = timed(lambda: [ddb.put_item(TableName=PLOTS, Item=i) for i in sample])
+    loop_table = fresh_table(ddb, "bench-loop")
+    loop = timed(lambda: [ddb.put_item(TableName=loop_table, Item=i) for i in sample])
     best = max(batch_rate(ddb, items, workers) for workers in (1, 2, 4, 8))
     load = stack.load_seconds(data)
     return {
@@ -247,13 +247,27 @@ def dynamodb_figures(stack: Stack, work: Path, count: int) -> dict[str, float]:
     }
 
 
+def fresh_table(ddb: Any, name: str) -> str:
+    """An empty table shaped like plots-tables, so every rate starts equal."""
+    keys = (("experimentId", "HASH"), ("plotUuid", "RANGE"))
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": n, "KeyType": k} for n, k in keys],
+        AttributeDefinitions=[
+            {"AttributeName": n, "AttributeType": "S"} for n, _ in keys
+        ],
+    )
+    return name
+
+
 def batch_rate(ddb: Any, items: list[dict[str, Any]], workers: int) -> float:
     """Items/s of `batch_write_item` in batches of 25 from `workers` threads."""
-    renamed = [dict(i, experimentId={"S": f"batch-{workers}"}) for i in items]
-    chunks = [renamed[i : i + 25] for i in range(0, len(renamed), 25)]
+    table = fresh_table(ddb, f"bench-batch-{workers}")
+    chunks = [items[i : i + 25] for i in range(0, len(items), 25)]
 
     def write(batch: list[dict[str, Any]]) -> None:
-        pending = {PLOTS: [{"PutRequest": {"Item": i}} for i in batch]}
+        pending = {table: [{"PutRequest": {"Item": i}} for i in batch]}
         while pending:
             pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems")
 

@@ -158,3 +158,12 @@ def test_random_bytes_as_rds_are_refused(
     assert result.returncode == 1
     assert "noise/r.rds.gz: not a valid gzip file" in result.stdout
     assert rds_versions(session_stack, "noise") == []
+
+
+def test_empty_rds_is_refused(session_stack: RunningStack, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (experiment_folder(data, "empty-rds") / "r.rds.gz").write_bytes(b"")
+    result = load(session_stack, data)
+    assert result.returncode == 1
+    assert "empty-rds/r.rds.gz: empty file: not a gzip file" in result.stdout
+    assert rds_versions(session_stack, "empty-rds") == []
