@@ -3,6 +3,7 @@ bounded memory."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import sys
@@ -94,13 +95,12 @@ def test_loader_memory_stays_flat_on_a_big_rds(
             env={**session_stack.env, "BIOMAGE_DATA_PATH": str(data)},
             stdout=out,
         )
-        peak = 0
-        while loader.poll() is None:  # sampling RSS is the measurement, not a wait
-            try:
-                peak = max(peak, loader.memory_info().rss)
-            except psutil.NoSuchProcess:
-                break
+        samples = []  # sampling RSS is the measurement, not a wait
+        while loader.poll() is None:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                samples.append(loader.memory_info().rss)
             time.sleep(0.01)
+    peak = max(samples, default=0)
     assert loader.returncode == 0, (tmp_path / "out.txt").read_text()
     head = session_stack.client("s3").head_object(Bucket=SOURCE, Key="big-rds/r.rds")
     assert head["ContentLength"] == size
