@@ -7,6 +7,7 @@ running inframock (4566/6379) and never reach beyond 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import signal
@@ -22,6 +23,7 @@ import boto3
 import pytest
 import redis
 
+from populate.engines import http_ok
 from tests.datafolder import (
     MB,
     experiment_folder,
@@ -93,6 +95,32 @@ def cli(
         check=False,
         stdin=subprocess.DEVNULL,
     )
+
+
+@contextlib.contextmanager
+def standalone_moto() -> Iterator[str]:
+    """A plain `moto.server` of our own on a free port (not an inframock stack):
+    the `aws` container's engine, or another environment to pull from."""
+    port = free_port()
+    server = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "MOTO_ACCOUNT_ID": "000000000000"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,  # moto logs every request: nobody reads them
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: http_ok(f"{endpoint}/moto-api/") or server.poll() is not None,
+            60,
+            "a moto server",
+        )
+        assert server.poll() is None, f"moto exited with {server.returncode}"
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
 
 
 class RunningStack:

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import os
 import re
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -27,7 +25,7 @@ import yaml
 from populate import compose
 from populate.endpoint import EndpointRefused, check_endpoint_is_local
 from populate.settings import Runtime
-from tests.conftest import base_env, cli, free_port, wait_until
+from tests.conftest import base_env, cli, free_port, standalone_moto
 from tests.datafolder import experiment_folder, payload, plot_record, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,38 +201,10 @@ def test_docker_build_context_leaves_out_local_state() -> None:
 
 
 @pytest.fixture(scope="module", name="moto_endpoint")
-def fixture_moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def fixture_moto_endpoint() -> Iterator[str]:
     """A moto server of our own on a free port, as the `aws` container runs it."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log.open("w") as output:
-        server = subprocess.Popen(  # pylint: disable=consider-using-with
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            env={**os.environ, "MOTO_ACCOUNT_ID": "000000000000"},
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            lambda: _answers(f"{endpoint}/moto-api/") or server.poll() is not None,
-            60,
-            "the moto server",
-        )
-        assert server.poll() is None, log.read_text()
+    with standalone_moto() as endpoint:
         yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def container_command(spec: dict[str, Any], service: str) -> list[str]:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,10 +19,9 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from populate.dataset import parse_json
-from populate.engines import http_ok
 from populate.pull import Remote, RemoteWriteRefused
 from populate.settings import Settings
-from tests.conftest import ROOT, base_env, cli, free_port, wait_until
+from tests.conftest import ROOT, base_env, cli, standalone_moto
 from tests.datafolder import MB, payload
 
 ENV = "staging"
@@ -34,28 +31,9 @@ ARNS = "arn:aws:states:eu-west-1:000000000000:stateMachine:biomage-qc-staging"
 @pytest.fixture(scope="module", name="remote")
 def remote_fixture() -> Iterator[str]:
     """A second moto server, standing in for the `staging` environment."""
-    port = free_port()
-    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    remote = subprocess.Popen(  # pylint: disable=consider-using-with
-        command,
-        env=dict(os.environ, MOTO_ACCOUNT_ID="000000000000"),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,  # moto logs every request: nobody reads them
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            lambda: http_ok(f"{endpoint}/moto-api/") or remote.poll() is not None,
-            60,
-            "the remote moto server",
-        )
-        assert remote.poll() is None, f"moto exited with {remote.returncode}"
+    with standalone_moto() as endpoint:
         _provision(endpoint)
         yield endpoint
-    finally:
-        remote.terminate()
-        remote.wait(timeout=10)
 
 
 def _client(endpoint: str, service: str) -> Any:
