@@ -98,10 +98,11 @@ def cli(
 
 
 @contextlib.contextmanager
-def standalone_moto() -> Iterator[str]:
-    """A plain `moto.server` of our own on a free port (not an inframock stack):
-    the `aws` container's engine, or another environment to pull from."""
-    port = free_port()
+def standalone_moto(port: int | None = None) -> Iterator[str]:
+    """A plain `moto.server` of our own (not an inframock stack), on `port` or a
+    free one: the `aws` container's engine, another environment to pull from, or
+    an endpoint to kill and bring back."""
+    port = port or free_port()
     server = subprocess.Popen(  # pylint: disable=consider-using-with
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         env={**os.environ, "MOTO_ACCOUNT_ID": "000000000000"},
