@@ -151,6 +151,22 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return document
 
 
+def exact_number(text: str) -> Decimal:
+    """A JSON number as an exact Decimal that DynamoDB's 38-digit context takes.
+
+    Trailing zeros past 38 digits (`1` and sixty `0`s) carry no precision; they
+    move into the exponent, so the value stays exact and storable.
+    """
+    number = Decimal(text)
+    sign, digits, exponent = number.as_tuple()
+    kept = len(digits)
+    while kept > 38 and digits[kept - 1] == 0:
+        kept -= 1
+    if kept == len(digits):
+        return number
+    return Decimal((sign, digits[:kept], int(exponent) + len(digits) - kept))
+
+
 def parse_json(raw: bytes) -> Any:
     """Parse JSON with every number as an exact Decimal; errors say where.
 
@@ -160,8 +176,8 @@ def parse_json(raw: bytes) -> Any:
     try:
         return json.loads(
             text,
-            parse_float=Decimal,
-            parse_int=Decimal,
+            parse_float=exact_number,
+            parse_int=exact_number,
             parse_constant=_reject_constant,
             object_pairs_hook=_unique_keys,
         )
@@ -263,10 +279,19 @@ def _value_problem(value: Any) -> str | None:
     return None
 
 
+def significant_digits(number: Decimal) -> int:
+    """Digits DynamoDB stores: leading and trailing zeros trimmed, nothing rounded.
+
+    (`Decimal.normalize` would round to the context's 28 digits first.)
+    """
+    digits = "".join(map(str, number.as_tuple().digits)).strip("0")
+    return max(len(digits), 1)
+
+
 def _number_problem(number: Decimal) -> str | None:
     if not number.is_finite():
         return f"number {number} cannot be stored"
-    digits = len(number.normalize().as_tuple().digits)
+    digits = significant_digits(number)
     if digits > 38 or not -130 <= number.adjusted() <= 125:
         return f"number {number} is beyond DynamoDB's 38-digit range"
     return None
@@ -285,8 +310,7 @@ def _value_size(value: Any) -> int:
     if isinstance(value, bool) or value is None:
         return 1
     if isinstance(value, Decimal):
-        digits = value.normalize().as_tuple().digits
-        return (len(digits) + 1) // 2 + 1
+        return (significant_digits(value) + 1) // 2 + 1
     if isinstance(value, dict):
         return 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in value.items())
     if isinstance(value, list):

@@ -6,9 +6,18 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from boto3.dynamodb.types import TypeSerializer
 
 from populate.endpoint import EndpointRefused, check_endpoint_is_local
-from populate.dataset import MAX_ITEM_BYTES, item_size, parse_json, plan, table_kind
+from populate.dataset import (
+    MAX_ITEM_BYTES,
+    exact_number,
+    item_size,
+    parse_json,
+    plan,
+    significant_digits,
+    table_kind,
+)
 from populate.settings import SETTINGS, Settings, SettingsError
 from populate.stack import biomage_stack
 from tests.conftest import ROOT, base_env, cli
@@ -134,3 +143,19 @@ def test_seed_refuses_a_remote_endpoint_before_any_request(tmp_path: Path) -> No
     assert result.returncode == 1
     assert "refusing to write to http://192.0.2.10:4566" in result.stdout
     assert "INFRAMOCK_ALLOW_ENDPOINT=192.0.2.10:4566" in result.stdout
+
+
+def test_number_digits_are_counted_without_rounding() -> None:
+    nines = Decimal("9" * 60)
+    assert significant_digits(nines) == 60
+    assert significant_digits(Decimal("1E+60")) == 1
+    assert significant_digits(Decimal("0.0100")) == 1
+    assert item_size({"n": Decimal("9" * 38)}) == 1 + 20
+
+
+def test_long_round_numbers_become_storable_without_changing_value() -> None:
+    serialize = TypeSerializer().serialize
+    for text in ("1" + "0" * 60, "-" + "9" * 38 + "0" * 5, "0." + "0" * 50):
+        number = exact_number(text)
+        assert number == Decimal(text)
+        serialize(number)  # DynamoDB's 38-digit context takes it
