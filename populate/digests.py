@@ -29,6 +29,13 @@ def new_hash() -> "hashlib._Hash":
     return hashlib.blake2b(digest_size=20)
 
 
+def content_digest(data: bytes) -> str:
+    """The content digest of bytes already in memory."""
+    digest = new_hash()
+    digest.update(data)
+    return digest.hexdigest()
+
+
 def file_digest(path: Path) -> str:
     """The content digest of a whole file, read in chunks."""
     digest = new_hash()
@@ -51,8 +58,11 @@ class FileMark:
     @staticmethod
     def stat_of(stream: BinaryIO) -> tuple[int, int, int, int]:
         """(size, mtime, ctime, inode) of an open file, taken before reading it."""
-        info = os.fstat(stream.fileno())
-        return info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino
+        return _identity(os.fstat(stream.fileno()))
+
+
+def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino
 
 
 class Digests:
@@ -88,8 +98,7 @@ class Digests:
         if mark is None:
             return False
         try:
-            with path.open("rb") as stream:
-                identity = FileMark.stat_of(stream)
+            identity = _identity(path.stat())
         except OSError:
             return False
         if identity == (mark.size, mark.mtime_ns, mark.ctime_ns, mark.inode):

@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from populate import console
 from populate.aws import Clients
 from populate.dataset import Experiment, Plan, Problem, TableFile, valid_items
-from populate.digests import Digests, FileMark, new_hash
+from populate.digests import Digests, FileMark, content_digest, new_hash
 from populate.stack import Stack, Table
 
 MB = 1024 * 1024
@@ -174,9 +174,7 @@ class Loader:
             written = 0
             problems.append(Problem(experiment, name, f"write failed: {err}"))
         if not problems:
-            digest = new_hash()
-            digest.update(raw)
-            self.digests.record(file.path, identity, digest.hexdigest())
+            self.digests.record(file.path, identity, content_digest(raw))
         return written, problems
 
     def _write_items(
