@@ -6,14 +6,16 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+INFRAMOCK := $(VENV)/bin/inframock
 INSTALLED := $(VENV)/.installed
-SOURCES := populate tests scripts
+SOURCES := inframock populate tests scripts
 
-$(INSTALLED): requirements.txt requirements-dev.txt
+$(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "inframock needs Python 3.11 or newer (set PYTHON=python3.x)")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "inframock | installing pinned dependencies into $(VENV)"
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --editable .
 	@touch $@
 
 .PHONY: venv
@@ -21,23 +23,23 @@ venv: $(INSTALLED) ## Create or update the virtualenv (.venv)
 
 .PHONY: run
 run: $(INSTALLED) ## Start the stack in the foreground, provision it and load ./data (Ctrl-C stops)
-	$(PY) -m populate run
+	$(INFRAMOCK) run
 
 .PHONY: stop
 stop: $(INSTALLED) ## Stop the stack started by `make run` in another terminal
-	@$(PY) -m populate stop
+	@$(INFRAMOCK) stop
 
 .PHONY: status
 status: $(INSTALLED) ## Show the services and what each experiment has loaded (exit 0 when healthy)
-	@$(PY) -m populate status
+	@$(INFRAMOCK) status
 
 .PHONY: reload-data
 reload-data: $(INSTALLED) ## Load what changed in the data folder into the running stack (ALL=1: every file)
-	@$(PY) -m populate reload-data $(if $(ALL),--all)
+	@$(INFRAMOCK) reload-data $(if $(ALL),--all)
 
 .PHONY: env
 env: $(INSTALLED) ## Print exports for aws-cli, SDKs and Redis clients: eval "$$(make -s env)"
-	@$(PY) -m populate env
+	@$(INFRAMOCK) env
 
 # pull, snapshot and restore need their variables; say so before preparing anything.
 ifneq ($(filter pull,$(MAKECMDGOALS)),)
@@ -53,15 +55,15 @@ endif
 
 .PHONY: pull
 pull: $(INSTALLED) ## Copy an experiment from another environment into the data folder: EXPERIMENT=<id> FROM=<env>
-	@$(PY) -m populate pull "$(EXPERIMENT)" --from "$(FROM)"
+	@$(INFRAMOCK) pull "$(EXPERIMENT)" --from "$(FROM)"
 
 .PHONY: snapshot
 snapshot: $(INSTALLED) ## Save the running stack's whole state as snapshots/<NAME>: NAME=<name>
-	@$(PY) -m populate snapshot "$(NAME)"
+	@$(INFRAMOCK) snapshot "$(NAME)"
 
 .PHONY: restore
 restore: $(INSTALLED) ## Replace the running stack's whole state with snapshot NAME=<name>
-	@$(PY) -m populate restore "$(NAME)"
+	@$(INFRAMOCK) restore "$(NAME)"
 
 .PHONY: test
 test: $(INSTALLED) ## Run the whole test suite against real servers on free ports

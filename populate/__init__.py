@@ -1,1 +1,5 @@
-"""inframock: the Biomage (Cellenics) AWS stack and Redis on a developer's machine."""
+"""The design's one-shot seeding container (docker-compose.yml's `populate`).
+
+Only its Dockerfile and entry point live here; the seeding itself is
+`inframock.seed`, the very code the embedded road runs.
+"""

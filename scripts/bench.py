@@ -134,7 +134,7 @@ class Stack:
         reload figures measure separately.
         """
         result = subprocess.run(
-            [sys.executable, "-m", "populate", "reload-data", "--all"],
+            [sys.executable, "-m", "inframock", "reload-data", "--all"],
             cwd=ROOT,
             env=dict(self.env, BIOMAGE_DATA_PATH=str(data)),
             check=True,
@@ -303,14 +303,14 @@ def reload_figures(stack: Stack, work: Path, experiments: int) -> dict[str, floa
 def loader_peak_mb(stack: Stack, work: Path, size_mb: int) -> float:
     """Peak RSS (MB) of the loader in a process of its own loading one r.rds.gz.
 
-    `python -m populate seed` runs the very loader a reload runs inside `make
+    `python -m inframock seed` runs the very loader a reload runs inside `make
     run`, but alone, so its memory is the loader's and nothing else's.
     """
     data = work / f"peak-{size_mb}"
     write_rds(data / "peak", size_mb * MB)
     env = dict(stack.env, BIOMAGE_DATA_PATH=str(data))
     loader = psutil.Popen(
-        [sys.executable, "-m", "populate", "seed"],
+        [sys.executable, "-m", "inframock", "seed"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

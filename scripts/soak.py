@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/soak.py [--seconds 30] [--json bench-results/soak.json]
 
-Starts `python -m populate run` on free ports (never 4566/6379) with an empty
+Starts `python -m inframock run` on free ports (never 4566/6379) with an empty
 data folder, runs the traffic mix of tests/soak.py against it (the very code
 `make test` asserts on), prints the summary line and writes every figure as
 JSON. Exits 1 if any request failed or any message was lost or doubled.

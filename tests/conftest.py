@@ -1,6 +1,6 @@
 """Fixtures that start the real inframock stack on free ports and talk to it.
 
-Every stack here is `python -m populate run` as a user would start it, with its
+Every stack here is `python -m inframock run` as a user would start it, with its
 own ports, state folder and data folder, so tests never touch a developer's
 running inframock (4566/6379) and never reach beyond 127.0.0.1.
 """
@@ -23,7 +23,7 @@ import boto3
 import pytest
 import redis
 
-from populate.engines import http_ok
+from inframock.embedded.engines import http_ok
 from tests.datafolder import (
     MB,
     experiment_folder,
@@ -84,9 +84,9 @@ def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
 def cli(
     env: dict[str, str], *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m populate <args>` to completion; output merged into stdout."""
+    """Run `python -m inframock <args>` to completion; output merged into stdout."""
     return subprocess.run(
-        [sys.executable, "-m", "populate", *args],
+        [sys.executable, "-m", "inframock", *args],
         env=env,
         cwd=env.get("INFRAMOCK_TEST_CWD", str(ROOT)),
         capture_output=True,
@@ -125,7 +125,7 @@ def standalone_moto(port: int | None = None) -> Iterator[str]:
 
 
 class RunningStack:
-    """A `python -m populate run` process and clients for its services."""
+    """A `python -m inframock run` process and clients for its services."""
 
     def __init__(self, env: dict[str, str], command: list[str] | None = None) -> None:
         self.env = env
@@ -134,7 +134,7 @@ class RunningStack:
         self.endpoint = f"http://127.0.0.1:{self.aws_port}"
         self.lines: list[str] = []
         self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-            command or [sys.executable, "-m", "populate", "run"],
+            command or [sys.executable, "-m", "inframock", "run"],
             env=env,
             cwd=str(ROOT),
             stdin=subprocess.DEVNULL,

@@ -22,9 +22,9 @@ import boto3
 import pytest
 import yaml
 
-from populate import compose
-from populate.endpoint import EndpointRefused, check_endpoint_is_local
-from populate.settings import Runtime
+from inframock import compose
+from inframock.aws.endpoint import EndpointRefused, check_endpoint_is_local
+from inframock.settings import Runtime
 from tests.conftest import base_env, cli, free_port, standalone_moto
 from tests.datafolder import experiment_folder, payload, plot_record, write_json
 

@@ -1,6 +1,6 @@
 """The AWS endpoint dies mid-load, and the data folder changes mid-load.
 
-The loader runs here as the Compose road's `populate` does (`python -m populate
+The loader runs here as the Compose road's `populate` does (`python -m inframock
 seed`) against a plain moto server, which the test kills and brings back on the
 same port: bounded retries, a clear error, then an exact reload.
 """
@@ -23,9 +23,9 @@ GIVE_UP_WITHIN = 90.0
 
 
 def seed_process(env: dict[str, str]) -> subprocess.Popen[str]:
-    """`python -m populate seed` in the background, its output collected."""
+    """`python -m inframock seed` in the background, its output collected."""
     return subprocess.Popen(
-        [sys.executable, "-m", "populate", "seed"],
+        [sys.executable, "-m", "inframock", "seed"],
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -22,8 +22,8 @@ from typing import Any, Iterator
 import psutil
 import pytest
 
-from populate.engines import http_ok
-from populate.state import STATE_FILE
+from inframock.embedded.engines import http_ok
+from inframock.embedded.record import STATE_FILE
 from tests.conftest import (
     READY_LINE,
     START_TIMEOUT,
@@ -93,7 +93,7 @@ def recorded_pid(stack: RunningStack) -> int | None:
 
 def aws_of(services: list[psutil.Process]) -> psutil.Process:
     """moto's server among the services."""
-    return next(p for p in services if "populate.aws_engine" in p.cmdline())
+    return next(p for p in services if "inframock.embedded.aws_engine" in p.cmdline())
 
 
 def workdir_of(services: list[psutil.Process]) -> Path:

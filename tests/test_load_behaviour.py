@@ -14,12 +14,12 @@ from typing import Any
 import psutil
 import pytest
 
-from populate import load
-from populate.aws import Clients
-from populate.dataset import plan
-from populate.digests import Digests
-from populate.settings import Settings
-from populate.stack import biomage_stack
+from inframock.seed import load
+from inframock.aws.clients import Clients
+from inframock.data.dataset import plan
+from inframock.data.digests import Digests
+from inframock.settings import Settings
+from inframock.definition.stack import biomage_stack
 from tests.conftest import ROOT, RunningStack
 from tests.datafolder import MB, experiment_folder, write_json
 from tests.test_load import SOURCE, items
@@ -90,7 +90,7 @@ def test_loader_memory_stays_flat_on_a_big_rds(
             out.write(block)
     with (tmp_path / "out.txt").open("w", encoding="utf-8") as out:
         loader = psutil.Popen(
-            [sys.executable, "-m", "populate", "seed"],
+            [sys.executable, "-m", "inframock", "seed"],
             cwd=ROOT,
             env={**session_stack.env, "BIOMAGE_DATA_PATH": str(data)},
             stdout=out,

@@ -11,12 +11,12 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from populate.aws import clients_for
-from populate.dataset import plan
-from populate.digests import Digests
-from populate.load import Loader
-from populate.settings import Settings
-from populate.stack import biomage_stack
+from inframock.aws.clients import clients_for
+from inframock.data.dataset import plan
+from inframock.data.digests import Digests
+from inframock.seed.load import Loader
+from inframock.settings import Settings
+from inframock.definition.stack import biomage_stack
 from tests.conftest import RunningStack
 from tests.test_load import items
 

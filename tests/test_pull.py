@@ -18,9 +18,9 @@ import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from populate.dataset import parse_json
-from populate.pull import Remote, RemoteWriteRefused
-from populate.settings import Settings
+from inframock.data.dataset import parse_json
+from inframock.pull import Remote, RemoteWriteRefused
+from inframock.settings import Settings
 from tests.conftest import ROOT, base_env, cli, standalone_moto
 from tests.datafolder import MB, payload
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from populate.endpoint import EndpointRefused, check_endpoint_is_local
-from populate.dataset import (
+from inframock.aws.endpoint import EndpointRefused, check_endpoint_is_local
+from inframock.data.dataset import (
     MAX_ITEM_BYTES,
     exact_number,
     item_size,
@@ -18,8 +18,8 @@ from populate.dataset import (
     significant_digits,
     table_kind,
 )
-from populate.settings import SETTINGS, Settings, SettingsError
-from populate.stack import biomage_stack
+from inframock.settings import SETTINGS, Settings, SettingsError
+from inframock.definition.stack import biomage_stack
 from tests.conftest import ROOT, base_env, cli
 
 

@@ -53,7 +53,7 @@ def test_env_exports_reach_the_stack_from_a_clean_shell(
         "INFRAMOCK_REDIS_PORT": str(stack.redis_port),
     }
     script = (
-        'eval "$(python -m populate env)" && '
+        'eval "$(python -m inframock env)" && '
         "aws s3 ls s3://biomage-source-development/ && "
         "python -c 'import os, redis; "
         'print("redis", redis.Redis.from_url(os.environ["REDIS_URL"]).ping())\''
@@ -148,7 +148,10 @@ def _check_services(services: list[dict[str, Any]]) -> None:
     """Each service's pid is its live process, with a real uptime and memory."""
     by_name = {s["name"]: s for s in services}
     assert set(by_name) == {"aws", "redis"}
-    for name, binary in (("aws", "populate.aws_engine"), ("redis", "-server")):
+    for name, binary in (
+        ("aws", "inframock.embedded.aws_engine"),
+        ("redis", "-server"),
+    ):
         service = by_name[name]
         assert service["up"] is True
         command = " ".join(psutil.Process(service["pid"]).cmdline())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from populate.snapshot_format import (
+from inframock.snapshot.format import (
     Connection,
     JsonLines,
     batched,

@@ -19,12 +19,12 @@ import psutil
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
-from populate import console
-from populate.aws import Clients
-from populate.engines import DIRECT, redis_ping
-from populate.settings import Settings
-from populate.stack import Stack, biomage_stack
-from populate.state import StackRecord
+from inframock.output import console
+from inframock.aws.clients import Clients
+from inframock.embedded.engines import DIRECT, redis_ping
+from inframock.settings import Settings
+from inframock.definition.stack import Stack, biomage_stack
+from inframock.embedded.record import StackRecord
 
 STOP_TIMEOUT = 15.0
 QUEUE_DEPTH = (

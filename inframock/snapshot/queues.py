@@ -18,8 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from populate import console
-from populate.snapshot_format import (
+from inframock.output import console
+from inframock.snapshot.format import (
     Connection,
     JsonLines,
     SnapshotError,

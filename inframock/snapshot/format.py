@@ -17,8 +17,8 @@ from typing import IO, Any, Iterable, Iterator, TypeVar
 
 import redis
 
-from populate import console
-from populate.aws import Clients
+from inframock.output import console
+from inframock.aws.clients import Clients
 
 T = TypeVar("T")
 

@@ -2,7 +2,7 @@
 
 The embedded road calls `seed` in process once its services are ready; `make
 reload-data` calls it against the running stack; the Compose `populate`
-container runs it as `python -m populate seed`. Same code, same checks.
+container runs it as `python -m inframock seed`. Same code, same checks.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ import dataclasses
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from populate import console
-from populate.aws import clients_for
-from populate.endpoint import EndpointRefused, check_endpoint_is_local
-from populate.dataset import plan
-from populate.digests import Digests
-from populate.load import LoadReport, Loader
-from populate.provision import provision, stack_identity
-from populate.settings import Settings
-from populate.stack import ENVIRONMENT, biomage_stack
+from inframock.output import console
+from inframock.aws.clients import clients_for
+from inframock.aws.endpoint import EndpointRefused, check_endpoint_is_local
+from inframock.data.dataset import plan
+from inframock.data.digests import Digests
+from inframock.seed.load import LoadReport, Loader
+from inframock.seed.provision import provision, stack_identity
+from inframock.settings import Settings
+from inframock.definition.stack import ENVIRONMENT, biomage_stack
 
 
 class SeedError(RuntimeError):

@@ -32,11 +32,11 @@ from rich.progress import (
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from populate.engines import Service
-    from populate.load import LoadReport
-    from populate.seed import SeedResult
-    from populate.settings import Settings
-    from populate.status import StackStatus
+    from inframock.embedded.engines import Service
+    from inframock.seed.load import LoadReport
+    from inframock.seed.seed import SeedResult
+    from inframock.settings import Settings
+    from inframock.status import StackStatus
 
 terminal = Console(highlight=False, soft_wrap=True)
 """This process's own output: where service logs always go."""

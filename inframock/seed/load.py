@@ -21,11 +21,11 @@ from boto3.dynamodb.types import TypeSerializer
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from populate import console
-from populate.aws import Clients
-from populate.dataset import Experiment, Plan, Problem, TableFile, valid_items
-from populate.digests import Digests, FileMark, content_digest, new_hash
-from populate.stack import Stack, Table
+from inframock.output import console
+from inframock.aws.clients import Clients
+from inframock.data.dataset import Experiment, Plan, Problem, TableFile, valid_items
+from inframock.data.digests import Digests, FileMark, content_digest, new_hash
+from inframock.definition.stack import Stack, Table
 
 MB = 1024 * 1024
 BATCH_SIZE = 25

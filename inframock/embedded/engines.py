@@ -21,8 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from populate.settings import Settings, url_host
-from populate.stack import ACCOUNT_ID
+from inframock.settings import Settings, url_host
+from inframock.definition.stack import ACCOUNT_ID
 
 MIN_REDIS = (7, 0)
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -62,11 +62,11 @@ def aws_service(settings: Settings) -> Service:
     return Service(
         name="aws",
         description=f"moto {version}",
-        # moto's own server and app, warmed up first (see populate.aws_engine).
+        # moto's own server and app, warmed up first (see inframock.embedded.aws_engine).
         command=(
             sys.executable,
             "-m",
-            "populate.aws_engine",
+            "inframock.embedded.aws_engine",
             settings.bind,
             str(settings.aws_port),
         ),

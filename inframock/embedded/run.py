@@ -22,12 +22,12 @@ from typing import Any, Callable, TextIO, TypeVar
 
 import psutil
 
-from populate import console
-from populate.control import ControlServer
-from populate.engines import EngineError, aws_service, redis_service
-from populate.settings import Settings, SettingsError
-from populate.state import WORKDIR_PREFIX, StackRecord
-from populate.supervisor import (
+from inframock.output import console
+from inframock.embedded.control import ControlServer
+from inframock.embedded.engines import EngineError, aws_service, redis_service
+from inframock.settings import Settings, SettingsError
+from inframock.embedded.record import WORKDIR_PREFIX, StackRecord
+from inframock.embedded.supervisor import (
     Interrupted,
     StartError,
     Supervisor,
@@ -98,7 +98,8 @@ def _run(
     record.save(settings.state_dir)
     # While the engines start: import boto3 and build the clients seeding needs.
     # pylint: disable-next=import-outside-toplevel
-    from populate import aws, seed
+    from inframock.aws import clients as aws
+    from inframock.seed import seed
 
     aws.clients_for(settings.aws_endpoint, settings.region).warm()
     supervisor.wait_ready()
@@ -117,7 +118,7 @@ def _run(
 def _reload_for_client(request: dict[str, Any], stream: TextIO) -> int:
     """A `make reload-data` from another terminal, run here with warm clients."""
     # pylint: disable-next=import-outside-toplevel
-    from populate.seed import seed_status
+    from inframock.seed.seed import seed_status
 
     with console.redirected(stream, request["terminal"], request["width"]):
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from populate.settings import Settings
+from inframock.settings import Settings
 
 ENVIRONMENT = "development"
 """The Cellenics services name their resources after this environment locally."""

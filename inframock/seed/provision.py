@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from populate.aws import Clients
-from populate.stack import Bucket, Stack, Table
+from inframock.aws.clients import Clients
+from inframock.definition.stack import Bucket, Stack, Table
 
 
 def provision(stack: Stack, clients: Clients) -> list[str]:

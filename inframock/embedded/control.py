@@ -1,6 +1,6 @@
 """A local control channel into the running stack, for reloads at warm speed.
 
-A fresh `python -m populate reload-data` spends most of its time importing
+A fresh `python -m inframock reload-data` spends most of its time importing
 boto3 and building clients before it can ask anything. The supervisor of `make
 run` has all of that warm, so it listens on a Unix socket in its private
 temporary folder (mode 0700: only this user can reach it) and runs reloads on

@@ -26,8 +26,8 @@ from typing import IO, Callable
 
 import psutil
 
-from populate import console
-from populate.engines import Service
+from inframock.output import console
+from inframock.embedded.engines import Service
 
 STOP_GRACE = 3.0
 """Seconds a child has to exit after SIGTERM before it is killed."""

@@ -6,7 +6,7 @@ first request, about 0.3 s for S3, DynamoDB, SNS and SQS together. Started as
 the critical path of `make run`. Here the same app moto's server runs answers
 one read-only request per service first, while the supervisor is still busy
 importing boto3, so the stack is ready sooner. Run as
-`python -m populate.aws_engine HOST PORT`.
+`python -m inframock.embedded.aws_engine HOST PORT`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from populate.snapshot_format import Connection, read_json, write_json
+from inframock.snapshot.format import Connection, read_json, write_json
 
 INDEX = "topics.json"
 TOPIC_ATTRIBUTES = (

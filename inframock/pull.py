@@ -35,10 +35,10 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
-from populate import console
-from populate.aws import DUMMY_CREDENTIALS
-from populate.dataset import EXPERIMENT_ID
-from populate.settings import Settings
+from inframock.output import console
+from inframock.aws.clients import DUMMY_CREDENTIALS
+from inframock.data.dataset import EXPERIMENT_ID
+from inframock.settings import Settings
 
 MB = 1024 * 1024
 PROGRESS_ABOVE = 8 * MB

@@ -7,7 +7,7 @@ the stack that `make run` started.
 
 On the Docker road inframock does no supervision of its own: Compose runs the
 stack described by docker-compose.yml, and the `populate` service provisions
-and loads it with the same `python -m populate seed` the embedded road runs in
+and loads it with the same `python -m inframock seed` the embedded road runs in
 process. Compose replaces this process (`exec`), so Ctrl-C and the exit status
 are Compose's own.
 """
@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from populate import console
-from populate.settings import Runtime, Settings
-from populate.state import StackRecord
+from inframock.output import console
+from inframock.settings import Runtime, Settings
+from inframock.embedded.record import StackRecord
 
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
 PROBE_TIMEOUT = 20.0

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 from boto3.s3.transfer import TransferConfig
 
-from populate.snapshot_format import (
+from inframock.snapshot.format import (
     Connection,
     JsonLines,
     read_json,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from populate.snapshot_format import (
+from inframock.snapshot.format import (
     Connection,
     JsonLines,
     batched,

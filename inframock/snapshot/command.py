@@ -28,20 +28,18 @@ from typing import Callable, Iterator
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
-from populate import (
-    console,
-    snapshot_objects,
-    snapshot_queues,
-    snapshot_redis,
-    snapshot_tables,
-    snapshot_topics,
-)
-from populate.aws import Clients
-from populate.endpoint import check_endpoint_is_local
-from populate.engines import redis_ping
-from populate.settings import Settings
-from populate.snapshot_format import Connection, SnapshotError
-from populate.status import stack_is_reachable
+from inframock.output import console
+from inframock.snapshot import objects as snapshot_objects
+from inframock.snapshot import queues as snapshot_queues
+from inframock.snapshot import redis_keys as snapshot_redis
+from inframock.snapshot import tables as snapshot_tables
+from inframock.snapshot import topics as snapshot_topics
+from inframock.aws.clients import Clients
+from inframock.aws.endpoint import check_endpoint_is_local
+from inframock.embedded.engines import redis_ping
+from inframock.settings import Settings
+from inframock.snapshot.format import Connection, SnapshotError
+from inframock.status import stack_is_reachable
 
 FORMAT = 1
 MANIFEST = "manifest.json"
