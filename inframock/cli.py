@@ -6,37 +6,43 @@ modules it calls.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Callable
 
 import click
 
 from inframock import compose
-from inframock.output import console
-from inframock.settings import Settings, SettingsError, portable_raw_settings
+from inframock.errors import InframockError, reported
+from inframock.output import console, views
+from inframock.settings import Settings, portable_raw_settings
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.load()
-    except SettingsError as err:
-        console.error(str(err))
-        sys.exit(2)
+class _Commands(click.Group):
+    """The command group: every InframockError is printed here, once, as the
+    command's exit status (see `inframock.errors`)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        result: list[object] = []
+
+        def work() -> int:
+            result.append(click.Group.invoke(self, ctx))
+            return 0
+
+        code = reported(work)
+        if code:
+            sys.exit(code)
+        return result[0]
 
 
 def _road(settings: Settings) -> compose.Road:
-    """The road of INFRAMOCK_RUNTIME, announced; exit 2 if it cannot be taken."""
-    try:
-        return compose.take_road(settings)
-    except compose.RoadError as err:
-        console.error(str(err))
-        sys.exit(2)
+    """The road of INFRAMOCK_RUNTIME, announced (RoadError if it cannot be taken)."""
+    return compose.take_road(settings)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """inframock: the Biomage (Cellenics) AWS stack and Redis, on this machine.
 
@@ -47,14 +53,14 @@ def cli() -> None:
 @cli.command()
 def run() -> None:
     """Start the stack in the foreground, provision it and load the data folder."""
-    settings = _settings()
+    settings = Settings.load()
     road = _road(settings)
     if road.docker:
         compose.up(road, settings)
     # pylint: disable-next=import-outside-toplevel
     from inframock.embedded.run import run as run_local
 
-    code = run_local(settings)
+    code = reported(lambda: run_local(settings))
     sys.stdout.flush()
     # Loader threads may still be mid-request to the stopped engine: do not wait.
     os._exit(code)  # pylint: disable=protected-access
@@ -73,28 +79,24 @@ def reload_data(everything: bool) -> None:
     Removes nothing: what the Cellenics services generated stays.
     """
     # pylint: disable-next=import-outside-toplevel
-    from inframock.aws.endpoint import EndpointRefused, check_endpoint_is_local
+    from inframock.aws.endpoint import check_endpoint_is_local
 
-    settings = _settings()
-    try:  # before any request to it, the probe below included
-        check_endpoint_is_local(settings.aws_endpoint, settings.allow_endpoint)
-    except EndpointRefused as err:
-        console.error(str(err))
-        sys.exit(1)
+    settings = Settings.load()
+    # Before any request to it, the probe below included.
+    check_endpoint_is_local(settings.aws_endpoint, settings.allow_endpoint)
     road = _road(settings)
     if not road.docker:
         code = _reload_through_control(settings, everything)
         if code is not None:
             sys.exit(code)
     # pylint: disable-next=import-outside-toplevel
-    from inframock.status import stack_is_reachable
+    from inframock.probes import stack_is_reachable
 
     if not stack_is_reachable(settings):
-        console.error(
+        raise InframockError(
             f"no inframock stack answers at {settings.aws_endpoint}. "
             "Start one with `make run` (in another terminal), then reload."
         )
-        sys.exit(1)
     if road.docker:
         compose.become(road.command(compose.RELOAD))
     sys.exit(_seed(settings, everything))
@@ -108,9 +110,9 @@ def _reload_through_control(settings: Settings, everything: bool) -> int | None:
     """
     # pylint: disable-next=import-outside-toplevel
     from inframock.embedded import control
-    from inframock.embedded.record import (
+    from inframock.embedded.record import (  # pylint: disable=import-outside-toplevel
         StackRecord,
-    )  # pylint: disable=import-outside-toplevel
+    )
 
     record = StackRecord.read_live(settings.state_dir)
     if record is None or not record.control:
@@ -120,8 +122,8 @@ def _reload_through_control(settings: Settings, everything: bool) -> int | None:
         {
             "settings": portable_raw_settings(),
             "everything": everything,
-            "terminal": console.console.is_terminal,
-            "width": console.console.width,
+            "terminal": console.terminal.is_terminal,
+            "width": console.terminal.width,
         },
     )
 
@@ -129,7 +131,7 @@ def _reload_through_control(settings: Settings, everything: bool) -> int | None:
 @cli.command()
 def seed() -> None:
     """Provision and load a stack that is already up (the Compose `populate` step)."""
-    sys.exit(_seed(_settings()))
+    sys.exit(_seed(Settings.load()))
 
 
 def _seed(settings: Settings, everything: bool = False) -> int:
@@ -143,9 +145,9 @@ def _seed(settings: Settings, everything: bool = False) -> int:
 def stop() -> None:
     """Stop the stack that `make run` started in another terminal."""
     # pylint: disable-next=import-outside-toplevel
-    from inframock.status import stop_stack
+    from inframock.embedded.stop import stop_stack
 
-    settings = _settings()
+    settings = Settings.load()
     road = _road(settings)
     if road.docker:
         compose.become(road.command(compose.DOWN))
@@ -167,14 +169,19 @@ def status(as_json: bool) -> None:
     every service answers and every resource is provisioned.
     """
     # pylint: disable-next=import-outside-toplevel
-    from inframock.status import show_status
+    from inframock.status import collect_status
 
-    settings = _settings()
+    settings = Settings.load()
     if not as_json:  # JSON mode prints the JSON document only
         road = _road(settings)
         if road.docker:
             compose.show_services(road)
-    sys.exit(show_status(settings, as_json))
+    report = collect_status(settings)
+    if as_json:
+        console.json_document(dataclasses.asdict(report))
+    else:
+        views.status_report(report)
+    sys.exit(0 if report.healthy else 1)
 
 
 @cli.command()
@@ -183,7 +190,7 @@ def env() -> None:
 
     Use as: eval "$(make -s env)"
     """
-    settings = _settings()
+    settings = Settings.load()
     exports = {
         "AWS_ENDPOINT_URL": settings.aws_endpoint,
         "AWS_ACCESS_KEY_ID": "test",
@@ -216,12 +223,8 @@ def pull(experiment: str, environment: str) -> None:
     # pylint: disable-next=import-outside-toplevel
     from inframock import pull as pulling
 
-    settings = _settings()
-    try:
-        report = pulling.pull(settings, experiment, environment)
-    except pulling.PullError as err:
-        console.error(str(err))
-        sys.exit(1)
+    settings = Settings.load()
+    report = pulling.pull(settings, experiment, environment)
     pulling.summary(report, experiment, settings.data_path / experiment)
 
 
@@ -238,7 +241,7 @@ def snapshot(name: str) -> None:
     # pylint: disable-next=import-outside-toplevel
     from inframock.snapshot import command as snapshots
 
-    _snapshot_command(snapshots.save, name)
+    snapshots.save(Settings.load(), name)
 
 
 @cli.command()
@@ -252,18 +255,4 @@ def restore(name: str) -> None:
     # pylint: disable-next=import-outside-toplevel
     from inframock.snapshot import command as snapshots
 
-    _snapshot_command(snapshots.restore, name)
-
-
-def _snapshot_command(action: Callable[[Settings, str], object], name: str) -> None:
-    # pylint: disable-next=import-outside-toplevel
-    from inframock.aws.endpoint import EndpointRefused
-    from inframock.snapshot.format import (  # pylint: disable=import-outside-toplevel
-        SnapshotError,
-    )
-
-    try:
-        action(_settings(), name)
-    except (SnapshotError, EndpointRefused) as err:
-        console.error(str(err))
-        sys.exit(1)
+    snapshots.restore(Settings.load(), name)

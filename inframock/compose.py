@@ -25,6 +25,7 @@ from typing import NoReturn
 from inframock.output import console
 from inframock.settings import Runtime, Settings
 from inframock.embedded.record import StackRecord
+from inframock.errors import UsageError
 
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
 PROBE_TIMEOUT = 20.0
@@ -40,7 +41,7 @@ PS = ("ps", "--all")
 """--all lists the exited `populate` too, with the loader's exit status."""
 
 
-class RoadError(RuntimeError):
+class RoadError(UsageError):
     """The road asked for cannot be taken; the message says why."""
 
 

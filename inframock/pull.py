@@ -36,9 +36,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from inframock.output import console
+from inframock.output.progress import progress_board
 from inframock.aws.clients import DUMMY_CREDENTIALS
 from inframock.data.dataset import EXPERIMENT_ID
 from inframock.settings import Settings
+from inframock.errors import InframockError
 
 MB = 1024 * 1024
 PROGRESS_ABOVE = 8 * MB
@@ -56,7 +58,7 @@ TRANSFER = TransferConfig(multipart_chunksize=8 * MB, max_concurrency=4)
 arrive early, so few at a time bound the memory."""
 
 
-class PullError(RuntimeError):
+class PullError(InframockError):
     """The pull cannot go on; the message says why and what to do."""
 
 
@@ -333,7 +335,7 @@ def _download_gzipped(
     with ExitStack() as stack, _atomic(target) as raw:
         advance: Callable[[int], None] = _ignore
         if size > PROGRESS_ABOVE:
-            board = stack.enter_context(console.progress_board())
+            board = stack.enter_context(progress_board())
             advance = stack.enter_context(board.track(f"{source}", size, ""))
         digesting = _Digesting(raw)
         with gzip.GzipFile(

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Literal, Mapping, cast, get_args
 
 from dotenv import dotenv_values
+from inframock.errors import UsageError
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-class SettingsError(ValueError):
+class SettingsError(UsageError, ValueError):
     """A setting has a value inframock cannot use; the message names it."""
 
 

@@ -1,4 +1,4 @@
-"""`make status`, `make stop` and the "is a stack running?" check of `reload-data`.
+"""`make status`: what the stack's services and resources are like now.
 
 Status asks the services themselves (over HTTP and RESP), so it describes a
 stack on either road; the state file only adds what the services cannot say
@@ -11,64 +11,24 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import signal
 import time
-import urllib.error
 
 import psutil
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
-from inframock.output import console
 from inframock.aws.clients import Clients
-from inframock.embedded.engines import DIRECT, redis_ping
+from inframock.probes import redis_ping, stack_is_reachable
 from inframock.settings import Settings
 from inframock.definition.stack import Stack, biomage_stack
 from inframock.embedded.record import StackRecord
 
-STOP_TIMEOUT = 15.0
 QUEUE_DEPTH = (
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
 )
 """Waiting, in flight (received, not yet deleted), and delayed messages."""
-
-
-def stack_is_reachable(settings: Settings) -> bool:
-    """True when something answers HTTP at the AWS endpoint."""
-    try:
-        with DIRECT.open(settings.aws_endpoint, timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True  # an error status is still an answer
-    except OSError:
-        return False
-
-
-def stop_stack(settings: Settings) -> int:
-    """Stop the stack recorded in the state folder; 0 also when none runs."""
-    record = StackRecord.read_live(settings.state_dir)
-    if record is None:
-        console.note(f"no inframock stack is running (nothing in {settings.state_dir})")
-        return 0
-    console.note(f"stopping the stack (pid {record.pid})")
-    try:
-        process = psutil.Process(record.pid)
-        process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        # A zombie has finished: its parent (a shell, make) just has not reaped it.
-        while process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
-            if time.monotonic() > deadline:
-                console.error(
-                    f"pid {record.pid} did not stop within {STOP_TIMEOUT:.0f} s"
-                )
-                return 1
-            time.sleep(0.05)
-    except psutil.NoSuchProcess:
-        pass
-    console.note("stopped")
-    return 0
 
 
 @dataclasses.dataclass
@@ -158,16 +118,6 @@ class StackStatus:
     buckets: dict[str, BucketStatus] = dataclasses.field(default_factory=dict)
     queue: QueueStatus | None = None
     topic: TopicStatus | None = None
-
-
-def show_status(settings: Settings, as_json: bool = False) -> int:
-    """Print the stack's status (as a table, or JSON); 0 only if it is healthy."""
-    status = collect_status(settings)
-    if as_json:
-        console.json_document(dataclasses.asdict(status))
-    else:
-        console.status_report(status)
-    return 0 if status.healthy else 1
 
 
 def collect_status(settings: Settings) -> StackStatus:

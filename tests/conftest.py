@@ -23,7 +23,7 @@ import boto3
 import pytest
 import redis
 
-from inframock.embedded.engines import http_ok
+from inframock.probes import http_ok
 from tests.datafolder import (
     MB,
     experiment_folder,

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import psutil
 import pytest
 
-from inframock.embedded.engines import http_ok
+from inframock.probes import http_ok
 from inframock.embedded.record import STATE_FILE
 from tests.conftest import (
     READY_LINE,

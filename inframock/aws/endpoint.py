@@ -9,9 +9,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 from urllib.parse import urlsplit
+from inframock.errors import InframockError
 
 
-class EndpointRefused(RuntimeError):
+class EndpointRefused(InframockError):
     """The endpoint is not on this machine and the user did not allow it."""
 
 

@@ -91,9 +91,15 @@ class ControlServer:
             except ValueError:
                 return
             stream = TolerantStream(connection)
-            with self._lock:  # one reload at a time, as from one terminal
-                code = self._handler(request, stream)  # type: ignore[arg-type]
-            stream.send(END + str(code).encode())
+            code = 1
+            try:
+                with self._lock:  # one reload at a time, as from one terminal
+                    code = self._handler(request, stream)  # type: ignore[arg-type]
+            except Exception as err:  # pylint: disable=broad-exception-caught
+                # A bug in the handler: the client still gets why, and its end.
+                stream.write(f"inframock | error: the reload failed: {err!r}\n")
+            finally:
+                stream.send(END + str(code).encode())
 
 
 def call(path: Path, request: dict[str, Any]) -> int | None:

@@ -14,23 +14,20 @@ import importlib.util
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
 from inframock.settings import Settings, url_host
 from inframock.definition.stack import ACCOUNT_ID
+from inframock.probes import http_ok, redis_ping
+from inframock.errors import InframockError
 
 MIN_REDIS = (7, 0)
-DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-"""Probes of the stack go straight to it, whatever proxy the user has set."""
-PROBE_TIMEOUT = 0.5
 
 
-class EngineError(RuntimeError):
+class EngineError(InframockError):
     """An engine cannot be found or used; the message says what to do."""
 
 
@@ -62,7 +59,7 @@ def aws_service(settings: Settings) -> Service:
     return Service(
         name="aws",
         description=f"moto {version}",
-        # moto's own server and app, warmed up first (see inframock.embedded.aws_engine).
+        # moto's own server and app, warmed up first (see embedded/aws_engine.py).
         command=(
             sys.executable,
             "-m",
@@ -172,22 +169,3 @@ def _bundled_valkey() -> str | None:
         return None
     binary = Path(spec.submodule_search_locations[0]) / "bin" / "valkey-server"
     return str(binary) if binary.is_file() else None
-
-
-def http_ok(url: str) -> bool:
-    """True when `url` answers 200 (the AWS endpoint's readiness)."""
-    try:
-        with DIRECT.open(url, timeout=PROBE_TIMEOUT) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-def redis_ping(host: str, port: int) -> bool:
-    """True when a RESP PING gets PONG (Redis's readiness), without a client library."""
-    try:
-        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False

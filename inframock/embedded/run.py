@@ -22,10 +22,11 @@ from typing import Any, Callable, TextIO, TypeVar
 
 import psutil
 
-from inframock.output import console
+from inframock.output import console, views
 from inframock.embedded.control import ControlServer
-from inframock.embedded.engines import EngineError, aws_service, redis_service
-from inframock.settings import Settings, SettingsError
+from inframock.embedded.engines import aws_service, redis_service
+from inframock.errors import InframockError, reported
+from inframock.settings import Settings
 from inframock.embedded.record import WORKDIR_PREFIX, StackRecord
 from inframock.embedded.supervisor import (
     Interrupted,
@@ -43,15 +44,18 @@ T = TypeVar("T")
 
 
 def run(settings: Settings) -> int:
-    """Run the stack in the foreground; return the exit status."""
+    """Run the stack in the foreground until it is stopped; its exit status.
+
+    A stack that cannot start raises an InframockError once it has stopped
+    whatever it had started.
+    """
     launched = time.monotonic()
     running = StackRecord.read_live(settings.state_dir)
     if running is not None:
-        console.error(
+        raise InframockError(
             f"an inframock stack is already running (pid {running.pid}, "
             f"{running.aws_endpoint}). Use it, or stop it first with `make stop`."
         )
-        return 1
     die_with_parent(signal.SIGTERM)  # `make run` killed: shut down cleanly
     interrupt_on_signals()
     if settings.exposed:
@@ -66,10 +70,7 @@ def run(settings: Settings) -> int:
         return _run(settings, supervisor, workdir, launched)
     except Interrupted as signalled:
         console.note(f"{signalled} received: stopping the stack")
-        return signalled.code
-    except (StartError, EngineError) as err:
-        console.error(str(err))
-        return 1
+        return signalled.exit_code
     finally:
         ignore_signals()
         supervisor.stop_all()
@@ -99,7 +100,7 @@ def _run(
     # While the engines start: import boto3 and build the clients seeding needs.
     # pylint: disable-next=import-outside-toplevel
     from inframock.aws import clients as aws
-    from inframock.seed import seed
+    from inframock.seed import seed  # pylint: disable=import-outside-toplevel
 
     aws.clients_for(settings.aws_endpoint, settings.region).warm()
     supervisor.wait_ready()
@@ -109,7 +110,7 @@ def _run(
         raise StartError(str(err)) from None
     control = ControlServer(workdir / "control.sock", _reload_for_client)
     dataclasses.replace(record, control=str(control.path)).save(settings.state_dir)
-    console.banner(settings, services, result, time.monotonic() - launched)
+    views.banner(settings, services, result, time.monotonic() - launched)
     exited = supervisor.wait_for_exit()
     console.error(f"{describe_exit(exited.child, exited.code)}\nstopping the stack")
     return 1
@@ -121,12 +122,11 @@ def _reload_for_client(request: dict[str, Any], stream: TextIO) -> int:
     from inframock.seed.seed import seed_status
 
     with console.redirected(stream, request["terminal"], request["width"]):
-        try:
-            settings = Settings.from_raw(request["settings"])
-        except SettingsError as err:
-            console.error(str(err))
-            return 2
-        return seed_status(settings, request["everything"])
+        return reported(
+            lambda: seed_status(
+                Settings.from_raw(request["settings"]), request["everything"]
+            )
+        )
 
 
 def _in_background(work: Callable[[], T], supervisor: Supervisor) -> T:

@@ -28,6 +28,7 @@ import psutil
 
 from inframock.output import console
 from inframock.embedded.engines import Service
+from inframock.errors import InframockError
 
 STOP_GRACE = 3.0
 """Seconds a child has to exit after SIGTERM before it is killed."""
@@ -36,16 +37,17 @@ LAST_LINES = 15
 _PR_SET_PDEATHSIG = 1
 
 
-class StartError(RuntimeError):
+class StartError(InframockError):
     """The stack could not start; the message says why and what to do."""
 
 
-class Interrupted(Exception):
-    """A signal asked the stack to stop; `code` is the conventional exit status."""
+class Interrupted(InframockError):
+    """A signal asked the stack to stop: not a failure, but it ends the run with
+    the conventional exit status 128 + the signal's number."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
-        self.code = 128 + signum
+        self.exit_code = 128 + signum
 
 
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None

@@ -9,7 +9,6 @@ record; whatever is good still loads, and nothing half-written is left behind.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gzip
 import time
 import zlib
@@ -22,10 +21,13 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from inframock.output import console
+from inframock.output.progress import ProgressBoard, progress_board
 from inframock.aws.clients import Clients
 from inframock.data.dataset import Experiment, Plan, Problem, TableFile, valid_items
 from inframock.data.digests import Digests, FileMark, content_digest, new_hash
 from inframock.definition.stack import Stack, Table
+from inframock.seed.reports import ExperimentReport, LoadReport
+from inframock.errors import InframockError
 
 MB = 1024 * 1024
 BATCH_SIZE = 25
@@ -46,48 +48,6 @@ TRANSFER = TransferConfig(
 TRANSFER.max_in_memory_upload_chunks = 3
 
 
-@dataclasses.dataclass
-class ExperimentReport:
-    """What was loaded of one experiment."""
-
-    id: str
-    items: dict[str, int] = dataclasses.field(default_factory=dict)
-    rds_bytes: int | None = None
-    unchanged: int = 0
-    """Files skipped because they hold what was last loaded from them."""
-    problems: list[Problem] = dataclasses.field(default_factory=list)
-
-
-@dataclasses.dataclass
-class LoadReport:
-    """What a whole load did."""
-
-    experiments: list[ExperimentReport]
-    problems: list[Problem]
-    seconds: float
-    """How long the load took, from plan to the last write."""
-
-    @property
-    def items(self) -> int:
-        """Items written, all tables together."""
-        return sum(sum(e.items.values()) for e in self.experiments)
-
-    @property
-    def bytes(self) -> int:
-        """Gunzipped bytes written to S3."""
-        return sum(e.rds_bytes or 0 for e in self.experiments)
-
-    @property
-    def unchanged(self) -> int:
-        """Files skipped because they were loaded already, unchanged since."""
-        return sum(e.unchanged for e in self.experiments)
-
-    @property
-    def all_problems(self) -> list[Problem]:
-        """Problems of the plan and of every experiment."""
-        return self.problems + [p for e in self.experiments for p in e.problems]
-
-
 class Loader:
     """Loads plans into one stack through one set of clients."""
 
@@ -106,9 +66,9 @@ class Loader:
         for problem in load_plan.problems:
             console.error(str(problem))
         with (
-            console.progress_board() as board,
-            ThreadPoolExecutor(BATCH_WORKERS) as batches,
-            ThreadPoolExecutor(EXPERIMENT_WORKERS) as experiments,
+            progress_board() as board,
+            ThreadPoolExecutor(BATCH_WORKERS, **console.adopted()) as batches,
+            ThreadPoolExecutor(EXPERIMENT_WORKERS, **console.adopted()) as experiments,
         ):
             reports = list(
                 experiments.map(
@@ -123,7 +83,7 @@ class Loader:
         self,
         experiment: Experiment,
         batches: ThreadPoolExecutor,
-        board: console.ProgressBoard,
+        board: ProgressBoard,
     ) -> ExperimentReport:
         report = ExperimentReport(experiment.id, problems=list(experiment.problems))
         for name in experiment.ignored:
@@ -224,7 +184,7 @@ class Loader:
             response = self.clients.dynamodb.batch_write_item(RequestItems=pending)
             pending = response.get("UnprocessedItems") or {}
 
-    def _rds(self, experiment: str, path: Path, board: console.ProgressBoard) -> int:
+    def _rds(self, experiment: str, path: Path, board: ProgressBoard) -> int:
         """Gunzip `path` while streaming it to `<source bucket>/<experiment>/r.rds`.
 
         Any failure (bad gzip, over the size limit, the endpoint gone) aborts the
@@ -259,7 +219,7 @@ class Loader:
         return inflated.total
 
 
-class RdsError(Exception):
+class RdsError(InframockError):
     """An `r.rds.gz` could not be loaded; the message says why."""
 
 

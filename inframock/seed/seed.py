@@ -7,37 +7,24 @@ container runs it as `python -m inframock seed`. Same code, same checks.
 
 from __future__ import annotations
 
-import dataclasses
-
 from botocore.exceptions import BotoCoreError, ClientError
 
 from inframock.output import console
 from inframock.aws.clients import clients_for
-from inframock.aws.endpoint import EndpointRefused, check_endpoint_is_local
+from inframock.aws.endpoint import check_endpoint_is_local
 from inframock.data.dataset import plan
 from inframock.data.digests import Digests
-from inframock.seed.load import LoadReport, Loader
+from inframock.seed.load import Loader
 from inframock.seed.provision import provision, stack_identity
 from inframock.settings import Settings
 from inframock.definition.stack import ENVIRONMENT, biomage_stack
+from inframock.output import views
+from inframock.seed.reports import SeedResult
+from inframock.errors import InframockError
 
 
-class SeedError(RuntimeError):
+class SeedError(InframockError):
     """The stack could not be provisioned; the message says why."""
-
-
-@dataclasses.dataclass
-class SeedResult:
-    """What seeding did: resources created, and the load (None if skipped)."""
-
-    created: list[str]
-    load: LoadReport | None
-    skipped_because: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing failed."""
-        return self.load is None or not self.load.all_problems
 
 
 def loading_skipped_because(settings: Settings) -> str:
@@ -76,16 +63,12 @@ def seed(settings: Settings, everything: bool = False) -> SeedResult:
     digests = Digests.for_stack(settings.state_dir, identity, fresh=everything)
     loader = Loader(clients, stack, digests, settings.rds_limit)
     report = loader.load(plan(settings.data_path))
-    console.summary(report)
+    views.summary(report)
     return SeedResult(created, report)
 
 
 def seed_status(settings: Settings, everything: bool = False) -> int:
     """Seed and report; the exit status of `seed`, `reload-data` and a reload
-    asked for through the control channel: 0 only when nothing failed."""
-    try:
-        result = seed(settings, everything)
-    except (EndpointRefused, SeedError) as err:
-        console.error(str(err))
-        return 1
-    return 0 if result.ok else 1
+    asked for through the control channel: 0 only when nothing failed (an
+    endpoint refused or a failed provisioning raises)."""
+    return 0 if seed(settings, everything).ok else 1

@@ -28,7 +28,8 @@ from typing import Callable, Iterator
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
-from inframock.output import console
+from inframock.output import console, views
+from inframock.output.progress import progress_board
 from inframock.snapshot import objects as snapshot_objects
 from inframock.snapshot import queues as snapshot_queues
 from inframock.snapshot import redis_keys as snapshot_redis
@@ -36,10 +37,9 @@ from inframock.snapshot import tables as snapshot_tables
 from inframock.snapshot import topics as snapshot_topics
 from inframock.aws.clients import Clients
 from inframock.aws.endpoint import check_endpoint_is_local
-from inframock.embedded.engines import redis_ping
+from inframock.probes import redis_ping, stack_is_reachable
 from inframock.settings import Settings
 from inframock.snapshot.format import Connection, SnapshotError
-from inframock.status import stack_is_reachable
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -93,7 +93,7 @@ def save(settings: Settings, name: str) -> Path:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    console.snapshot_summary(
+    views.snapshot_summary(
         f"snapshot {name} saved in {final}", counts, _size(final), started
     )
     return final
@@ -117,7 +117,7 @@ def restore(settings: Settings, name: str) -> None:
             part.wipe(conn)
         for part in PARTS:
             part.restore(conn, folder / part.name)
-    console.snapshot_summary(
+    views.snapshot_summary(
         f"snapshot {name} restored into {settings.aws_endpoint} and "
         f"{settings.redis_url}",
         manifest["counts"],
@@ -153,7 +153,7 @@ def _connection(settings: Settings) -> Iterator[Connection]:
     try:
         # Always driven by a `with`, which runs this generator to its end.
         # pylint: disable-next=contextmanager-generator-missing-cleanup
-        with console.progress_board() as board:
+        with progress_board() as board:
             yield Connection(clients, settings.client_host, settings.redis_port, board)
     except (BotoCoreError, ClientError, redis.RedisError, OSError) as err:
         raise SnapshotError(str(err)) from err

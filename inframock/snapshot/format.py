@@ -17,13 +17,14 @@ from typing import IO, Any, Iterable, Iterator, TypeVar
 
 import redis
 
-from inframock.output import console
+from inframock.output.progress import ProgressBoard
 from inframock.aws.clients import Clients
+from inframock.errors import InframockError
 
 T = TypeVar("T")
 
 
-class SnapshotError(RuntimeError):
+class SnapshotError(InframockError):
     """A snapshot cannot be saved or restored; the message says why."""
 
 
@@ -34,7 +35,7 @@ class Connection:
     clients: Clients
     redis_host: str
     redis_port: int
-    board: console.ProgressBoard
+    board: ProgressBoard
 
     def redis(self, db: int = 0) -> redis.Redis:
         """A client for one Redis database."""

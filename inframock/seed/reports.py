@@ -1,0 +1,66 @@
+"""What seeding did, as data: per experiment, per load, per seed.
+
+The loader and the seed entry point fill these in; the views render them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from inframock.data.dataset import Problem
+
+
+@dataclasses.dataclass
+class ExperimentReport:
+    """What was loaded of one experiment."""
+
+    id: str
+    items: dict[str, int] = dataclasses.field(default_factory=dict)
+    rds_bytes: int | None = None
+    unchanged: int = 0
+    """Files skipped because they hold what was last loaded from them."""
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What a whole load did."""
+
+    experiments: list[ExperimentReport]
+    problems: list[Problem]
+    seconds: float
+    """How long the load took, from plan to the last write."""
+
+    @property
+    def items(self) -> int:
+        """Items written, all tables together."""
+        return sum(sum(e.items.values()) for e in self.experiments)
+
+    @property
+    def bytes(self) -> int:
+        """Gunzipped bytes written to S3."""
+        return sum(e.rds_bytes or 0 for e in self.experiments)
+
+    @property
+    def unchanged(self) -> int:
+        """Files skipped because they were loaded already, unchanged since."""
+        return sum(e.unchanged for e in self.experiments)
+
+    @property
+    def all_problems(self) -> list[Problem]:
+        """Problems of the plan and of every experiment."""
+        return self.problems + [p for e in self.experiments for p in e.problems]
+
+
+@dataclasses.dataclass
+class SeedResult:
+    """What seeding did: resources created, and the load (None if skipped)."""
+
+    created: list[str]
+    load: LoadReport | None
+    skipped_because: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return self.load is None or not self.load.all_problems
