@@ -26,8 +26,6 @@ import platform
 import random
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,82 +35,27 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-import boto3
 from boto3.dynamodb.types import TypeSerializer
 import psutil
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
+from inframock.testing.harness import ROOT, RunningStack, base_env
+
 MB = 1024 * 1024
-READY = "inframock is ready"
-OWN_PREFIXES = ("AWS_", "INFRAMOCK_", "BIOMAGE_")
-"""Settings a developer's shell may hold, which must not reach a bench stack."""
 LOADED = re.compile(r"loaded \d+ experiments?: .* \(([\d.]+) s\)")
 console = Console(highlight=False)
 
 
-def free_port() -> int:
-    """A port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class BenchStack(RunningStack):
+    """`make run` in the background, as a user starts it, and timed `make` calls."""
 
+    def __init__(self, work: Path, data: Path) -> None:
+        env = base_env(work, BIOMAGE_DATA_PATH=str(data))
+        super().__init__(env, ["make", "--no-print-directory", "-s", "run"])
+        self.wait_ready()
 
-def stack_env(work: Path, data: Path) -> dict[str, str]:
-    """The environment of a bench stack: free ports, its own state, this data."""
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)}
-    return dict(
-        inherited,
-        INFRAMOCK_RUNTIME="local",
-        INFRAMOCK_AWS_PORT=str(free_port()),
-        INFRAMOCK_REDIS_PORT=str(free_port()),
-        INFRAMOCK_STATE_DIR=str(work / "state"),
-        BIOMAGE_DATA_PATH=str(data),
-    )
-
-
-class Stack:
-    """`make run` in the background, ready when its banner is printed."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.endpoint = f"http://127.0.0.1:{env['INFRAMOCK_AWS_PORT']}"
-        started = time.monotonic()
-        self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-            ["make", "--no-print-directory", "-s", "run"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if READY in line:
-                break
-        else:
-            raise RuntimeError("the stack exited before it was ready")
-        self.ready_after = time.monotonic() - started
-        self._drain = ThreadPoolExecutor(1)
-        self._drain.submit(lambda: [None for _ in self.process.stdout])  # type: ignore
-
-    def processes(self) -> list[psutil.Process]:
-        """Every process of the stack: make, the supervisor and the services."""
-        root = psutil.Process(self.process.pid)
-        return [root] + root.children(recursive=True)
-
-    def client(self, service: str) -> Any:
-        """A boto3 client for the stack."""
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name="eu-west-1",
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-        )
-
-    def cli(self, *args: str, data: Path | None = None) -> float:
+    def make(self, *args: str, data: Path | None = None) -> float:
         """Seconds a `make <args>` took (it must succeed)."""
         env = dict(self.env)
         if data is not None:
@@ -146,18 +89,12 @@ class Stack:
             raise RuntimeError(f"no load summary in:\n{result.stdout}")
         return float(match.group(1))
 
-    def stop(self) -> None:
-        """SIGTERM the stack and wait for it."""
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
-        self._drain.shutdown()
-
 
 def median_start(work: Path, data: Path, runs: int) -> tuple[float, list[float]]:
     """Median seconds from `make run` to ready, and every run's figure."""
     times = []
     for _ in range(runs):
-        stack = Stack(stack_env(work, data))
+        stack = BenchStack(work, data)
         times.append(stack.ready_after)
         stack.stop()
     return statistics.median(times), times
@@ -182,7 +119,7 @@ def timed(action: Callable[[], Any]) -> float:
     return time.monotonic() - started
 
 
-def rds_figures(stack: Stack, work: Path, size_mb: int) -> dict[str, float]:
+def rds_figures(stack: BenchStack, work: Path, size_mb: int) -> dict[str, float]:
     """MB/s of inframock's r.rds load and of its two ceilings."""
     data = work / "rds-data"
     rds = write_rds(data / "big", size_mb * MB)
@@ -221,7 +158,7 @@ def plot_records(experiment: str, count: int) -> dict[str, Any]:
     }
 
 
-def dynamodb_figures(stack: Stack, work: Path, count: int) -> dict[str, float]:
+def dynamodb_figures(stack: BenchStack, work: Path, count: int) -> dict[str, float]:
     """Items/s of inframock, a put_item loop and the best batch_write_item rate."""
     data = work / "ddb-data"
     folder = data / "items"
@@ -276,7 +213,7 @@ def batch_rate(ddb: Any, items: list[dict[str, Any]], workers: int) -> float:
     return len(items) / seconds
 
 
-def reload_figures(stack: Stack, work: Path, experiments: int) -> dict[str, float]:
+def reload_figures(stack: BenchStack, work: Path, experiments: int) -> dict[str, float]:
     """Seconds of `make reload-data`: nothing changed, one file changed, all changed."""
     data = work / "many"
     for i in range(experiments):
@@ -287,12 +224,14 @@ def reload_figures(stack: Stack, work: Path, experiments: int) -> dict[str, floa
         (folder / "mock_samples.json").write_text(json.dumps(experiment))
         plots = plot_records(f"exp-{i:03d}", 5)
         (folder / "mock_plots_tables.json").write_text(json.dumps(plots))
-    stack.cli("reload-data", data=data)
-    unchanged = statistics.median(stack.cli("reload-data", data=data) for _ in range(5))
+    stack.make("reload-data", data=data)
+    unchanged = statistics.median(
+        stack.make("reload-data", data=data) for _ in range(5)
+    )
     one = data / "exp-000" / "mock_experiment.json"
     one.write_text(json.dumps({"experimentId": "exp-000", "n": "changed"}))
-    one_changed = stack.cli("reload-data", data=data)
-    everything = stack.cli("reload-data", "ALL=1", data=data)
+    one_changed = stack.make("reload-data", data=data)
+    everything = stack.make("reload-data", "ALL=1", data=data)
     return {
         "unchanged_s": unchanged,
         "one_changed_s": one_changed,
@@ -300,7 +239,7 @@ def reload_figures(stack: Stack, work: Path, experiments: int) -> dict[str, floa
     }
 
 
-def loader_peak_mb(stack: Stack, work: Path, size_mb: int) -> float:
+def loader_peak_mb(stack: BenchStack, work: Path, size_mb: int) -> float:
     """Peak RSS (MB) of the loader in a process of its own loading one r.rds.gz.
 
     `python -m inframock seed` runs the very loader a reload runs inside `make
@@ -360,7 +299,7 @@ def main() -> None:
             "empty_runs_s": empties,
             "default_runs_s": defaults,
         }
-        stack = Stack(stack_env(work, empty))
+        stack = BenchStack(work, empty)
         try:
             time.sleep(1)  # idle means after the start-up burst has settled
             results["idle_rss_mb"] = {

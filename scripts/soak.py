@@ -3,7 +3,7 @@
     .venv/bin/python scripts/soak.py [--seconds 30] [--json bench-results/soak.json]
 
 Starts `python -m inframock run` on free ports (never 4566/6379) with an empty
-data folder, runs the traffic mix of tests/soak.py against it (the very code
+data folder, runs the traffic mix of inframock/testing/soak.py against it (the very code
 `make test` asserts on), prints the summary line and writes every figure as
 JSON. Exits 1 if any request failed or any message was lost or doubled.
 """
@@ -16,12 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-# pylint: disable=wrong-import-position
-from tests.conftest import RunningStack, base_env  # noqa: E402
-from tests.soak import SoakPlan, run_soak, summary_line  # noqa: E402
+from inframock.testing.harness import ROOT, RunningStack, base_env
+from inframock.testing.soak import SoakPlan, run_soak, summary_line
 
 
 def main() -> int:

@@ -25,8 +25,13 @@ import yaml
 from inframock import compose
 from inframock.aws.endpoint import EndpointRefused, check_endpoint_is_local
 from inframock.settings import Runtime
-from tests.conftest import base_env, cli, free_port, standalone_moto
-from tests.datafolder import experiment_folder, payload, plot_record, write_json
+from inframock.testing.harness import base_env, cli, free_port, standalone_moto
+from inframock.testing.datafolder import (
+    experiment_folder,
+    payload,
+    plot_record,
+    write_json,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"

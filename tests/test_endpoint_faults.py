@@ -15,8 +15,14 @@ from pathlib import Path
 
 import boto3
 
-from tests.conftest import ROOT, base_env, free_port, standalone_moto
-from tests.datafolder import MB, experiment_folder, payload, plot_record, write_json
+from inframock.testing.harness import ROOT, base_env, free_port, standalone_moto
+from inframock.testing.datafolder import (
+    MB,
+    experiment_folder,
+    payload,
+    plot_record,
+    write_json,
+)
 
 GIVE_UP_WITHIN = 90.0
 """Seconds the loader may spend retrying a dead endpoint before its error."""

@@ -24,7 +24,7 @@ import pytest
 
 from inframock.probes import http_ok
 from inframock.embedded.record import STATE_FILE
-from tests.conftest import (
+from inframock.testing.harness import (
     READY_LINE,
     START_TIMEOUT,
     Forwarder,
@@ -32,8 +32,8 @@ from tests.conftest import (
     free_port,
     wait_until,
 )
-from tests.datafolder import MB, experiment_folder, write_json
-from tests.test_lifecycle import FREED_WITHIN, assert_all_gone, children_of, redis_of
+from inframock.testing.datafolder import MB, experiment_folder, write_json
+from tests.helpers import FREED_WITHIN, assert_all_gone, children_of, redis_of
 
 PHASES = ("starting", "provisioning", "loading", "running")
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)

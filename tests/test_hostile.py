@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningStack
-from tests.datafolder import MB, experiment_folder, write_json
-from tests.test_load import SOURCE, items, load, rds_versions
+from inframock.testing.harness import RunningStack
+from inframock.testing.datafolder import MB, experiment_folder, write_json
+from tests.helpers import SOURCE, items, load, rds_versions
 
 EXPERIMENTS = "experiments-development"
 

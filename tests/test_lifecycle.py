@@ -11,7 +11,8 @@ from typing import Any
 
 import psutil
 
-from tests.conftest import (
+from tests.helpers import FREED_WITHIN, assert_all_gone, children_of, redis_of
+from inframock.testing.harness import (
     READY_LINE,
     ROOT,
     RunningStack,
@@ -20,33 +21,7 @@ from tests.conftest import (
     port_is_free,
     wait_until,
 )
-from tests.datafolder import MB, experiment_folder, payload, write_rds
-
-FREED_WITHIN = 5.0
-
-
-def children_of(stack: RunningStack) -> list[psutil.Process]:
-    """The service processes the stack started."""
-    return psutil.Process(stack.process.pid).children(recursive=True)
-
-
-def assert_all_gone(stack: RunningStack, services: list[psutil.Process]) -> None:
-    """Ports free within FREED_WITHIN seconds and every service process ended."""
-    wait_until(
-        lambda: port_is_free(stack.aws_port) and port_is_free(stack.redis_port),
-        FREED_WITHIN,
-        "the ports to be free",
-    )
-    wait_until(
-        lambda: not any(p.is_running() and p.status() != "zombie" for p in services),
-        FREED_WITHIN,
-        "the services to end",
-    )
-
-
-def redis_of(services: list[psutil.Process]) -> psutil.Process:
-    """The Redis (or Valkey) server among the services."""
-    return next(p for p in services if p.name().startswith(("redis", "valkey")))
+from inframock.testing.datafolder import MB, experiment_folder, payload, write_rds
 
 
 def test_sigterm_stops_everything_and_cleans_up(make_stack: Any) -> None:

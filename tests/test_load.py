@@ -5,13 +5,13 @@ from __future__ import annotations
 import gzip
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
-from boto3.dynamodb.types import TypeDeserializer
 
-from tests.conftest import GOOD, NUMBERS, PLOT_BYTES, PLOTS, RDS_BYTES, RunningStack
-from tests.datafolder import (
+from tests.helpers import GOOD, NUMBERS, PLOT_BYTES, PLOTS, RDS_BYTES
+from tests.helpers import SOURCE, items, load, rds_versions
+from inframock.testing.harness import RunningStack
+from inframock.testing.datafolder import (
     MB,
     experiment_folder,
     payload,
@@ -19,37 +19,6 @@ from tests.datafolder import (
     write_json,
     write_rds,
 )
-
-SOURCE = "biomage-source-development"
-
-
-def items(stack: RunningStack, table: str, experiment: str) -> list[dict[str, Any]]:
-    """Every item of an experiment, following LastEvaluatedKey page after page."""
-    ddb = stack.client("dynamodb")
-    deserialize = TypeDeserializer().deserialize
-    found = []
-    for page in ddb.get_paginator("query").paginate(
-        TableName=table,
-        KeyConditionExpression="experimentId = :id",
-        ExpressionAttributeValues={":id": {"S": experiment}},
-    ):
-        found += [
-            {k: deserialize(v) for k, v in item.items()} for item in page["Items"]
-        ]
-    return found
-
-
-def rds_versions(stack: RunningStack, experiment: str) -> list[str]:
-    """The version ids of an experiment's r.rds (empty when there is none)."""
-    listing = stack.client("s3").list_object_versions(
-        Bucket=SOURCE, Prefix=f"{experiment}/r.rds"
-    )
-    return [v["VersionId"] for v in listing.get("Versions", [])]
-
-
-def load(stack: RunningStack, data: Path, command: str = "reload-data") -> Any:
-    """Load `data` into the stack with the CLI; the completed process."""
-    return stack.cli(command, BIOMAGE_DATA_PATH=str(data))
 
 
 def test_items_are_exact_including_numbers(session_stack: RunningStack) -> None:

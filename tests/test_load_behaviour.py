@@ -20,9 +20,9 @@ from inframock.data.dataset import plan
 from inframock.data.digests import Digests
 from inframock.settings import Settings
 from inframock.definition.stack import biomage_stack
-from tests.conftest import ROOT, RunningStack
-from tests.datafolder import MB, experiment_folder, write_json
-from tests.test_load import SOURCE, items
+from inframock.testing.harness import ROOT, RunningStack
+from inframock.testing.datafolder import MB, experiment_folder, write_json
+from tests.helpers import SOURCE, items
 
 PEAK_BOUND_MB = 200
 """Generous: the loader measures about 100 MB whatever the file size."""

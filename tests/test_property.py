@@ -17,8 +17,8 @@ from inframock.data.digests import Digests
 from inframock.seed.load import Loader
 from inframock.settings import Settings
 from inframock.definition.stack import biomage_stack
-from tests.conftest import RunningStack
-from tests.test_load import items
+from inframock.testing.harness import RunningStack
+from tests.helpers import items
 
 SCALARS = st.one_of(
     st.none(),

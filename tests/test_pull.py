@@ -21,8 +21,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from inframock.data.dataset import parse_json
 from inframock.pull import Remote, RemoteWriteRefused
 from inframock.settings import Settings
-from tests.conftest import ROOT, base_env, cli, standalone_moto
-from tests.datafolder import MB, payload
+from inframock.testing.harness import ROOT, base_env, cli, standalone_moto
+from inframock.testing.datafolder import MB, payload
 
 ENV = "staging"
 ARNS = "arn:aws:states:eu-west-1:000000000000:stateMachine:biomage-qc-staging"

@@ -8,9 +8,14 @@ import os
 import stat
 from pathlib import Path
 
-from tests.conftest import ROOT, RunningStack, cli
-from tests.datafolder import experiment_folder, payload, write_json, write_rds
-from tests.test_load import SOURCE, items, load
+from inframock.testing.harness import ROOT, RunningStack, cli
+from inframock.testing.datafolder import (
+    experiment_folder,
+    payload,
+    write_json,
+    write_rds,
+)
+from tests.helpers import SOURCE, items, load
 
 EXPERIMENTS = "experiments-development"
 PLOTS = "plots-tables-development"

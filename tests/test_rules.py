@@ -20,7 +20,7 @@ from inframock.data.dataset import (
 )
 from inframock.settings import SETTINGS, Settings, SettingsError
 from inframock.definition.stack import biomage_stack
-from tests.conftest import ROOT, base_env, cli
+from inframock.testing.harness import ROOT, base_env, cli
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import (
+from inframock.testing.harness import (
     READY_LINE,
     Forwarder,
     RunningStack,
@@ -25,8 +25,8 @@ from tests.conftest import (
     cli,
     free_port,
 )
-from tests.datafolder import experiment_folder, write_json
-from tests.test_lifecycle import children_of
+from inframock.testing.datafolder import experiment_folder, write_json
+from tests.helpers import children_of
 
 
 def listening_sockets(stack: RunningStack) -> set[tuple[str, int]]:

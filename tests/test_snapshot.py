@@ -16,8 +16,8 @@ from typing import Any, Iterator
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from tests.conftest import RunningStack, base_env, cli
-from tests.datafolder import MB, payload, plot_record
+from inframock.testing.harness import RunningStack, base_env, cli
+from inframock.testing.datafolder import MB, payload, plot_record
 
 FIFO = "development-queue.fifo"
 SOURCE = "biomage-source-development"

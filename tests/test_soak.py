@@ -13,8 +13,8 @@ from typing import Iterator
 
 import pytest
 
-from tests.conftest import RunningStack, base_env
-from tests.soak import QUEUE, SoakPlan, run_soak, summary_line
+from inframock.testing.harness import RunningStack, base_env
+from inframock.testing.soak import QUEUE, SoakPlan, run_soak, summary_line
 
 REGION = "eu-west-1"
 PLAN = SoakPlan()

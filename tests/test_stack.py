@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from tests.conftest import Deliveries, RunningStack, wait_until
+from inframock.testing.harness import Deliveries, RunningStack, wait_until
 
 REGION = "eu-west-1"
 ACCOUNT = "000000000000"

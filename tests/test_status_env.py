@@ -12,9 +12,14 @@ from typing import Any, Iterator
 import psutil
 import pytest
 
-from tests.conftest import ROOT, RunningStack, base_env, cli
-from tests.datafolder import experiment_folder, payload, plot_record, write_json
-from tests.datafolder import write_rds
+from inframock.testing.harness import ROOT, RunningStack, base_env, cli
+from inframock.testing.datafolder import (
+    experiment_folder,
+    payload,
+    plot_record,
+    write_json,
+)
+from inframock.testing.datafolder import write_rds
 
 PLOTS = 8
 """300 kB plots: 2.4 MB in one table, so a scan needs three pages."""

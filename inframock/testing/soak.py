@@ -26,7 +26,7 @@ import boto3
 import redis
 from botocore.config import Config
 
-from tests.datafolder import MB
+from inframock.testing.datafolder import MB
 
 T = TypeVar("T")
 

@@ -1,0 +1,299 @@
+"""The harness that starts real inframock stacks on free ports and talks to them.
+
+Used by the tests (through `tests/conftest.py`'s fixtures), `make bench` and
+the soak script alike. Every stack here is `inframock run` as a user would
+start it, with its own ports, state folder and data folder, so it never
+touches a developer's running inframock (4566/6379) and never reaches beyond
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import psutil
+import redis
+
+from inframock.probes import http_ok
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+"""The checkout: where `make` and `python -m inframock` run."""
+READY_LINE = "inframock is ready"
+START_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:`port`."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def wait_until(condition: Any, timeout: float, what: str) -> None:
+    """Poll `condition` until it holds (a readiness check, not a sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
+    """The environment of a CLI run: free ports, its own state folder, no .env."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "INFRAMOCK_", "BIOMAGE_"))
+    }
+    env.update(
+        INFRAMOCK_AWS_PORT=str(free_port()),
+        INFRAMOCK_REDIS_PORT=str(free_port()),
+        INFRAMOCK_STATE_DIR=str(tmp / "state"),
+        BIOMAGE_DATA_PATH=str(tmp / "data"),
+        BIOMAGE_API_URL="http://127.0.0.1:9",
+        INFRAMOCK_RUNTIME="local",
+        PYTHONUNBUFFERED="1",
+        COLUMNS="200",
+    )
+    env.update(overrides)
+    return env
+
+
+def cli(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m inframock <args>` to completion; output merged into stdout."""
+    return subprocess.run(
+        [sys.executable, "-m", "inframock", *args],
+        env=env,
+        cwd=env.get("INFRAMOCK_TEST_CWD", str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@contextlib.contextmanager
+def standalone_moto(port: int | None = None) -> Iterator[str]:
+    """A plain `moto.server` of our own (not an inframock stack), on `port` or a
+    free one: the `aws` container's engine, another environment to pull from, or
+    an endpoint to kill and bring back."""
+    port = port or free_port()
+    server = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "MOTO_ACCOUNT_ID": "000000000000"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,  # moto logs every request: nobody reads them
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: http_ok(f"{endpoint}/moto-api/") or server.poll() is not None,
+            60,
+            "a moto server",
+        )
+        assert server.poll() is None, f"moto exited with {server.returncode}"
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+class RunningStack:
+    """A `python -m inframock run` process and clients for its services."""
+
+    def __init__(self, env: dict[str, str], command: list[str] | None = None) -> None:
+        self.env = env
+        self.aws_port = int(env["INFRAMOCK_AWS_PORT"])
+        self.redis_port = int(env["INFRAMOCK_REDIS_PORT"])
+        self.endpoint = f"http://127.0.0.1:{self.aws_port}"
+        self.lines: list[str] = []
+        self.ready_after: float | None = None
+        """Seconds from the start of the process to its ready line."""
+        self._started = time.monotonic()
+        self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+            command or [sys.executable, "-m", "inframock", "run"],
+            env=env,
+            cwd=str(ROOT),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if self.ready_after is None and READY_LINE in line:
+                self.ready_after = time.monotonic() - self._started
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        """Everything the stack printed so far."""
+        return "\n".join(self.lines)
+
+    def wait_ready(self) -> "RunningStack":
+        """Wait for the banner; fail with the output if the process exits first."""
+        wait_until(
+            lambda: READY_LINE in self.output or self.process.poll() is not None,
+            START_TIMEOUT,
+            "the stack to be ready",
+        )
+        assert READY_LINE in self.output, self.output
+        return self
+
+    def wait_exit(self, timeout: float = 20) -> int:
+        """Wait for the process to end; its exit status."""
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+    def stop(self) -> None:
+        """SIGTERM the stack (if still running) and wait for it."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.wait_exit()
+
+    def processes(self) -> list[psutil.Process]:
+        """Every process of the stack: its command and all their children."""
+        root = psutil.Process(self.process.pid)
+        return [root] + root.children(recursive=True)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the stack with dummy credentials."""
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=self.env.get("AWS_DEFAULT_REGION", "eu-west-1"),
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    def redis(self) -> redis.Redis:
+        """A Redis client for the stack."""
+        return redis.Redis(host="127.0.0.1", port=self.redis_port, socket_timeout=5)
+
+    def cli(self, *args: str, **overrides: str) -> subprocess.CompletedProcess[str]:
+        """Run another CLI command against this stack."""
+        return cli({**self.env, **overrides}, *args)
+
+
+class Deliveries(http.server.ThreadingHTTPServer):
+    """A local HTTP server standing in for the Cellenics API's SNS endpoints."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _DeliveryHandler)
+        self.received: list[tuple[str, str, bytes]] = []
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _DeliveryHandler(http.server.BaseHTTPRequestHandler):
+    server: Deliveries
+
+    def do_POST(self) -> None:  # pylint: disable=invalid-name
+        """Record the notification (path, content type, body) and answer 200."""
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.received.append(
+            (self.path, self.headers.get("Content-Type", ""), body)
+        )
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:  # quiet
+        pass
+
+
+class Forwarder:
+    """A loopback TCP relay to a local port that records requests or holds them.
+
+    Pointing INFRAMOCK_AWS_ENDPOINT at it shows every byte a command sends to
+    the AWS endpoint, or, while it holds, freezes the loader at its first
+    request: a phase a test can then hit for certain instead of racing it.
+    """
+
+    def __init__(self, upstream_port: int, hold: bool = False) -> None:
+        self.upstream_port = upstream_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.sent = bytearray()
+        """Everything clients sent through the relay."""
+        self.held = threading.Event()
+        """Set once a connection has arrived while holding."""
+        self._passing = threading.Event()
+        self._lock = threading.Lock()
+        if not hold:
+            self._passing.set()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def release(self) -> None:
+        """Relay from now on; connections held until now are closed unanswered."""
+        self._passing.set()
+
+    def close(self) -> None:
+        """Stop accepting connections."""
+        self.release()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            if not self._passing.is_set():
+                self.held.set()
+                self._passing.wait()
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:
+                return
+            with upstream:
+                replies = threading.Thread(
+                    target=self._pump, args=(upstream, conn, False), daemon=True
+                )
+                replies.start()
+                self._pump(conn, upstream, True)
+                replies.join()
+
+    def _pump(self, source: socket.socket, target: socket.socket, record: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if record:
+                    with self._lock:
+                        self.sent += data
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                target.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass

@@ -1,0 +1,106 @@
+"""What several test modules share: the session stack's data and ways to look
+into a running stack (its items, object versions and processes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psutil
+from boto3.dynamodb.types import TypeDeserializer
+
+from inframock.testing.datafolder import (
+    MB,
+    experiment_folder,
+    payload,
+    plot_record,
+    write_json,
+    write_rds,
+)
+from inframock.testing.harness import RunningStack, port_is_free, wait_until
+
+GOOD = "exp-good-1"
+PLOTS = 6
+PLOT_BYTES = 300_000
+RDS_BYTES = 20 * MB
+NUMBERS = {
+    "tenth": "0.1",
+    "tiny": "1E-7",
+    "big": "12345678901234567890123456789012345678",
+    "negative": "-42.50",
+}
+
+
+def write_session_data(data: Path) -> None:
+    """The session stack's data: a full experiment whose plots need two pages."""
+    folder = experiment_folder(data, GOOD)
+    numbers = ", ".join(f'"{k}": {v}' for k, v in NUMBERS.items())
+    (folder / "mock_experiment.json").write_text(
+        f'{{"experimentId": "{GOOD}", "experimentName": "good", '
+        f'"meta": {{"organism": "mmusculus", {numbers}}}, "cellIds": [1, 2, 3]}}'
+    )
+    write_json(folder, "mock_samples.json", {"experimentId": GOOD, "samples": {}})
+    records = [plot_record(GOOD, f"plot-{i}", PLOT_BYTES) for i in range(PLOTS)]
+    write_json(folder, "mock_plots_tables.json", {"records": records})
+    write_rds(folder, payload(RDS_BYTES))
+    (folder / "notes.txt").write_text("not data")
+    (folder / ".DS_Store").write_bytes(b"\0")
+
+
+SOURCE = "biomage-source-development"
+
+
+def items(stack: RunningStack, table: str, experiment: str) -> list[dict[str, Any]]:
+    """Every item of an experiment, following LastEvaluatedKey page after page."""
+    ddb = stack.client("dynamodb")
+    deserialize = TypeDeserializer().deserialize
+    found = []
+    for page in ddb.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="experimentId = :id",
+        ExpressionAttributeValues={":id": {"S": experiment}},
+    ):
+        found += [
+            {k: deserialize(v) for k, v in item.items()} for item in page["Items"]
+        ]
+    return found
+
+
+def rds_versions(stack: RunningStack, experiment: str) -> list[str]:
+    """The version ids of an experiment's r.rds (empty when there is none)."""
+    listing = stack.client("s3").list_object_versions(
+        Bucket=SOURCE, Prefix=f"{experiment}/r.rds"
+    )
+    return [v["VersionId"] for v in listing.get("Versions", [])]
+
+
+def load(stack: RunningStack, data: Path, command: str = "reload-data") -> Any:
+    """Load `data` into the stack with the CLI; the completed process."""
+    return stack.cli(command, BIOMAGE_DATA_PATH=str(data))
+
+
+FREED_WITHIN = 5.0
+
+
+def children_of(stack: RunningStack) -> list[psutil.Process]:
+    """The service processes the stack started."""
+    return psutil.Process(stack.process.pid).children(recursive=True)
+
+
+def assert_all_gone(stack: RunningStack, services: list[psutil.Process]) -> None:
+    """Ports free within FREED_WITHIN seconds and every service process ended."""
+    wait_until(
+        lambda: port_is_free(stack.aws_port) and port_is_free(stack.redis_port),
+        FREED_WITHIN,
+        "the ports to be free",
+    )
+    wait_until(
+        lambda: not any(p.is_running() and p.status() != "zombie" for p in services),
+        FREED_WITHIN,
+        "the services to end",
+    )
+
+
+def redis_of(services: list[psutil.Process]) -> psutil.Process:
+    """The Redis (or Valkey) server among the services."""
+    return next(p for p in services if p.name().startswith(("redis", "valkey")))
