@@ -21,10 +21,8 @@ import dataclasses
 import gzip
 import hashlib
 import json
-import os
 import re
-import secrets
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
@@ -35,6 +33,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
+from inframock.data.files import atomic_file
 from inframock.output import console
 from inframock.output.progress import progress_board
 from inframock.aws.clients import DUMMY_CREDENTIALS
@@ -258,26 +257,9 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
             return False
     except FileNotFoundError:
         pass
-    with _atomic(path) as stream:
+    with atomic_file(path) as stream:
         stream.write(data)
     return True
-
-
-@contextmanager
-def _atomic(path: Path) -> Iterator[IO[bytes]]:
-    """A hidden temporary file beside `path`, renamed onto it once complete.
-
-    On any failure (including Ctrl-C) the temporary file is removed, so the
-    data folder holds either the old file or the whole new one.
-    """
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with temporary.open("xb") as stream:  # the user's umask, unlike mkstemp's 0600
-            yield stream
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -332,7 +314,7 @@ def _download_gzipped(
     """
     size = head["ContentLength"]
     extra = {"VersionId": head["VersionId"]} if head.get("VersionId") else {}
-    with ExitStack() as stack, _atomic(target) as raw:
+    with ExitStack() as stack, atomic_file(target) as raw:
         advance: Callable[[int], None] = _ignore
         if size > PROGRESS_ABOVE:
             board = stack.enter_context(progress_board())
@@ -377,7 +359,7 @@ def _read_mark(folder: Path) -> RdsMark | None:
 
 def _save_mark(folder: Path, mark: RdsMark) -> None:
     document = {"r.rds.gz": dataclasses.asdict(mark)}
-    with _atomic(folder / SIDECAR) as stream:
+    with atomic_file(folder / SIDECAR) as stream:
         stream.write(json.dumps(document, indent=2).encode())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import gzip
 from decimal import Decimal
 from pathlib import Path
@@ -98,7 +99,8 @@ def test_status_lists_services_and_what_each_experiment_has(
     result = session_stack.cli("status")
     assert result.returncode == 0, result.stdout
     assert "moto 5.2.5" in result.stdout
-    assert "valkey" in result.stdout or "redis" in result.stdout
+    # The Redis row's version column names the server and its version.
+    assert re.search(r"\b(valkey|redis) \d+\.\d+", result.stdout), result.stdout
     line = next(l for l in result.stdout.splitlines() if l.strip().startswith(GOOD))
     assert line.split()[1:4] == ["1", "1", str(PLOTS)]
     assert "21.0 MB" in line

@@ -20,6 +20,8 @@ import threading
 from pathlib import Path
 from typing import BinaryIO
 
+from inframock.data.files import write_atomically
+
 DIGEST_FILE = "loaded-files.json"
 CHUNK = 1024 * 1024
 
@@ -119,9 +121,8 @@ class Digests:
 
     def save(self) -> None:
         """Write the marks atomically."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
         with self._lock:
             files = {k: dataclasses.asdict(v) for k, v in self._marks.items()}
-        temporary.write_text(json.dumps({"stack": self.stack_id, "files": files}))
-        temporary.replace(self.path)
+        write_atomically(
+            self.path, json.dumps({"stack": self.stack_id, "files": files})
+        )

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 from pathlib import Path
 
 import psutil
 
+from inframock.data.files import write_atomically
+from inframock.errors import InframockError
+
 STATE_FILE = "stack.json"
 WORKDIR_PREFIX = "inframock-"
 """The name every stack's temporary folder starts with."""
+
+
+class RecordError(InframockError):
+    """The record exists but cannot be read: whether a stack runs is unknown."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,19 +46,27 @@ class StackRecord:
 
     def save(self, state_dir: Path) -> None:
         """Write the record atomically, so readers never see half of it."""
-        state_dir.mkdir(parents=True, exist_ok=True)
-        temporary = state_dir / f".{STATE_FILE}.{os.getpid()}"
-        temporary.write_text(json.dumps(dataclasses.asdict(self), indent=2))
-        temporary.replace(state_dir / STATE_FILE)
+        write_atomically(
+            state_dir / STATE_FILE, json.dumps(dataclasses.asdict(self), indent=2)
+        )
 
     @classmethod
     def read_live(cls, state_dir: Path) -> "StackRecord | None":
         """The record of a stack that is running now, or None (stale files removed)."""
         path = state_dir / STATE_FILE
         try:
-            record = cls(**json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError):
+            text = path.read_text()
+        except FileNotFoundError:
             return None
+        except OSError as err:
+            raise RecordError(f"cannot read {path}: {err.strerror}") from None
+        try:
+            record = cls(**json.loads(text))
+        except (ValueError, TypeError) as err:
+            raise RecordError(
+                f"{path} is not a stack record ({err}); a stack may be running. "
+                "Stop it where it runs (Ctrl-C in its terminal), then delete the file."
+            ) from None
         if record.is_alive():
             return record
         # Its supervisor was killed (kill -9): clear what it could not.
@@ -62,10 +76,18 @@ class StackRecord:
         return None
 
     def is_alive(self) -> bool:
-        """True while the recorded process runs and is the one that wrote this."""
+        """True while the recorded process runs and is the one that wrote this.
+
+        A zombie (killed, but its parent has not reaped it: common in
+        containers without an init) has stopped running.
+        """
         try:
             process = psutil.Process(self.pid)
-            return abs(process.create_time() - self.started) < 1.0
+            with process.oneshot():
+                return (
+                    abs(process.create_time() - self.started) < 1.0
+                    and process.status() != psutil.STATUS_ZOMBIE
+                )
         except psutil.Error:
             return False
 
