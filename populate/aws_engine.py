@@ -61,8 +61,9 @@ class SingleContinueHandler(MotoRequestHandler):
     for the same request (werkzeug 3.1; upstream moto issue 5432). aws-sdk v2
     for Node, which expects continue for S3 bodies of 1 MB and more, writes the
     body once per interim response and fails with `write after end`
-    (aws-sdk-js issue 3404). werkzeug's line is kept: it is sent for every
-    request that expects it, just before the app reads the body.
+    (aws-sdk-js issue 3404); it also needs one: without it the body is never
+    sent. werkzeug's line is kept: it is sent for every request that expects
+    it, just before the app reads the body.
     """
 
     def handle_expect_100(self) -> bool:
