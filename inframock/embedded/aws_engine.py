@@ -7,6 +7,9 @@ the critical path of `make run`. Here the same app moto's server runs answers
 one read-only request per service first, while the supervisor is still busy
 importing boto3, so the stack is ready sooner. Run as
 `python -m inframock.embedded.aws_engine HOST PORT`.
+
+It also answers `Expect: 100-continue` with one interim `100 Continue`, where
+moto's server sends two (see `SingleContinueHandler`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,25 @@ WARM_UP = {
 """One request per service that reads and creates nothing."""
 
 
+class SingleContinueHandler(MotoRequestHandler):
+    """moto's request handler, sending one `100 Continue` instead of two.
+
+    `http.server.BaseHTTPRequestHandler.parse_request` answers an HTTP/1.1
+    `Expect: 100-continue` through `handle_expect_100`, and werkzeug's
+    `WSGIRequestHandler.run_wsgi` then writes its own `HTTP/1.1 100 Continue`
+    for the same request (werkzeug 3.1; upstream moto issue 5432). aws-sdk v2
+    for Node, which expects continue for S3 bodies of 1 MB and more, writes the
+    body once per interim response and fails with `write after end`
+    (aws-sdk-js issue 3404); it also needs one: without it the body is never
+    sent. werkzeug's line is kept: it is sent for every request that expects
+    it, just before the app reads the body.
+    """
+
+    def handle_expect_100(self) -> bool:
+        """Accept the request; `run_wsgi` sends the one interim response."""
+        return True
+
+
 def warm_up(app: DomainDispatcherApplication, host: str, region: str) -> None:
     """Send each service its first request through the app, in process."""
     client = Client(app)
@@ -79,7 +101,7 @@ def main(host: str, port: int) -> None:
         port,
         app,
         threaded=True,
-        request_handler=MotoRequestHandler,
+        request_handler=SingleContinueHandler,
     )
 
 
