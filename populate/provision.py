@@ -101,18 +101,13 @@ def _bucket(clients: Clients, bucket: Bucket) -> list[str]:
             s3.put_bucket_versioning(
                 Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"}
             )
-    if bucket.cors and bucket_cors(clients, bucket.name) != bucket_cors_rules(bucket):
+    if bucket.cors and bucket_cors(clients, bucket.name) != bucket.cors_rules:
         s3.put_bucket_cors(
             Bucket=bucket.name,
-            CORSConfiguration={"CORSRules": bucket_cors_rules(bucket)},
+            CORSConfiguration={"CORSRules": bucket.cors_rules},
         )
         created.append(f"cors of bucket {bucket.name}")
     return created
-
-
-def bucket_cors_rules(bucket: Bucket) -> list[dict[str, object]]:
-    """The CORS rules `bucket` should have, as GetBucketCors returns them."""
-    return [rule.definition for rule in bucket.cors]
 
 
 def bucket_cors(clients: Clients, name: str) -> list[dict[str, object]]:

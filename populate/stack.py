@@ -140,6 +140,11 @@ class Bucket:
     versioned: bool = False
     cors: tuple[CorsRule, ...] = ()
 
+    @property
+    def cors_rules(self) -> list[dict[str, object]]:
+        """The CORS rules, as GetBucketCors returns them (none: no CORS)."""
+        return [rule.definition for rule in self.cors]
+
 
 @dataclasses.dataclass(frozen=True)
 class Subscription:

@@ -25,7 +25,6 @@ from populate.engines import DIRECT, redis_ping
 from populate.settings import Settings
 from populate.provision import (
     bucket_cors,
-    bucket_cors_rules,
     queue_attributes_differing,
 )
 from populate.stack import Stack, Table, biomage_stack
@@ -271,7 +270,7 @@ def missing_resources(stack: Stack, clients: Clients) -> list[str]:
     for bucket in stack.buckets:
         if bucket.name not in buckets:
             missing.append(f"bucket {bucket.name}")
-        elif bucket_cors(clients, bucket.name) != bucket_cors_rules(bucket):
+        elif bucket_cors(clients, bucket.name) != bucket.cors_rules:
             missing += [
                 f"cors {r.rule_id} of bucket {bucket.name}" for r in bucket.cors
             ]
