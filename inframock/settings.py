@@ -152,7 +152,7 @@ class Settings:
     rds_limit: int
     """Largest gunzipped r.rds accepted, in bytes."""
     runtime: Runtime = "auto"
-    """The road: `local`, `docker` or `auto` (see populate.compose)."""
+    """The road: `local`, `docker` or `auto` (see inframock.compose)."""
     pull_endpoint: str = ""
     """Where `pull` reads another environment from; empty means real AWS."""
     snapshot_dir: Path = Path("snapshots")

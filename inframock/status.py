@@ -18,10 +18,11 @@ import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
 from inframock.aws.clients import Clients
-from inframock.probes import redis_ping, stack_is_reachable
-from inframock.settings import Settings
-from inframock.definition.stack import Stack, biomage_stack
+from inframock.definition.stack import Stack, Table, biomage_stack
 from inframock.embedded.record import StackRecord
+from inframock.probes import redis_ping, stack_is_reachable
+from inframock.seed.provision import bucket_cors, queue_attributes_differing
+from inframock.settings import Settings
 
 QUEUE_DEPTH = (
     "ApproximateNumberOfMessages",
@@ -192,7 +193,11 @@ def _redis_status(settings: Settings, pid: int | None) -> ServiceStatus:
 
 
 def missing_resources(stack: Stack, clients: Clients) -> list[str]:
-    """The resources of `stack` that do not exist on the endpoint."""
+    """The resources of `stack` that do not exist on the endpoint, or differ from it.
+
+    Indexes, bucket CORS rules, subscriptions and queue attributes count too: a
+    client that needs one fails as surely as without the table, bucket or queue.
+    """
     tables = {
         name
         for page in clients.dynamodb.get_paginator("list_tables").paginate()
@@ -203,17 +208,65 @@ def missing_resources(stack: Stack, clients: Clients) -> list[str]:
         for page in clients.s3.get_paginator("list_buckets").paginate()
         for bucket in page["Buckets"]
     }
-    missing = [f"table {t.name}" for t in stack.tables if t.name not in tables]
-    missing += [f"bucket {b.name}" for b in stack.buckets if b.name not in buckets]
+    missing = []
+    for table in stack.tables:
+        if table.name in tables:
+            missing += _missing_indexes(clients, table)
+        else:
+            missing.append(f"table {table.name}")
+    for bucket in stack.buckets:
+        if bucket.name not in buckets:
+            missing.append(f"bucket {bucket.name}")
+        elif bucket_cors(clients, bucket.name) != bucket.cors_rules:
+            missing += [
+                f"cors {r.rule_id} of bucket {bucket.name}" for r in bucket.cors
+            ]
     try:
         clients.sns.get_topic_attributes(TopicArn=stack.topic_arn)
+        missing += _missing_subscriptions(stack, clients)
     except clients.sns.exceptions.NotFoundException:
         missing.append(f"topic {stack.topic.name}")
     try:
-        clients.sqs.get_queue_url(QueueName=stack.queue.name)
+        differing = queue_attributes_differing(clients, stack)
+        missing += [
+            f"queue {stack.queue.name} attribute {k}={v}" for k, v in differing.items()
+        ]
     except clients.sqs.exceptions.QueueDoesNotExist:
         missing.append(f"queue {stack.queue.name}")
     return missing
+
+
+def _missing_indexes(clients: Clients, table: Table) -> list[str]:
+    if not table.indexes:
+        return []
+    description = clients.dynamodb.describe_table(TableName=table.name)["Table"]
+    present = {
+        index["IndexName"]: (index["KeySchema"], index["Projection"])
+        for index in description.get("GlobalSecondaryIndexes", [])
+    }
+    return [
+        f"index {table.name}/{index.name}"
+        for index in table.indexes
+        if present.get(index.name) != (index.key_schema, index.projection)
+    ]
+
+
+def _missing_subscriptions(stack: Stack, clients: Clients) -> list[str]:
+    sns = clients.sns
+    policies = {}
+    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(
+        TopicArn=stack.topic_arn
+    ):
+        for sub in page["Subscriptions"]:
+            if sub["Protocol"] == "http":
+                policies[sub["Endpoint"]] = sns.get_subscription_attributes(
+                    SubscriptionArn=sub["SubscriptionArn"]
+                )["Attributes"].get("FilterPolicy")
+    return [
+        f"subscription {sub.endpoint} ({sub.message_type})"
+        for sub in stack.topic.subscriptions
+        if policies.get(sub.endpoint) != sub.filter_policy
+    ]
 
 
 def _contents(
@@ -226,7 +279,8 @@ def _contents(
     """
     items: dict[str, collections.Counter[str]] = {}
     for table in stack.tables:
-        items[table.name] = _items_per_experiment(clients, table.name)
+        if table.hash_key == "experimentId":  # projects are not per experiment
+            items[table.name] = _items_per_experiment(clients, table.name)
     ids = sorted(set().union(*items.values()))
     experiments = {
         i: ExperimentStatus({t: c[i] for t, c in items.items()}, {}) for i in ids

@@ -278,6 +278,13 @@ def assert_seeded(endpoint: str, region: str) -> None:
         region_name=region, aws_access_key_id="test", aws_secret_access_key="test"
     )
     ddb = session.client("dynamodb", endpoint_url=endpoint)
+    expected = {
+        "experiments-development": 1,
+        "samples-development": 1,
+        "plots-tables-development": 3,
+    }
+    tables = ddb.list_tables()["TableNames"]
+    assert sorted(tables) == sorted([*expected, "projects-development"])
     counts = {
         table: ddb.query(
             TableName=table,
@@ -285,13 +292,9 @@ def assert_seeded(endpoint: str, region: str) -> None:
             ExpressionAttributeValues={":id": {"S": EXPERIMENT}},
             Select="COUNT",
         )["Count"]
-        for table in ddb.list_tables()["TableNames"]
+        for table in expected
     }
-    assert counts == {
-        "experiments-development": 1,
-        "samples-development": 1,
-        "plots-tables-development": 3,
-    }
+    assert counts == expected
     s3 = session.client("s3", endpoint_url=endpoint)
     rds = s3.get_object(Bucket="biomage-source-development", Key=f"{EXPERIMENT}/r.rds")
     assert rds["Body"].read() == RDS
@@ -300,6 +303,7 @@ def assert_seeded(endpoint: str, region: str) -> None:
     assert endpoints == {
         "http://host.docker.internal:3000/v1/workResults",
         "http://host.docker.internal:3000/v1/pipelineResults",
+        "http://host.docker.internal:3000/v1/gem2sResults",
     }
 
 

@@ -102,6 +102,19 @@ def check_exact(endpoint: str, rds: bytes, records: list[dict[str, object]]) -> 
     )
 
 
+def reload_data(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`inframock reload-data` run to its end, as from another terminal."""
+    return subprocess.run(
+        [sys.executable, "-m", "inframock", "reload-data"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_data_folder_changing_mid_load_never_crashes(
     make_stack: object, tmp_path: Path
 ) -> None:
@@ -143,14 +156,5 @@ def test_data_folder_changing_mid_load_never_crashes(
     # Whichever version was read, it was read whole.
     assert edited_version() in {None, "1", "2"}
     # Once the folder holds still, a reload brings the stack to exactly it.
-    again = subprocess.run(
-        [sys.executable, "-m", "inframock", "reload-data"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert again.returncode == 0, again.stdout + again.stderr
+    assert reload_data(env).returncode == 0
     assert edited_version() == "2"

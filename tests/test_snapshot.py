@@ -225,7 +225,11 @@ def _buckets(stack: RunningStack) -> dict[str, Any]:
                 assert marker["IsLatest"]
                 history.setdefault(marker["Key"], []).insert(0, "delete marker")
         versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status")
-        buckets[bucket] = {"versioning": versioning, "history": history}
+        try:
+            cors = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+        except s3.exceptions.ClientError:
+            cors = []  # NoSuchCORSConfiguration
+        buckets[bucket] = {"versioning": versioning, "cors": cors, "history": history}
     return buckets
 
 
@@ -362,6 +366,12 @@ def _assert_same_redis(actual: dict[int, Any], expected: dict[int, Any]) -> None
                 assert abs(restored - ttl) < 1000, (key, ttl, restored)
 
 
+def _assert_healthy(stack: RunningStack) -> None:
+    """`status` finds every resource of the stack, as provisioning makes them."""
+    result = stack.cli("status")
+    assert result.returncode == 0, result.stdout
+
+
 def test_snapshot_then_restore_into_a_fresh_stack_brings_everything_back(
     make_stack: Any, tmp_path: Path
 ) -> None:
@@ -391,6 +401,7 @@ def test_snapshot_then_restore_into_a_fresh_stack_brings_everything_back(
 
     for part in ("tables", "buckets", "queues", "topics"):
         assert actual[part] == expected[part], part
+    _assert_healthy(second)  # bucket CORS and table indexes are back too
     _assert_same_redis(actual["redis"], expected["redis"])
     for queue, messages in sent.items():
         received = [_as_sent(m) for m in _receive_all(second, queue)]

@@ -9,6 +9,12 @@ from inframock.testing.harness import Deliveries, RunningStack, wait_until
 
 REGION = "eu-west-1"
 ACCOUNT = "000000000000"
+SUBSCRIPTIONS = (
+    ("/v1/workResults", "WorkResponse"),
+    ("/v1/pipelineResults", "PipelineResponse"),
+    ("/v1/gem2sResults", "GEM2SResponse"),
+)
+"""Each API endpoint the results topic delivers to, and the type it takes."""
 
 
 def test_tables_have_the_cellenics_keys_and_on_demand_billing(
@@ -18,6 +24,7 @@ def test_tables_have_the_cellenics_keys_and_on_demand_billing(
     expected = {
         "experiments-development": [("experimentId", "HASH")],
         "samples-development": [("experimentId", "HASH")],
+        "projects-development": [("projectUuid", "HASH")],
         "plots-tables-development": [("experimentId", "HASH"), ("plotUuid", "RANGE")],
     }
     for name, keys in expected.items():
@@ -45,21 +52,15 @@ def test_buckets_exist_and_source_and_originals_are_versioned(
         assert status.get("Status") is None
 
 
-def test_topic_has_both_filtered_subscriptions_confirmed(
+def test_topic_has_every_filtered_subscription_confirmed(
     session_stack: RunningStack, deliveries: Deliveries
 ) -> None:
     sns = session_stack.client("sns")
     arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:work-results-development-default"
     subscriptions = sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
     by_endpoint = {s["Endpoint"]: s for s in subscriptions}
-    assert set(by_endpoint) == {
-        f"{deliveries.url}/v1/workResults",
-        f"{deliveries.url}/v1/pipelineResults",
-    }
-    for endpoint, message_type in (
-        ("/v1/workResults", "WorkResponse"),
-        ("/v1/pipelineResults", "PipelineResponse"),
-    ):
+    assert set(by_endpoint) == {deliveries.url + path for path, _ in SUBSCRIPTIONS}
+    for endpoint, message_type in SUBSCRIPTIONS:
         sub = by_endpoint[deliveries.url + endpoint]
         assert sub["Protocol"] == "http"
         attributes = sns.get_subscription_attributes(
@@ -69,7 +70,7 @@ def test_topic_has_both_filtered_subscriptions_confirmed(
         assert attributes["PendingConfirmation"] == "false"
 
 
-def test_queue_is_fifo_with_content_deduplication_and_api_create_succeeds(
+def test_queue_is_fifo_as_in_iac_and_api_create_succeeds(
     session_stack: RunningStack,
 ) -> None:
     sqs = session_stack.client("sqs")
@@ -79,6 +80,8 @@ def test_queue_is_fifo_with_content_deduplication_and_api_create_succeeds(
     ]
     assert attributes["FifoQueue"] == "true"
     assert attributes["ContentBasedDeduplication"] == "true"
+    assert attributes["DeduplicationScope"] == "messageGroup"
+    assert attributes["FifoThroughputLimit"] == "perMessageGroupId"
     assert attributes["QueueArn"] == (
         f"arn:aws:sqs:{REGION}:{ACCOUNT}:development-queue.fifo"
     )
@@ -88,6 +91,10 @@ def test_queue_is_fifo_with_content_deduplication_and_api_create_succeeds(
         Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
     )
     assert again["QueueUrl"] == url
+    # ... and leaves the attributes iac adds as they were.
+    after = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+    assert after["Attributes"]["DeduplicationScope"] == "messageGroup"
+    assert after["Attributes"]["FifoThroughputLimit"] == "perMessageGroupId"
 
 
 def test_provisioning_again_creates_and_fails_on_nothing(
@@ -100,7 +107,8 @@ def test_provisioning_again_creates_and_fails_on_nothing(
     sns = session_stack.client("sns")
     assert len(sns.list_topics()["Topics"]) == 1
     arn = sns.list_topics()["Topics"][0]["TopicArn"]
-    assert len(sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]) == 2
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
+    assert len(subscriptions) == len(SUBSCRIPTIONS)
 
 
 def test_fifo_queue_deduplicates_by_content_and_long_polls(
@@ -130,26 +138,28 @@ def test_results_reach_the_api_endpoints_by_type_without_confirmation(
     sns = session_stack.client("sns")
     arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:work-results-development-default"
     deliveries.received.clear()
-    for message_type, payload in (("WorkResponse", "w"), ("PipelineResponse", "p")):
+    for path, message_type in SUBSCRIPTIONS:
         sns.publish(
             TopicArn=arn,
-            Message=json.dumps({"default": json.dumps({"result": payload})}),
+            Message=json.dumps({"default": json.dumps({"result": path})}),
             MessageStructure="json",
             MessageAttributes={
                 "type": {"DataType": "String", "StringValue": message_type}
             },
         )
-    wait_until(lambda: len(deliveries.received) >= 2, 10, "two SNS deliveries")
+    wait_until(
+        lambda: len(deliveries.received) >= len(SUBSCRIPTIONS), 10, "SNS deliveries"
+    )
     by_path = {path: (ctype, body) for path, ctype, body in deliveries.received}
-    assert set(by_path) == {"/v1/workResults", "/v1/pipelineResults"}
-    for path, expected in (("/v1/workResults", "w"), ("/v1/pipelineResults", "p")):
+    assert set(by_path) == {path for path, _ in SUBSCRIPTIONS}
+    for path, _ in SUBSCRIPTIONS:
         content_type, body = by_path[path]
         assert content_type.startswith("text/plain")
         notification = json.loads(body)
         assert notification["Type"] == "Notification"
         assert notification["TopicArn"] == arn
-        assert json.loads(notification["Message"]) == {"result": expected}
-    assert len(deliveries.received) == 2
+        assert json.loads(notification["Message"]) == {"result": path}
+    assert len(deliveries.received) == len(SUBSCRIPTIONS)
 
 
 def test_source_object_is_readable_like_the_worker_reads_it(

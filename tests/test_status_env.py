@@ -138,6 +138,7 @@ def test_status_reports_every_page_prefix_queue_and_subscription(
         (s["endpoint"], json.loads(s["filter_policy"]), s["confirmed"])
         for s in status["topic"]["subscriptions"]
     ) == [
+        (f"{api}/v1/gem2sResults", {"type": ["GEM2SResponse"]}, True),
         (f"{api}/v1/pipelineResults", {"type": ["PipelineResponse"]}, True),
         (f"{api}/v1/workResults", {"type": ["WorkResponse"]}, True),
     ]

@@ -36,29 +36,47 @@ def stack_identity(stack: Stack, clients: Clients) -> str:
 
 
 def _table(clients: Clients, table: Table) -> list[str]:
+    ddb = clients.dynamodb
     existing: set[str] = set()
-    for page in clients.dynamodb.get_paginator("list_tables").paginate():
+    for page in ddb.get_paginator("list_tables").paginate():
         existing.update(page["TableNames"])
     if table.name in existing:
-        return []
-    keys = [(table.hash_key, "HASH")] + (
-        [(table.range_key, "RANGE")] if table.range_key else []
-    )
+        return _indexes(clients, table)
     try:
-        clients.dynamodb.create_table(
+        ddb.create_table(
             TableName=table.name,
             BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": n, "KeyType": k} for n, k in keys],
-            AttributeDefinitions=[
-                {"AttributeName": n, "AttributeType": "S"} for n, _ in keys
-            ],
+            KeySchema=table.key_schema,
+            AttributeDefinitions=table.attribute_definitions,
+            **(
+                {"GlobalSecondaryIndexes": [i.definition for i in table.indexes]}
+                if table.indexes
+                else {}
+            ),
         )
-    except clients.dynamodb.exceptions.ResourceInUseException:
+    except ddb.exceptions.ResourceInUseException:
         return []  # created meanwhile by another provisioner
-    clients.dynamodb.get_waiter("table_exists").wait(
+    ddb.get_waiter("table_exists").wait(
         TableName=table.name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
     )
     return [f"table {table.name}"]
+
+
+def _indexes(clients: Clients, table: Table) -> list[str]:
+    """Add the indexes an existing table lacks (one made before they were defined)."""
+    description = clients.dynamodb.describe_table(TableName=table.name)["Table"]
+    present = {i["IndexName"] for i in description.get("GlobalSecondaryIndexes", [])}
+    created = []
+    for index in table.indexes:
+        if index.name in present:
+            continue
+        clients.dynamodb.update_table(
+            TableName=table.name,
+            AttributeDefinitions=table.attribute_definitions,
+            GlobalSecondaryIndexUpdates=[{"Create": index.definition}],
+        )
+        created.append(f"index {table.name}/{index.name}")
+    return created
 
 
 def _bucket(clients: Clients, bucket: Bucket) -> list[str]:
@@ -83,7 +101,23 @@ def _bucket(clients: Clients, bucket: Bucket) -> list[str]:
             s3.put_bucket_versioning(
                 Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"}
             )
+    if bucket.cors and bucket_cors(clients, bucket.name) != bucket.cors_rules:
+        s3.put_bucket_cors(
+            Bucket=bucket.name,
+            CORSConfiguration={"CORSRules": bucket.cors_rules},
+        )
+        created.append(f"cors of bucket {bucket.name}")
     return created
+
+
+def bucket_cors(clients: Clients, name: str) -> list[dict[str, object]]:
+    """The CORS rules bucket `name` has; none when it has no CORS configuration."""
+    try:
+        return clients.s3.get_bucket_cors(Bucket=name)["CORSRules"]
+    except clients.s3.exceptions.ClientError as err:
+        if err.response["Error"]["Code"] == "NoSuchCORSConfiguration":
+            return []
+        raise
 
 
 def _topic(clients: Clients, stack: Stack) -> list[str]:
@@ -128,10 +162,26 @@ def _topic(clients: Clients, stack: Stack) -> list[str]:
 def _queue(clients: Clients, stack: Stack) -> list[str]:
     sqs = clients.sqs
     try:
-        sqs.get_queue_url(QueueName=stack.queue.name)
-        return []
+        url = sqs.get_queue_url(QueueName=stack.queue.name)["QueueUrl"]
     except sqs.exceptions.QueueDoesNotExist:
         sqs.create_queue(
             QueueName=stack.queue.name, Attributes=dict(stack.queue.attributes)
         )
         return [f"queue {stack.queue.name}"]
+    # Made by someone else first (the API creates it with only some of these).
+    differing = queue_attributes_differing(clients, stack)
+    differing.pop("FifoQueue", None)  # fixed at creation; the .fifo name implies it
+    if not differing:
+        return []
+    sqs.set_queue_attributes(QueueUrl=url, Attributes=differing)
+    return [f"attributes {', '.join(differing)} of queue {stack.queue.name}"]
+
+
+def queue_attributes_differing(clients: Clients, stack: Stack) -> dict[str, str]:
+    """The queue's attributes that differ from the definition, with their values."""
+    url = clients.sqs.get_queue_url(QueueName=stack.queue.name)["QueueUrl"]
+    wanted = dict(stack.queue.attributes)
+    actual = clients.sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=list(wanted)
+    )["Attributes"]
+    return {k: v for k, v in wanted.items() if actual.get(k) != v}

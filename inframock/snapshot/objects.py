@@ -1,4 +1,4 @@
-"""S3 in a snapshot: every bucket, and every version of every object in it.
+"""S3 in a snapshot: every bucket (versioning, CORS), and every object version in it.
 
 Each object version is streamed to a file of its own (bounded memory whatever
 its size) and listed, oldest first per key, with its headers and metadata and
@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 
 from boto3.s3.transfer import TransferConfig
 
+from inframock.seed.provision import bucket_cors
 from inframock.snapshot.format import (
     Connection,
     JsonLines,
@@ -60,7 +61,12 @@ def save(conn: Connection, folder: Path) -> dict[str, int]:
                     )
             versions += out.count
             buckets.append(
-                {"name": name, "location": location, "versioning": versioning}
+                {
+                    "name": name,
+                    "location": location,
+                    "versioning": versioning,
+                    "cors": bucket_cors(conn.clients, name),
+                }
             )
     write_json(folder / INDEX, buckets)
     return {"bucket": len(buckets), "object version": versions, "byte": total}
@@ -102,6 +108,10 @@ def restore(conn: Connection, folder: Path) -> None:
             s3.create_bucket(Bucket=name, **options)
             if bucket["versioning"]:  # Suspended too: versions need it on to land
                 _set_versioning(conn, name, "Enabled")
+            if bucket.get("cors"):  # snapshots from before CORS was kept have none
+                s3.put_bucket_cors(
+                    Bucket=name, CORSConfiguration={"CORSRules": bucket["cors"]}
+                )
             for line in read_lines(folder / f"{name}.jsonl"):
                 if line.get("delete_marker"):
                     s3.delete_object(Bucket=name, Key=line["key"])
