@@ -18,6 +18,7 @@ import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
 from inframock.aws.clients import Clients
+from inframock.aws.listings import bucket_names, subscriptions, table_names
 from inframock.definition.stack import Stack, Table, biomage_stack
 from inframock.embedded.record import StackRecord
 from inframock.probes import redis_ping, stack_is_reachable
@@ -198,16 +199,7 @@ def missing_resources(stack: Stack, clients: Clients) -> list[str]:
     Indexes, bucket CORS rules, subscriptions and queue attributes count too: a
     client that needs one fails as surely as without the table, bucket or queue.
     """
-    tables = {
-        name
-        for page in clients.dynamodb.get_paginator("list_tables").paginate()
-        for name in page["TableNames"]
-    }
-    buckets = {
-        bucket["Name"]
-        for page in clients.s3.get_paginator("list_buckets").paginate()
-        for bucket in page["Buckets"]
-    }
+    tables, buckets = set(table_names(clients)), set(bucket_names(clients))
     missing = []
     for table in stack.tables:
         if table.name in tables:
@@ -252,16 +244,11 @@ def _missing_indexes(clients: Clients, table: Table) -> list[str]:
 
 
 def _missing_subscriptions(stack: Stack, clients: Clients) -> list[str]:
-    sns = clients.sns
-    policies = {}
-    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(
-        TopicArn=stack.topic_arn
-    ):
-        for sub in page["Subscriptions"]:
-            if sub["Protocol"] == "http":
-                policies[sub["Endpoint"]] = sns.get_subscription_attributes(
-                    SubscriptionArn=sub["SubscriptionArn"]
-                )["Attributes"].get("FilterPolicy")
+    policies = {
+        sub.endpoint: sub.attributes.get("FilterPolicy")
+        for sub in subscriptions(clients, stack.topic_arn)
+        if sub.protocol == "http"
+    }
     return [
         f"subscription {sub.endpoint} ({sub.message_type})"
         for sub in stack.topic.subscriptions
@@ -343,20 +330,13 @@ def _topic(stack: Stack, clients: Clients) -> TopicStatus | None:
         sns.get_topic_attributes(TopicArn=stack.topic_arn)
     except sns.exceptions.NotFoundException:
         return None
-    subscriptions = []
-    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(
-        TopicArn=stack.topic_arn
-    ):
-        for sub in page["Subscriptions"]:
-            attributes = sns.get_subscription_attributes(
-                SubscriptionArn=sub["SubscriptionArn"]
-            )["Attributes"]
-            subscriptions.append(
-                SubscriptionStatus(
-                    sub["Protocol"],
-                    sub["Endpoint"],
-                    attributes.get("FilterPolicy"),
-                    attributes.get("PendingConfirmation") == "false",
-                )
-            )
-    return TopicStatus(stack.topic.name, stack.topic_arn, subscriptions)
+    entries = [
+        SubscriptionStatus(
+            sub.protocol,
+            sub.endpoint,
+            sub.attributes.get("FilterPolicy"),
+            sub.attributes.get("PendingConfirmation") == "false",
+        )
+        for sub in subscriptions(clients, stack.topic_arn)
+    ]
+    return TopicStatus(stack.topic.name, stack.topic_arn, entries)

@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from inframock.output import console
 from inframock.output.progress import ProgressBoard, progress_board
+from inframock.aws.batch import BATCH_SIZE, UnprocessedItems, write_batch
 from inframock.aws.clients import Clients
 from inframock.data.dataset import Experiment, Plan, Problem, TableFile, valid_items
 from inframock.data.digests import Digests, FileMark, content_digest, new_hash
@@ -30,8 +31,6 @@ from inframock.seed.reports import ExperimentReport, LoadReport
 from inframock.errors import InframockError
 
 MB = 1024 * 1024
-BATCH_SIZE = 25
-"""DynamoDB's BatchWriteItem limit."""
 BATCH_WORKERS = 8
 EXPERIMENT_WORKERS = 4
 PROGRESS_ABOVE = 8 * MB
@@ -163,10 +162,12 @@ class Loader:
             {"PutRequest": {"Item": self._serialize(item)["M"]}} for _, item in chunk
         ]
         try:
-            self._batch_write(table.name, requests)
+            write_batch(self.clients.dynamodb, table.name, requests)
             return len(chunk), []
-        except ClientError:
-            pass
+        except ClientError as err:
+            refused = _aws_message(err)
+        except UnprocessedItems as err:
+            refused = str(err)
         written, reasons = 0, []
         for label, item in chunk:
             try:
@@ -176,13 +177,12 @@ class Loader:
                 written += 1
             except ClientError as err:
                 reasons.append((label, _aws_message(err)))
+        if not reasons:  # each went in alone: say why the batch did not
+            console.note(
+                f"{table.name}: a batch of {len(chunk)} items was refused "
+                f"({refused}); each was then written alone"
+            )
         return written, reasons
-
-    def _batch_write(self, table_name: str, requests: list[dict[str, Any]]) -> None:
-        pending = {table_name: requests}
-        while pending:
-            response = self.clients.dynamodb.batch_write_item(RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
 
     def _rds(self, experiment: str, path: Path, board: ProgressBoard) -> int:
         """Gunzip `path` while streaming it to `<source bucket>/<experiment>/r.rds`.

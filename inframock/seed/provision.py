@@ -10,6 +10,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from inframock.aws.clients import Clients
+from inframock.aws.listings import subscriptions, table_names
 from inframock.definition.stack import Bucket, Stack, Table
 
 
@@ -37,10 +38,7 @@ def stack_identity(stack: Stack, clients: Clients) -> str:
 
 def _table(clients: Clients, table: Table) -> list[str]:
     ddb = clients.dynamodb
-    existing: set[str] = set()
-    for page in ddb.get_paginator("list_tables").paginate():
-        existing.update(page["TableNames"])
-    if table.name in existing:
+    if table.name in table_names(clients):
         return _indexes(clients, table)
     try:
         ddb.create_table(
@@ -130,20 +128,16 @@ def _topic(clients: Clients, stack: Stack) -> list[str]:
         arn = sns.create_topic(Name=stack.topic.name)["TopicArn"]
         created.append(f"topic {stack.topic.name}")
     existing = {
-        sub["Endpoint"]: sub["SubscriptionArn"]
-        for page in sns.get_paginator("list_subscriptions_by_topic").paginate(
-            TopicArn=arn
-        )
-        for sub in page["Subscriptions"]
-        if sub["Protocol"] == "http"
+        sub.endpoint: sub
+        for sub in subscriptions(clients, arn)
+        if sub.protocol == "http"
     }
     for sub in stack.topic.subscriptions:
         if sub.endpoint in existing:
-            sub_arn = existing[sub.endpoint]
-            attributes = sns.get_subscription_attributes(SubscriptionArn=sub_arn)
-            if attributes["Attributes"].get("FilterPolicy") != sub.filter_policy:
+            present = existing[sub.endpoint]
+            if present.attributes.get("FilterPolicy") != sub.filter_policy:
                 sns.set_subscription_attributes(
-                    SubscriptionArn=sub_arn,
+                    SubscriptionArn=present.arn,
                     AttributeName="FilterPolicy",
                     AttributeValue=sub.filter_policy,
                 )

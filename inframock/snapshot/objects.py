@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 from boto3.s3.transfer import TransferConfig
 
 from inframock.seed.provision import bucket_cors
+from inframock.aws.listings import bucket_names
 from inframock.snapshot.format import (
     Connection,
     JsonLines,
@@ -46,7 +47,7 @@ of an object first stored in one PUT stays the same."""
 def save(conn: Connection, folder: Path) -> dict[str, int]:
     """Write every bucket's settings and every object version under `folder`."""
     s3 = conn.clients.s3
-    names = _bucket_names(conn)
+    names = bucket_names(conn.clients)
     total = sum(_version_bytes(conn, name) for name in names)
     buckets, versions = [], 0
     with _progress(conn, "snapshot: S3 objects", total) as advance:
@@ -75,7 +76,7 @@ def save(conn: Connection, folder: Path) -> dict[str, int]:
 def wipe(conn: Connection) -> None:
     """Delete every version and delete marker of every bucket, then the buckets."""
     s3 = conn.clients.s3
-    for name in _bucket_names(conn):
+    for name in bucket_names(conn.clients):
         while True:  # the first page again each time: markers of deleted entries
             page = s3.list_object_versions(Bucket=name, MaxKeys=1000)
             entries = [
@@ -132,14 +133,6 @@ def _set_versioning(conn: Connection, bucket: str, status: str) -> None:
     conn.clients.s3.put_bucket_versioning(
         Bucket=bucket, VersioningConfiguration={"Status": status}
     )
-
-
-def _bucket_names(conn: Connection) -> list[str]:
-    return [
-        bucket["Name"]
-        for page in conn.clients.s3.get_paginator("list_buckets").paginate()
-        for bucket in page["Buckets"]
-    ]
 
 
 def _version_bytes(conn: Connection, bucket: str) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from inframock.output import console
+from inframock.aws.listings import queue_urls
 from inframock.snapshot.format import (
     Connection,
     JsonLines,
@@ -51,7 +52,7 @@ def save(conn: Connection, folder: Path) -> dict[str, int]:
     """Write every queue's settings and waiting messages under `folder`."""
     sqs = conn.clients.sqs
     queues, messages = [], 0
-    for url in _queue_urls(conn):
+    for url in queue_urls(conn.clients):
         name = url.rstrip("/").rsplit("/", 1)[1]
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])[
             "Attributes"
@@ -145,7 +146,7 @@ def _warn_if_incomplete(name: str, attributes: dict[str, str], saved: int) -> No
 
 def wipe(conn: Connection) -> None:
     """Delete every queue of the stack."""
-    for url in _queue_urls(conn):
+    for url in queue_urls(conn.clients):
         conn.clients.sqs.delete_queue(QueueUrl=url)
 
 
@@ -193,11 +194,3 @@ def _entry(number: int, message: dict[str, Any]) -> dict[str, Any]:
     if message["deduplication_id"] is not None:
         entry["MessageDeduplicationId"] = message["deduplication_id"]
     return entry
-
-
-def _queue_urls(conn: Connection) -> list[str]:
-    return [
-        url
-        for page in conn.clients.sqs.get_paginator("list_queues").paginate()
-        for url in page.get("QueueUrls", [])
-    ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from inframock.aws.batch import BATCH_SIZE, write_batch
+from inframock.aws.listings import table_names
 from inframock.snapshot.format import (
     Connection,
     JsonLines,
@@ -22,7 +24,6 @@ from inframock.snapshot.format import (
 )
 
 INDEX = "tables.json"
-BATCH_SIZE = 25
 """DynamoDB's BatchWriteItem limit."""
 
 
@@ -30,7 +31,7 @@ def save(conn: Connection, folder: Path) -> dict[str, int]:
     """Write every table's definition and items under `folder`."""
     ddb = conn.clients.dynamodb
     tables, items = [], 0
-    for name in _table_names(conn):
+    for name in table_names(conn.clients):
         description = ddb.describe_table(TableName=name)["Table"]
         ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         with JsonLines(folder / f"{name}.jsonl") as out:
@@ -58,7 +59,7 @@ def save(conn: Connection, folder: Path) -> dict[str, int]:
 def wipe(conn: Connection) -> None:
     """Delete every table of the stack."""
     ddb = conn.clients.dynamodb
-    for name in _table_names(conn):
+    for name in table_names(conn.clients):
         ddb.delete_table(TableName=name)
         ddb.get_waiter("table_not_exists").wait(
             TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
@@ -83,24 +84,14 @@ def restore(conn: Connection, folder: Path) -> None:
                 },
             )
         for batch in batched(read_lines(folder / f"{name}.jsonl"), BATCH_SIZE):
-            pending: dict[str, Any] = {
-                name: [
+            write_batch(
+                ddb,
+                name,
+                [
                     {"PutRequest": {"Item": {k: _decode(v) for k, v in i.items()}}}
                     for i in batch
-                ]
-            }
-            while pending:
-                pending = ddb.batch_write_item(RequestItems=pending).get(
-                    "UnprocessedItems"
-                )
-
-
-def _table_names(conn: Connection) -> list[str]:
-    return [
-        name
-        for page in conn.clients.dynamodb.get_paginator("list_tables").paginate()
-        for name in page["TableNames"]
-    ]
+                ],
+            )
 
 
 def create_arguments(description: dict[str, Any]) -> dict[str, Any]:

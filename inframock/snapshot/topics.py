@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from inframock.aws.listings import subscriptions as subscriptions_of
+from inframock.aws.listings import topic_arns
 from inframock.snapshot.format import Connection, read_json, write_json
 
 INDEX = "topics.json"
@@ -39,27 +41,20 @@ def save(conn: Connection, folder: Path) -> dict[str, int]:
     """Write every topic and its subscriptions to `folder`."""
     sns = conn.clients.sns
     topics, subscriptions = [], 0
-    for arn in _topic_arns(conn):
+    for arn in topic_arns(conn.clients):
         attributes = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
-        subs = []
-        for page in sns.get_paginator("list_subscriptions_by_topic").paginate(
-            TopicArn=arn
-        ):
-            for sub in page["Subscriptions"]:
-                sub_attributes = sns.get_subscription_attributes(
-                    SubscriptionArn=sub["SubscriptionArn"]
-                )["Attributes"]
-                subs.append(
-                    {
-                        "protocol": sub["Protocol"],
-                        "endpoint": sub["Endpoint"],
-                        "attributes": {
-                            k: str(sub_attributes[k])
-                            for k in SUBSCRIPTION_ATTRIBUTES
-                            if sub_attributes.get(k) not in (None, "")
-                        },
-                    }
-                )
+        subs = [
+            {
+                "protocol": sub.protocol,
+                "endpoint": sub.endpoint,
+                "attributes": {
+                    k: str(sub.attributes[k])
+                    for k in SUBSCRIPTION_ATTRIBUTES
+                    if sub.attributes.get(k) not in (None, "")
+                },
+            }
+            for sub in subscriptions_of(conn.clients, arn)
+        ]
         subscriptions += len(subs)
         topics.append(
             {
@@ -80,13 +75,10 @@ def save(conn: Connection, folder: Path) -> dict[str, int]:
 def wipe(conn: Connection) -> None:
     """Delete every topic (and with it its subscriptions)."""
     sns = conn.clients.sns
-    for arn in _topic_arns(conn):
-        for page in sns.get_paginator("list_subscriptions_by_topic").paginate(
-            TopicArn=arn
-        ):
-            for sub in page["Subscriptions"]:
-                if sub["SubscriptionArn"].startswith("arn:"):  # not PendingConfirmation
-                    sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
+    for arn in topic_arns(conn.clients):
+        for sub in subscriptions_of(conn.clients, arn):
+            if sub.confirmed:  # a pending one has no ARN to unsubscribe
+                sns.unsubscribe(SubscriptionArn=sub.arn)
         sns.delete_topic(TopicArn=arn)
 
 
@@ -106,11 +98,3 @@ def restore(conn: Connection, folder: Path) -> None:
                 Attributes=sub["attributes"],
                 ReturnSubscriptionArn=True,
             )
-
-
-def _topic_arns(conn: Connection) -> list[str]:
-    return [
-        topic["TopicArn"]
-        for page in conn.clients.sns.get_paginator("list_topics").paginate()
-        for topic in page["Topics"]
-    ]
