@@ -26,10 +26,11 @@ def _settings() -> Settings:
         sys.exit(2)
 
 
-def _road(settings: Settings) -> compose.Road:
-    """The road of INFRAMOCK_RUNTIME, announced; exit 2 if it cannot be taken."""
+def _road(settings: Settings, quiet: bool = False) -> compose.Road:
+    """The road of INFRAMOCK_RUNTIME, announced unless `quiet`; exit 2 if it
+    cannot be taken."""
     try:
-        return compose.take_road(settings)
+        return compose.take_road(settings, quiet)
     except compose.RoadError as err:
         console.error(str(err))
         sys.exit(2)
@@ -49,7 +50,7 @@ def run() -> None:
     settings = _settings()
     road = _road(settings)
     if road.docker:
-        compose.up(road, settings)
+        sys.exit(compose.up(road, settings))
     # pylint: disable-next=import-outside-toplevel
     from populate.local_stack import run as run_local
 
@@ -95,7 +96,7 @@ def reload_data(everything: bool) -> None:
         )
         sys.exit(1)
     if road.docker:
-        compose.become(road.command(compose.RELOAD))
+        compose.become(road.command(compose.reload_args(everything)))
     sys.exit(_seed(settings, everything))
 
 
@@ -124,9 +125,15 @@ def _reload_through_control(settings: Settings, everything: bool) -> int | None:
 
 
 @cli.command()
-def seed() -> None:
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Load every file, also those unchanged since they were last loaded.",
+)
+def seed(everything: bool) -> None:
     """Provision and load a stack that is already up (the Compose `populate` step)."""
-    sys.exit(_seed(_settings()))
+    sys.exit(_seed(_settings(), everything))
 
 
 def _seed(settings: Settings, everything: bool = False) -> int:
@@ -167,11 +174,13 @@ def status(as_json: bool) -> None:
     from populate.status import show_status
 
     settings = _settings()
-    if not as_json:  # JSON mode prints the JSON document only
-        road = _road(settings)
-        if road.docker:
-            compose.show_services(road)
-    sys.exit(show_status(settings, as_json))
+    road = _road(settings, quiet=as_json)  # JSON mode prints the JSON only
+    if not road.docker:
+        sys.exit(show_status(settings, as_json))
+    if not as_json:
+        compose.show_services(road)
+    version = compose.engine_version(road)
+    sys.exit(show_status(settings, as_json, version, road.project))
 
 
 @cli.command()
