@@ -37,9 +37,10 @@ class _Commands(click.Group):
         return result[0]
 
 
-def _road(settings: Settings) -> compose.Road:
-    """The road of INFRAMOCK_RUNTIME, announced (RoadError if it cannot be taken)."""
-    return compose.take_road(settings)
+def _road(settings: Settings, quiet: bool = False) -> compose.Road:
+    """The road of INFRAMOCK_RUNTIME, announced unless `quiet` (RoadError if it
+    cannot be taken)."""
+    return compose.take_road(settings, quiet)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,7 +57,7 @@ def run() -> None:
     settings = Settings.load()
     road = _road(settings)
     if road.docker:
-        compose.up(road, settings)
+        sys.exit(compose.up(road, settings))
     # pylint: disable-next=import-outside-toplevel
     from inframock.embedded.run import run as run_local
 
@@ -98,7 +99,7 @@ def reload_data(everything: bool) -> None:
             "Start one with `make run` (in another terminal), then reload."
         )
     if road.docker:
-        compose.become(road.command(compose.RELOAD))
+        compose.become(road.command(compose.reload_args(everything)))
     sys.exit(_seed(settings, everything))
 
 
@@ -129,9 +130,15 @@ def _reload_through_control(settings: Settings, everything: bool) -> int | None:
 
 
 @cli.command()
-def seed() -> None:
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Load every file, also those unchanged since they were last loaded.",
+)
+def seed(everything: bool) -> None:
     """Provision and load a stack that is already up (the Compose `populate` step)."""
-    sys.exit(_seed(Settings.load()))
+    sys.exit(_seed(Settings.load(), everything))
 
 
 def _seed(settings: Settings, everything: bool = False) -> int:
@@ -172,11 +179,14 @@ def status(as_json: bool) -> None:
     from inframock.status import collect_status
 
     settings = Settings.load()
-    if not as_json:  # JSON mode prints the JSON document only
-        road = _road(settings)
-        if road.docker:
+    road = _road(settings, quiet=as_json)  # JSON mode prints the JSON only
+    aws_version = ""
+    if road.docker:  # no record of `make run` says which engine runs
+        if not as_json:
             compose.show_services(road)
-    report = collect_status(settings)
+        aws_version = compose.engine_version(road)
+    report = collect_status(settings, aws_version)
+    report.compose_project = road.project if road.docker else None
     if as_json:
         console.json_document(dataclasses.asdict(report))
     else:

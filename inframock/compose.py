@@ -5,27 +5,42 @@ command exists, so a machine without Docker keeps working on the embedded road;
 and while an embedded stack runs, `auto` stays with it, so `make stop` stops
 the stack that `make run` started.
 
-On the Docker road inframock does no supervision of its own: Compose runs the
-stack described by docker-compose.yml, and the `populate` service provisions
-and loads it with the same `python -m inframock seed` the embedded road runs in
-process. Compose replaces this process (`exec`), so Ctrl-C and the exit status
-are Compose's own.
+On the Docker road Compose runs the stack described by docker-compose.yml, and
+the `populate` service provisions and loads it with the same `inframock
+seed` the embedded road runs in process. `make run` stays Compose's
+parent only to print the ready banner once `populate` has exited, and to keep
+the embedded road's promise that a killed `make run` leaves nothing running: a
+watchdog shell stops the project's containers when this process dies without
+saying goodbye. Ctrl-C reaches Compose itself, which stops the containers; the
+exit status is Compose's own.
+
+Every command names the Compose project (`--project-name`), one per checkout,
+so two checkouts never share containers; and Compose v1, which rejects a
+`name:` in the file, runs the same file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
-from typing import NoReturn
+from typing import IO, NoReturn
 
-from inframock.output import console
-from inframock.settings import Runtime, Settings
 from inframock.embedded.record import StackRecord
+from inframock.embedded.supervisor import die_with_parent
 from inframock.errors import UsageError
+from inframock.output import console, views
+from inframock.settings import Runtime, Settings
 
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
 PROBE_TIMEOUT = 20.0
@@ -36,9 +51,33 @@ UP = ("up", "--build")
 `populate` exits, until Ctrl-C or `make stop`."""
 RELOAD = ("run", "--rm", "--no-deps", "populate")
 """Only the loader again, against the running aws and redis."""
-DOWN = ("down",)
+SEED_EVERYTHING = ("python", "-m", "populate", "seed", "--all")
+"""The loader's command for `make reload-data ALL=1`."""
+DOWN = ("down", "--volumes")
+"""Containers, network and the loader's record volume: nothing is left."""
 PS = ("ps", "--all")
 """--all lists the exited `populate` too, with the loader's exit status."""
+STOP = ("stop",)
+"""What the watchdog runs when `make run` dies: the ports are free again."""
+ENGINE_VERSION = (
+    "exec",
+    "-T",
+    "aws",
+    "python",
+    "-c",
+    "import importlib.metadata as m; "
+    "names = {d.metadata['Name'].lower() for d in m.distributions()}; "
+    "name = 'localstack-core' if 'localstack-core' in names else 'moto'; "
+    "print(name, m.version(name))",
+)
+"""Asks the aws container which engine it runs: an image tag may not say."""
+WATCHDOG = 'trap \'\' INT TERM HUP; read -r line; [ "$line" = done ] || exec "$@"'
+"""Run by /bin/sh with a pipe from `make run` as stdin: `done` means a clean
+exit; end of file without it means `make run` died, so it runs the stop command
+given as its arguments. It ignores the signals that stop `make run` (Ctrl-C
+reaches the whole process group)."""
+GOODBYE = b"done\n"
+NOT_IN_PROJECT_NAMES = re.compile(r"[^a-z0-9_-]+")
 
 
 class RoadError(UsageError):
@@ -51,6 +90,8 @@ class Road:
 
     compose: tuple[str, ...]
     reason: str
+    project: str = ""
+    """The Compose project name (see `project_name`)."""
 
     @property
     def docker(self) -> bool:
@@ -58,15 +99,40 @@ class Road:
         return bool(self.compose)
 
     def command(self, args: tuple[str, ...]) -> list[str]:
-        """The full Compose command line for `args`, on this project's file."""
-        return [*self.compose, "--file", str(COMPOSE_FILE), *args]
+        """The full Compose command line for `args`, on this project and file."""
+        return [
+            *self.compose,
+            "--project-name",
+            self.project,
+            "--file",
+            str(COMPOSE_FILE),
+            *args,
+        ]
 
 
-def take_road(settings: Settings) -> Road:
-    """Choose the road for these settings and say which one and why."""
+def project_name(settings: Settings, checkout: Path = COMPOSE_FILE.parent) -> str:
+    """INFRAMOCK_COMPOSE_PROJECT, else one name per checkout.
+
+    The folder's name as Compose would spell it, plus a short hash of its
+    absolute path, so two checkouts (even two folders of the same name) never
+    share containers, networks or volumes.
+    """
+    if settings.compose_project:
+        return settings.compose_project
+    folder = NOT_IN_PROJECT_NAMES.sub("-", checkout.name.lower()).strip("-_")
+    digest = hashlib.sha256(str(checkout.resolve()).encode()).hexdigest()[:8]
+    return f"inframock-{folder}-{digest}" if folder else f"inframock-{digest}"
+
+
+def take_road(settings: Settings, quiet: bool = False) -> Road:
+    """Choose the road for these settings and say which one and why (unless
+    `quiet`: for output that must be JSON only)."""
     record = StackRecord.read_live(settings.state_dir)
     road = choose_road(settings.runtime, record.pid if record else None)
-    console.note(f"{'docker' if road.docker else 'local'} road: {road.reason}")
+    if road.docker:
+        road = dataclasses.replace(road, project=project_name(settings))
+    if not quiet:
+        console.note(f"{'docker' if road.docker else 'local'} road: {road.reason}")
     return road
 
 
@@ -132,15 +198,148 @@ def _succeeds(command: list[str]) -> bool:
     return result.returncode == 0
 
 
-def up(road: Road, settings: Settings) -> NoReturn:
-    """`make run`: the stack in the foreground, loaded once `populate` has run."""
+def reload_args(everything: bool) -> tuple[str, ...]:
+    """The Compose arguments of `make reload-data` (`ALL=1`: `everything`)."""
+    return RELOAD + SEED_EVERYTHING if everything else RELOAD
+
+
+def up(road: Road, settings: Settings) -> int:
+    """`make run`: the stack in the foreground, loaded once `populate` has run.
+
+    Returns Compose's exit status. The banner follows `populate`'s exit (the
+    Docker engine's `die` event), so it comes once the data folder is loaded.
+    """
+    launched = time.monotonic()
+    die_with_parent(signal.SIGTERM)  # `make` killed: go too, the watchdog stops
     if settings.exposed:
         console.warn(
             f"publishing on {settings.bind}: anyone who can reach this machine on "
             f"ports {settings.aws_port} and {settings.redis_port} can read and "
             "change the stack, which has no authentication."
         )
-    become(road.command(UP))
+    console.note(f"Compose project {road.project} ({COMPOSE_FILE})")
+    since = f"{time.time():.3f}"
+    watchdog = subprocess.Popen(  # pylint: disable=consider-using-with
+        ["/bin/sh", "-c", WATCHDOG, "inframock-watchdog", *road.command(STOP)],
+        stdin=subprocess.PIPE,
+    )
+    events = _populate_exits(road.project, since)
+    sys.stdout.flush()
+    try:
+        compose = subprocess.Popen(  # pylint: disable=consider-using-with
+            road.command(UP), stdin=subprocess.DEVNULL
+        )
+    except OSError as err:
+        console.error(f"cannot run {road.compose[0]}: {err}")
+        compose = None
+    # Ctrl-C reaches Compose too, which stops the stack: wait for it to finish.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if events is not None and compose is not None:
+        announce = functools.partial(_announce, road, settings, launched)
+        threading.Thread(
+            target=announce, args=(events.stdout,), name="banner", daemon=True
+        ).start()
+    code = 127 if compose is None else compose.wait()
+    if events is not None:
+        events.terminate()
+    assert watchdog.stdin is not None
+    watchdog.stdin.write(GOODBYE)
+    watchdog.stdin.close()
+    watchdog.wait()
+    return code
+
+
+def _populate_exits(project: str, since: str) -> subprocess.Popen[str] | None:
+    """The Docker engine's `die` events of the project's containers, from `since`.
+
+    Started before Compose, so `populate`'s exit cannot be missed; the events
+    process dies with this one.
+    """
+    command = ["docker", "events", "--since", since, "--filter", "type=container"]
+    command += ["--filter", "event=die"]
+    command += ["--filter", f"label=com.docker.compose.project={project}"]
+    command += ["--format", "{{json .Actor.Attributes}}"]
+    try:
+        # pylint: disable-next=consider-using-with,subprocess-popen-preexec-fn
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            preexec_fn=functools.partial(die_with_parent, parent=os.getpid()),
+        )
+    except OSError as err:
+        console.warn(f"no ready banner: cannot follow the engine's events ({err})")
+        return None
+
+
+def _announce(road: Road, settings: Settings, launched: float, lines: IO[str]) -> None:
+    """Print the banner (or why not) when the `populate` container exits."""
+    for line in lines:
+        try:
+            attributes = json.loads(line)
+        except ValueError:
+            continue
+        if (
+            attributes.get("com.docker.compose.service") != "populate"
+            or attributes.get("com.docker.compose.oneoff") == "True"
+        ):
+            continue
+        code = attributes.get("exitCode", "?")
+        if code == "0":
+            banner(road, settings, time.monotonic() - launched)
+        else:
+            console.error(
+                f"loading failed: populate exited with code {code} (its lines above "
+                "say why). aws and redis keep running: fix the data folder, then "
+                "`make reload-data`."
+            )
+        return
+
+
+def banner(road: Road, settings: Settings, seconds: float) -> None:
+    """The embedded road's banner, from what the running stack holds."""
+    # Imported here: boto3 behind them is not needed by every command.
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.seed.seed import loading_skipped_because
+
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.status import collect_status
+
+    engine = engine_version(road) or "?"
+    status = collect_status(settings, aws_version=engine)
+    skipped = loading_skipped_because(settings)
+    if skipped:
+        loaded = f"nothing ({skipped})"
+    else:
+        items = sum(sum(e.items.values()) for e in status.experiments.values())
+        stored = sum(b.usage.bytes for b in status.buckets.values())
+        loaded = (
+            f"{console.plural(len(status.experiments), 'experiment')}, "
+            f"{console.plural(items, 'item')}, {console.size(stored)} into S3"
+        )
+    services = [
+        ("aws", f"{engine}, container"),
+        ("redis", f"{status.services[1].version}, container"),
+    ]
+    views.docker_banner(settings, road.project, services, loaded, seconds)
+
+
+def engine_version(road: Road) -> str:
+    """The AWS engine in the `aws` container, e.g. `moto 5.2.5`; '' if unknown."""
+    try:
+        result = subprocess.run(
+            road.command(ENGINE_VERSION),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
 
 
 def become(command: list[str]) -> NoReturn:
@@ -155,7 +354,8 @@ def become(command: list[str]) -> NoReturn:
 
 
 def show_services(road: Road) -> None:
-    """Print Compose's own view of the containers (best effort, before status)."""
+    """Print the project and Compose's own view of its containers (before status)."""
+    console.note(f"Compose project {road.project} ({COMPOSE_FILE})")
     sys.stdout.flush()
     try:
         subprocess.run(

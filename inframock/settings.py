@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import Literal, Mapping, cast, get_args
 
@@ -16,6 +17,8 @@ from dotenv import dotenv_values
 from inframock.errors import UsageError
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+COMPOSE_PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*")
+"""What Compose accepts as a project name."""
 
 
 class SettingsError(UsageError, ValueError):
@@ -80,6 +83,11 @@ SETTINGS: tuple[Setting, ...] = (
         "local, docker, or auto (docker when an engine and Compose answer)",
     ),
     Setting(
+        "INFRAMOCK_COMPOSE_PROJECT",
+        "",
+        "Compose project name on the Docker road (default: from the checkout)",
+    ),
+    Setting(
         "INFRAMOCK_PULL_ENDPOINT",
         "",
         "endpoint `make pull` reads from (empty: real AWS, your credentials)",
@@ -124,6 +132,16 @@ def _port(name: str, value: str) -> int:
     return port
 
 
+def _project(value: str) -> str:
+    project = value.strip()
+    if project and not COMPOSE_PROJECT.fullmatch(project):
+        raise SettingsError(
+            f"INFRAMOCK_COMPOSE_PROJECT={value!r}: a Compose project name is "
+            "lowercase letters, digits, `-` and `_`, starting with a letter or digit"
+        )
+    return project
+
+
 def _runtime(value: str) -> Runtime:
     runtime = value.strip().lower() or "auto"
     if runtime not in RUNTIMES:
@@ -156,6 +174,8 @@ class Settings:
     pull_endpoint: str = ""
     """Where `pull` reads another environment from; empty means real AWS."""
     snapshot_dir: Path = Path("snapshots")
+    compose_project: str = ""
+    """The Compose project on the Docker road; empty: derived from the checkout."""
 
     @property
     def client_host(self) -> str:
@@ -209,6 +229,7 @@ class Settings:
             runtime=_runtime(raw["INFRAMOCK_RUNTIME"]),
             pull_endpoint=raw["INFRAMOCK_PULL_ENDPOINT"].strip().rstrip("/"),
             snapshot_dir=Path(raw["INFRAMOCK_SNAPSHOT_DIR"]).expanduser(),
+            compose_project=_project(raw["INFRAMOCK_COMPOSE_PROJECT"]),
         )
 
 

@@ -120,14 +120,19 @@ class StackStatus:
     buckets: dict[str, BucketStatus] = dataclasses.field(default_factory=dict)
     queue: QueueStatus | None = None
     topic: TopicStatus | None = None
+    compose_project: str | None = None
+    """The Compose project on the Docker road; None on the embedded road."""
 
 
-def collect_status(settings: Settings) -> StackStatus:
-    """Ask every service and resource of the stack how it is."""
+def collect_status(settings: Settings, aws_version: str = "") -> StackStatus:
+    """Ask every service and resource of the stack how it is.
+
+    `aws_version` names the AWS engine when no record of `make run` does.
+    """
     record = StackRecord.read_live(settings.state_dir)
     pids = record.pids if record else {}
     services = [
-        _aws_status(settings, record, pids.get("aws")),
+        _aws_status(settings, record, pids.get("aws"), aws_version),
         _redis_status(settings, pids.get("redis")),
     ]
     status = StackStatus(False, services, record.pid if record else None)
@@ -167,9 +172,9 @@ def _process(service: ServiceStatus, pid: int | None) -> ServiceStatus:
 
 
 def _aws_status(
-    settings: Settings, record: StackRecord | None, pid: int | None
+    settings: Settings, record: StackRecord | None, pid: int | None, known: str
 ) -> ServiceStatus:
-    version = record.services.get("aws", "") if record else ""
+    version = record.services.get("aws", "") if record else known
     up = stack_is_reachable(settings)
     service = ServiceStatus("aws", up, settings.aws_endpoint, version or "?")
     return _process(service, pid) if up else service

@@ -21,10 +21,11 @@ from typing import Any, Iterator
 import boto3
 import pytest
 import yaml
+from dotenv import dotenv_values
 
 from inframock import compose
 from inframock.aws.endpoint import EndpointRefused, check_endpoint_is_local
-from inframock.settings import Runtime
+from inframock.settings import SETTINGS, Runtime, Settings, SettingsError
 from inframock.testing.harness import base_env, cli, free_port, standalone_moto
 from inframock.testing.datafolder import (
     experiment_folder,
@@ -177,13 +178,52 @@ def test_the_loader_is_the_embedded_entry_point_run_once(
     assert populate["command"] == SEED_COMMAND
     assert f"CMD {SEED_COMMAND}".replace("'", '"') in DOCKERFILE.read_text()
     assert populate["restart"] == "no"
-    assert populate["volumes"] == ["${BIOMAGE_DATA_PATH:-./data}:/data:ro"]
+    assert populate["volumes"] == [
+        "${BIOMAGE_DATA_PATH:-./data}:/data:ro",
+        "state:/state",
+    ]
     env = populate["environment"]
     assert env["BIOMAGE_DATA_PATH"] == "/data"
     assert defaulted(env["BIOMAGE_API_URL"]) == "http://host.docker.internal:3000"
     passed_through = {"POPULATE_MOCK", "CLUSTER_ENV", "AWS_DEFAULT_REGION"}
     passed_through |= {"SANDBOX_ID", "BIOMAGE_API_URL"}
     assert all(env[name].startswith(f"${{{name}:-") for name in passed_through)
+
+
+def test_the_loaders_record_outlives_its_container(spec: dict[str, Any]) -> None:
+    """`run --rm` removes the container: the digest record must live elsewhere."""
+    env = spec["services"]["populate"]["environment"]
+    assert env["INFRAMOCK_STATE_DIR"] == "/state"
+    assert "state:/state" in spec["services"]["populate"]["volumes"]
+    assert "state" in spec["volumes"]
+
+
+def test_the_file_runs_on_compose_v1_too(spec: dict[str, Any]) -> None:
+    """Compose v1 (1.29) accepts only these top-level keys (`name` breaks it)."""
+    assert set(spec) <= {"version", "services", "volumes", "networks", "configs"}
+    assert set(spec) - {"services", "volumes"} == set()
+
+
+def test_env_example_changes_no_road() -> None:
+    """Every uncommented assignment is the default of its setting on both roads.
+
+    An empty value counts as unset (inframock and Compose's `:-` alike).
+    """
+    example = dotenv_values(ROOT / ".env.example")
+    defaults = {s.name: s.default for s in SETTINGS}
+    compose_defaults: dict[str, set[str]] = {}
+    for match in VARIABLE.finditer(COMPOSE_FILE.read_text()):
+        compose_defaults.setdefault(match.group(1), set()).add(match.group(2) or "")
+    assert example, "no assignment at all: the test would prove nothing"
+    for name, value in example.items():
+        assert name in defaults, f"{name} is no setting of inframock"
+        if not value:
+            continue
+        assert value == defaults[name], f"{name}={value} is not the default"
+        assert compose_defaults.get(name, {value}) == {value}, (
+            f"{name}={value} changes the Docker road, whose default is "
+            f"{compose_defaults[name]}"
+        )
 
 
 def test_the_endpoint_guard_allows_exactly_the_compose_endpoint(
@@ -223,10 +263,12 @@ def test_the_aws_healthcheck_passes_only_when_the_engine_answers(
 ) -> None:
     form, *check = spec["services"]["aws"]["healthcheck"]["test"]
     assert form == "CMD" and check[0] == "python"
+    assert "urlopen" not in check[-1]  # a request would be logged every 2 s
     port = moto_endpoint.rsplit(":", 1)[1]
     for target, expected in ((port, 0), (str(free_port()), 1)):
         command = [sys.executable] + [
-            part.replace("127.0.0.1:4566", f"127.0.0.1:{target}") for part in check[1:]
+            part.replace('"127.0.0.1", 4566', f'"127.0.0.1", {target}')
+            for part in check[1:]
         ]
         result = subprocess.run(command, capture_output=True, timeout=30, check=False)
         assert result.returncode == expected, result.stderr
@@ -357,7 +399,9 @@ def fixture_standins(tmp_path: Path) -> StandIns:
 
 INFO = ["docker", "info"]
 COMPOSE_VERSION = ["docker", "compose", "version"]
-DOCKER_COMPOSE = ["docker", "compose", "--file", str(COMPOSE_FILE)]
+PROJECT = compose.project_name(Settings.load({}, env_file=Path("/nonexistent")))
+ON_PROJECT = ["--project-name", PROJECT, "--file", str(COMPOSE_FILE)]
+DOCKER_COMPOSE = ["docker", "compose", *ON_PROJECT]
 
 
 @pytest.mark.parametrize(
@@ -432,26 +476,32 @@ def cli_env(tmp_path: Path, standins: StandIns, **overrides: str) -> dict[str, s
     )
 
 
+RELOAD = ["run", "--rm", "--no-deps", "populate"]
+
+
 @pytest.mark.parametrize(
     ("command", "compose_args"),
     [
-        ("run", ["up", "--build"]),
-        ("reload-data", ["run", "--rm", "--no-deps", "populate"]),
-        ("stop", ["down"]),
+        (["run"], ["up", "--build"]),
+        (["reload-data"], RELOAD),
+        (["reload-data", "--all"], RELOAD + SEED_COMMAND + ["--all"]),
+        (["stop"], ["down", "--volumes"]),
     ],
 )
 def test_the_docker_road_hands_each_command_to_compose(
     standins: StandIns,
     tmp_path: Path,
     moto_endpoint: str,
-    command: str,
+    command: list[str],
     compose_args: list[str],
 ) -> None:
     standins.docker(info=0, compose_version=0, compose_exit=7)
     port = moto_endpoint.rsplit(":", 1)[1]  # reload-data needs a stack answering
     env = cli_env(tmp_path, standins, INFRAMOCK_RUNTIME="auto", INFRAMOCK_AWS_PORT=port)
-    result = cli(env, command, timeout=60)
-    assert standins.calls() == [INFO, COMPOSE_VERSION, DOCKER_COMPOSE + compose_args]
+    result = cli(env, *command, timeout=60)
+    # `run` also follows the engine's events for its banner (tests/test_docker_road.py)
+    calls = [c for c in standins.calls() if c[:2] != ["docker", "events"]]
+    assert calls == [INFO, COMPOSE_VERSION, DOCKER_COMPOSE + compose_args]
     assert result.returncode == 7, result.stdout  # compose's own exit status
     assert "docker road: INFRAMOCK_RUNTIME=auto, a Docker engine answers" in (
         result.stdout
@@ -463,8 +513,13 @@ def test_status_on_the_docker_road_lists_the_containers_then_the_stack(
 ) -> None:
     standins.docker(info=1, compose_version=0)
     result = cli(cli_env(tmp_path, standins, INFRAMOCK_RUNTIME="docker"), "status")
-    assert standins.calls() == [COMPOSE_VERSION, DOCKER_COMPOSE + ["ps", "--all"]]
+    assert standins.calls() == [
+        COMPOSE_VERSION,
+        DOCKER_COMPOSE + ["ps", "--all"],
+        DOCKER_COMPOSE + list(compose.ENGINE_VERSION),
+    ]
     assert "docker road: INFRAMOCK_RUNTIME=docker" in result.stdout
+    assert f"Compose project {PROJECT}" in result.stdout
     assert "services" in result.stdout and "down" in result.stdout
     assert result.returncode == 1  # nothing answers on the free ports
 
@@ -479,7 +534,7 @@ def test_the_docker_compose_binary_stands_in_for_the_plugin(
     assert standins.calls() == [
         INFO,
         COMPOSE_VERSION,
-        ["docker-compose", "--file", str(COMPOSE_FILE), "down"],
+        ["docker-compose", *ON_PROJECT, "down", "--volumes"],
     ]
 
 
@@ -500,3 +555,20 @@ def test_an_unknown_runtime_is_refused(standins: StandIns, tmp_path: Path) -> No
     assert result.returncode == 2
     assert "INFRAMOCK_RUNTIME='podman'" in result.stdout
     assert not standins.calls()
+
+
+def test_each_checkout_is_its_own_compose_project(tmp_path: Path) -> None:
+    settings = Settings.load({}, env_file=tmp_path / "none")
+    first = compose.project_name(settings, tmp_path / "My Inframock")
+    second = compose.project_name(settings, tmp_path / "other" / "My Inframock")
+    assert first.startswith("inframock-my-inframock-") and first != second
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9_-]*", p) for p in (first, second))
+    chosen = Settings.load(
+        {"INFRAMOCK_COMPOSE_PROJECT": "mine"}, env_file=tmp_path / "none"
+    )
+    assert compose.project_name(chosen, tmp_path / "My Inframock") == "mine"
+
+
+def test_a_project_name_compose_would_refuse_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="INFRAMOCK_COMPOSE_PROJECT"):
+        Settings.load({"INFRAMOCK_COMPOSE_PROJECT": "My Stack"}, env_file=tmp_path)

@@ -68,14 +68,6 @@ def banner(
     settings: Settings, services: list[Service], result: SeedResult, seconds: float
 ) -> None:
     """What is running where, what was loaded, and how to reach it."""
-    endpoint, region = settings.aws_endpoint, settings.region
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    for service in services:
-        address = endpoint if service.name == "aws" else settings.redis_url
-        grid.add_row(f"{service.name} ({service.description})", escape(address))
-    grid.add_row("region, account", f"{region}, {ACCOUNT_ID}")
     if result.load is None:
         loaded = f"nothing ({escape(result.skipped_because)})"
     else:
@@ -87,6 +79,43 @@ def banner(
         if load.all_problems:
             count = plural(len(load.all_problems), "error")
             loaded += f", [red]{count} (listed above)[/]"
+    rows = [(s.name, s.description) for s in services]
+    _ready_panel(settings, rows, loaded, seconds)
+
+
+def docker_banner(
+    settings: Settings,
+    project: str,
+    services: list[tuple[str, str]],
+    loaded: str,
+    seconds: float,
+) -> None:
+    """The same banner on the Docker road, once `populate` has loaded the stack.
+
+    `services` are (name, description) pairs; `loaded` says what the stack holds.
+    """
+    _ready_panel(
+        settings, services, escape(loaded), seconds, [("compose project", project)]
+    )
+
+
+def _ready_panel(
+    settings: Settings,
+    services: list[tuple[str, str]],
+    loaded: str,
+    seconds: float,
+    extra: list[tuple[str, str]] | None = None,
+) -> None:
+    endpoint, region = settings.aws_endpoint, settings.region
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for name, description in services:
+        address = endpoint if name == "aws" else settings.redis_url
+        grid.add_row(f"{name} ({escape(description)})", escape(address))
+    grid.add_row("region, account", f"{region}, {ACCOUNT_ID}")
+    for label, value in extra or []:
+        grid.add_row(label, escape(value))
     grid.add_row("loaded", loaded)
     grid.add_row("try", escape(f"aws --endpoint-url {endpoint} s3 ls"))
     grid.add_row("", escape(f"redis-cli -u {settings.redis_url} ping"))

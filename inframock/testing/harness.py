@@ -122,7 +122,9 @@ def standalone_moto(port: int | None = None) -> Iterator[str]:
 class RunningStack:
     """A `python -m inframock run` process and clients for its services."""
 
-    def __init__(self, env: dict[str, str], command: list[str] | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], command: list[str] | None = None, cwd: Path = ROOT
+    ) -> None:
         self.env = env
         self.aws_port = int(env["INFRAMOCK_AWS_PORT"])
         self.redis_port = int(env["INFRAMOCK_REDIS_PORT"])
@@ -134,7 +136,7 @@ class RunningStack:
         self.process = subprocess.Popen(  # pylint: disable=consider-using-with
             command or [sys.executable, "-m", "inframock", "run"],
             env=env,
-            cwd=str(ROOT),
+            cwd=str(cwd),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -155,11 +157,11 @@ class RunningStack:
         """Everything the stack printed so far."""
         return "\n".join(self.lines)
 
-    def wait_ready(self) -> "RunningStack":
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> "RunningStack":
         """Wait for the banner; fail with the output if the process exits first."""
         wait_until(
             lambda: READY_LINE in self.output or self.process.poll() is not None,
-            START_TIMEOUT,
+            timeout,
             "the stack to be ready",
         )
         assert READY_LINE in self.output, self.output
@@ -205,12 +207,12 @@ class Deliveries(http.server.ThreadingHTTPServer):
     """A local HTTP server standing in for the Cellenics API's SNS endpoints."""
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _DeliveryHandler)
+        super().__init__(("127.0.0.1", 0), DeliveryHandler)
         self.received: list[tuple[str, str, bytes]] = []
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
 
-class _DeliveryHandler(http.server.BaseHTTPRequestHandler):
+class DeliveryHandler(http.server.BaseHTTPRequestHandler):
     server: Deliveries
 
     def do_POST(self) -> None:  # pylint: disable=invalid-name

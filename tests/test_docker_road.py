@@ -1,0 +1,358 @@
+"""The Docker road end to end, on a real Docker engine with the pinned images.
+
+Skipped (at once, with the reason) where no engine answers, Compose is missing
+or a pinned image is not present locally: these tests never pull. Each stack
+runs from a copy of the checkout in a folder of its own, so its Compose project
+is never a developer's, on free ports (never 4566/6379).
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+from inframock.testing.harness import DeliveryHandler
+from inframock.testing.harness import RunningStack, base_env, port_is_free, wait_until
+from inframock.testing.datafolder import (
+    experiment_folder,
+    payload,
+    plot_record,
+    write_json,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKOUT_FILES = ("docker-compose.yml", "requirements.txt", ".dockerignore")
+READY_LINE = "inframock is ready"
+START_TIMEOUT = 300.0
+"""The first start builds the populate image (pip install inside)."""
+STOPPED_WITHIN = 60.0
+VARIABLE = re.compile(r"\$\{\w+:-([^}]*)\}")
+
+
+def pinned_images() -> list[str]:
+    """The images docker-compose.yml and the Dockerfile name, as defaulted."""
+    spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    images = [
+        VARIABLE.sub(r"\1", s["image"])
+        for s in spec["services"].values()
+        if "image" in s
+    ]
+    dockerfile = (ROOT / "populate" / "Dockerfile").read_text()
+    return images + re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)
+
+
+def why_no_docker() -> str:
+    """Why this machine cannot run the Docker road here, or '' when it can."""
+    if shutil.which("docker") is None:
+        return "no docker command"
+    probes = {
+        "no Docker engine answers `docker info`": ["docker", "info"],
+        "no `docker compose`": ["docker", "compose", "version"],
+        f"pinned images not present locally: {pinned_images()}": [
+            "docker",
+            "image",
+            "inspect",
+            *pinned_images(),
+        ],
+    }
+    for reason, command in probes.items():
+        try:
+            result = subprocess.run(
+                command, capture_output=True, timeout=20, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return reason
+        if result.returncode != 0:
+            return reason
+    return ""
+
+
+pytestmark = pytest.mark.skipif(bool(why_no_docker()), reason=why_no_docker())
+
+
+def host_gateway() -> str:
+    """The address `host.docker.internal` is in a container (`host-gateway`).
+
+    Asked of a throwaway container of the pinned moto image, as the aws service
+    resolves it.
+    """
+    result = subprocess.run(
+        ["docker", "run", "--rm", "--add-host", "host.docker.internal:host-gateway"]
+        + ["--entrypoint", "python", pinned_images()[0], "-c"]
+        + ["import socket; print(socket.gethostbyname('host.docker.internal'))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return result.stdout.strip() or "127.0.0.1"
+
+
+class BridgeDeliveries(http.server.ThreadingHTTPServer):
+    """The stand-in Cellenics API, where the aws container reaches the host.
+
+    On the host's bridge address only (Docker Desktop, where that address is
+    inside its VM: loopback, which it forwards), never on every address.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, str, bytes]] = []
+        try:
+            super().__init__((host_gateway(), 0), DeliveryHandler)
+        except OSError:  # Docker Desktop
+            super().__init__(("127.0.0.1", 0), DeliveryHandler)
+        self.url = f"http://host.docker.internal:{self.server_address[1]}"
+
+
+class DockerStack(RunningStack):
+    """`python -m inframock run` on the Docker road, from a copy of the checkout."""
+
+    def __init__(self, checkout: Path, env: dict[str, str]) -> None:
+        super().__init__(env, cwd=checkout)
+        self.checkout = checkout
+
+    @property
+    def project(self) -> str:
+        """The Compose project `make run` announced."""
+        found = re.search(r"Compose project (\S+)", self.output)
+        assert found, self.output
+        return found.group(1)
+
+    def containers(self, *extra: str) -> list[str]:
+        """The project's containers (running ones only unless `-a` is given)."""
+        result = subprocess.run(
+            ["docker", "ps", "-q", *extra, "--filter"]
+            + [f"label=com.docker.compose.project={self.project}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return result.stdout.split()
+
+    def ports_free(self) -> bool:
+        """True when neither port is listened on any more."""
+        return port_is_free(self.aws_port) and port_is_free(self.redis_port)
+
+    def down(self) -> None:
+        """Leave nothing behind, whatever a test did (teardown)."""
+        if self.process.poll() is None:
+            self.cli("stop")
+            self.process.wait(timeout=STOPPED_WITHIN)
+        subprocess.run(
+            ["docker", "compose", "--project-name", self.project, "--file"]
+            + [str(self.checkout / "docker-compose.yml"), "down", "--volumes"],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+
+
+def copy_checkout(target: Path) -> Path:
+    """The files the Docker road needs, in a folder of another name."""
+    target.mkdir(parents=True)
+    for name in CHECKOUT_FILES:
+        shutil.copy2(ROOT / name, target / name)
+    for package in ("inframock", "populate"):
+        shutil.copytree(
+            ROOT / package,
+            target / package,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+    return target
+
+
+def write_experiment(data: Path, experiment: str, rds: bytes) -> None:
+    """One experiment: one item per table but three plots, and an r.rds.gz."""
+    folder = experiment_folder(data, experiment)
+    write_json(
+        folder, "mock_experiment.json", {"experimentId": experiment, "name": "e2e"}
+    )
+    write_json(folder, "mock_samples.json", {"experimentId": experiment})
+    plots = [plot_record(experiment, f"plot-{i}", 50) for i in range(3)]
+    write_json(folder, "mock_plots_tables.json", {"records": plots})
+    (folder / "r.rds.gz").write_bytes(gzip.compress(rds))
+
+
+def start(tmp: Path, name: str, experiment: str, rds: bytes, api: str) -> DockerStack:
+    """A stack from a copy of the checkout named `name`, with one experiment."""
+    checkout = copy_checkout(tmp / name)
+    env = base_env(
+        tmp / f"{name}-settings",
+        INFRAMOCK_RUNTIME="docker",
+        BIOMAGE_API_URL=api,
+        INFRAMOCK_TEST_CWD=str(checkout),  # where conftest's cli() runs commands
+    )
+    write_experiment(Path(env["BIOMAGE_DATA_PATH"]), experiment, rds)
+    return DockerStack(checkout, env)
+
+
+RDS_A = payload(200_000, seed=1)
+RDS_B = payload(100_000, seed=2)
+
+
+@pytest.fixture(scope="module", name="listener")
+def fixture_listener() -> Iterator[BridgeDeliveries]:
+    """The stand-in API on the host, where the aws container delivers."""
+    server = BridgeDeliveries()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module", name="stack")
+def fixture_stack(
+    tmp_path_factory: pytest.TempPathFactory, listener: BridgeDeliveries
+) -> Iterator[DockerStack]:
+    """Checkout A's stack, up and loaded, for the module's tests."""
+    tmp = tmp_path_factory.mktemp("docker-road")
+    stack = start(tmp, "checkout-a", "exp-a", RDS_A, listener.url)
+    try:
+        stack.wait_ready(START_TIMEOUT)
+        yield stack
+    finally:
+        stack.down()
+
+
+def item_counts(stack: DockerStack, experiment: str) -> dict[str, int]:
+    """Items of `experiment` per table."""
+    ddb = stack.client("dynamodb")
+    return {
+        table: ddb.query(
+            TableName=table,
+            KeyConditionExpression="experimentId = :id",
+            ExpressionAttributeValues={":id": {"S": experiment}},
+            Select="COUNT",
+        )["Count"]
+        for table in ddb.list_tables()["TableNames"]
+    }
+
+
+def rds_versions(stack: DockerStack, experiment: str) -> list[dict[str, Any]]:
+    """Every stored version of the experiment's r.rds."""
+    listing = stack.client("s3").list_object_versions(
+        Bucket="biomage-source-development", Prefix=f"{experiment}/r.rds"
+    )
+    return list(listing.get("Versions", []))
+
+
+def test_up_loads_exactly_the_data_folder(stack: DockerStack) -> None:
+    assert {stack.aws_port, stack.redis_port}.isdisjoint({4566, 6379})
+    assert item_counts(stack, "exp-a") == {
+        "experiments-development": 1,
+        "samples-development": 1,
+        "plots-tables-development": 3,
+    }
+    body = stack.client("s3").get_object(
+        Bucket="biomage-source-development", Key="exp-a/r.rds"
+    )["Body"]
+    assert body.read() == RDS_A
+    assert len(rds_versions(stack, "exp-a")) == 1
+
+
+def test_the_banner_names_engine_project_and_load(stack: DockerStack) -> None:
+    banner = stack.output[stack.output.index(READY_LINE) :]
+    assert "moto 5.2.5" in banner
+    assert stack.project.startswith("inframock-checkout-a-")
+    assert stack.project in banner
+    assert "1 experiment, 5 items" in banner
+
+
+def test_the_healthcheck_does_not_flood_the_log(stack: DockerStack) -> None:
+    # The aws service is healthy only after several checks 2 s apart; the
+    # populate container waited for that, so checks ran before the banner.
+    assert "(healthy)" in stack.cli("status").stdout
+    assert "/moto-api/" not in stack.output
+
+
+def test_status_names_the_project_and_the_engine(stack: DockerStack) -> None:
+    result = stack.cli("status")
+    assert result.returncode == 0, result.stdout
+    assert f"Compose project {stack.project}" in result.stdout
+    report = json.loads(stack.cli("status", "--json").stdout)
+    assert report["compose_project"] == stack.project
+    assert report["services"][0]["version"] == "moto 5.2.5"
+    assert report["healthy"]
+
+
+def test_reload_is_incremental_and_all_loads_everything(stack: DockerStack) -> None:
+    first = stack.cli("reload-data")
+    assert first.returncode == 0, first.stdout
+    assert "0 items, 0 B into S3, 0 errors; 4 unchanged files skipped" in first.stdout
+    assert len(rds_versions(stack, "exp-a")) == 1
+    ddb = stack.client("dynamodb")
+    key = {"experimentId": {"S": "exp-a"}}
+    ddb.update_item(
+        TableName="experiments-development",
+        Key=key,
+        UpdateExpression="SET #n = :v",
+        ExpressionAttributeNames={"#n": "name"},
+        ExpressionAttributeValues={":v": {"S": "changed by the API"}},
+    )
+    everything = stack.cli("reload-data", "--all")
+    assert everything.returncode == 0, everything.stdout
+    assert "5 items" in everything.stdout
+    item = ddb.get_item(TableName="experiments-development", Key=key)["Item"]
+    assert item["name"] == {"S": "e2e"}
+    assert len(rds_versions(stack, "exp-a")) == 2
+
+
+def test_sns_reaches_the_api_on_the_host(
+    stack: DockerStack, listener: BridgeDeliveries
+) -> None:
+    sns = stack.client("sns")
+    topic = sns.list_topics()["Topics"][0]["TopicArn"]
+    sns.publish(
+        TopicArn=topic,
+        Message='{"result": "e2e"}',
+        MessageAttributes={
+            "type": {"DataType": "String", "StringValue": "WorkResponse"}
+        },
+    )
+    wait_until(lambda: listener.received, 30, "an SNS delivery on the host")
+    path, _, body = listener.received[0]
+    assert path == "/v1/workResults"
+    assert json.loads(body)["Message"] == '{"result": "e2e"}'
+
+
+def test_a_second_checkout_runs_beside_and_a_killed_run_stops_it(
+    stack: DockerStack, tmp_path: Path, listener: BridgeDeliveries
+) -> None:
+    other = start(tmp_path, "checkout-b", "exp-b", RDS_B, listener.url)
+    try:
+        other.wait_ready(START_TIMEOUT)
+        assert other.project != stack.project
+        assert item_counts(other, "exp-a") == dict.fromkeys(
+            item_counts(other, "exp-b"), 0
+        )
+        assert item_counts(other, "exp-b")["plots-tables-development"] == 3
+        assert item_counts(stack, "exp-b") == dict.fromkeys(
+            item_counts(stack, "exp-b"), 0
+        )
+        os.kill(other.process.pid, signal.SIGKILL)
+        wait_until(other.ports_free, STOPPED_WITHIN, "the killed run's ports")
+        wait_until(lambda: not other.containers(), STOPPED_WITHIN, "its containers")
+        assert not stack.ports_free() and stack.cli("status").returncode == 0
+    finally:
+        other.down()
+
+
+def test_stop_leaves_nothing(stack: DockerStack) -> None:
+    result = stack.cli("stop")
+    assert result.returncode == 0, result.stdout
+    assert stack.process.wait(timeout=STOPPED_WITHIN) == 0
+    assert stack.ports_free()
+    assert not stack.containers("-a")
