@@ -31,6 +31,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from populate.dataset import TABLE_KINDS
+
 if TYPE_CHECKING:
     from populate.engines import Service
     from populate.load import LoadReport
@@ -47,7 +49,6 @@ PLAIN_PROGRESS_EVERY = 2.0
 
 ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 SERVICE_STYLES = {"aws": "cyan", "redis": "magenta"}
-TABLE_KINDS = ("experiments", "samples", "plots-tables")
 
 
 def note(message: str) -> None:
@@ -183,10 +184,17 @@ def summary(report: LoadReport) -> None:
 
     Experiments a reload skipped whole stay out of the table.
     """
-    touched = [e for e in report.experiments if e.items or e.rds_bytes or e.problems]
+    touched = [
+        e
+        for e in report.experiments
+        if e.items
+        or e.problems
+        or any(n is not None for n in (e.rds_bytes, e.matrix_bytes, e.cell_sets_bytes))
+    ]
     if touched:
         table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
-        for column in ("experiment", *TABLE_KINDS, "r.rds", "errors"):
+        objects = ("r.rds", "matrix", "cell sets")
+        for column in ("experiment", *TABLE_KINDS, *objects, "errors"):
             if column == "experiment":
                 table.add_column(column, no_wrap=True, min_width=32)
             else:
@@ -195,10 +203,20 @@ def summary(report: LoadReport) -> None:
             table.add_row(
                 escape(experiment.id),
                 *(str(experiment.items.get(kind, 0)) for kind in TABLE_KINDS),
-                "-" if experiment.rds_bytes is None else size(experiment.rds_bytes),
+                *(
+                    "-" if n is None else size(n)
+                    for n in (
+                        experiment.rds_bytes,
+                        experiment.matrix_bytes,
+                        experiment.cell_sets_bytes,
+                    )
+                ),
                 str(len(experiment.problems)) if experiment.problems else "",
             )
         console.print(table)
+    for experiment in touched:
+        for line in experiment.notes:
+            note(f"{experiment.id}: {line}")
     problems = report.all_problems
     line = (
         f"loaded {plural(len(report.experiments), 'experiment')}: "

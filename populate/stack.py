@@ -104,6 +104,7 @@ def biomage_stack(settings: Settings) -> Stack:
         tables=(
             Table(f"experiments-{env}", "experimentId"),
             Table(f"samples-{env}", "experimentId"),
+            Table(f"projects-{env}", "projectUuid"),
             Table(f"plots-tables-{env}", "experimentId", "plotUuid"),
         ),
         buckets=(
