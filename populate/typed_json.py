@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from decimal import Decimal
 from typing import Any
@@ -183,7 +184,11 @@ def _scalar(inner: Any, kind: str, where: str) -> Any:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    """A value as the JSON it was read from, cut short."""
+    if isinstance(value, Decimal):
+        text = str(value)
+    else:
+        text = json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= 40 else text[:37] + "…"
 
 

@@ -131,7 +131,7 @@ def test_status_lists_services_and_what_each_experiment_has(
     assert "moto 5.2.5" in result.stdout
     assert "valkey" in result.stdout or "redis" in result.stdout
     line = next(l for l in result.stdout.splitlines() if l.strip().startswith(GOOD))
-    assert line.split()[1:4] == ["1", "1", str(PLOTS)]
+    assert line.split()[1:5] == ["1", "1", "0", str(PLOTS)]
     assert "21.0 MB" in line
 
 

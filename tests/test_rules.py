@@ -31,7 +31,10 @@ from tests.conftest import ROOT, base_env, cli
         ("mock_samples.json", "samples"),
         ("mock_plots_tables.json", "plots-tables"),
         ("mock_plots_tables_2.json", "plots-tables"),
+        ("mock_projects.json", "projects"),
+        ("mock_projects-2021.json", "projects"),
         ("mock_cell_sets.json", None),
+        ("processed-matrix.r.rds.gz", None),
         ("mock_experiment.json.bak", None),
         ("r.rds.gz", None),
     ],
@@ -66,11 +69,16 @@ def test_plan_skips_hidden_and_plain_files_and_sorts(tmp_path: Path) -> None:
     (tmp_path / "a-exp" / "mock_samples.json").write_text("{}")
     (tmp_path / "a-exp" / "r.rds.gz").write_bytes(b"")
     (tmp_path / "a-exp" / "extra.csv").write_text("")
+    (tmp_path / "a-exp" / "mock_cell_sets.json").write_text("{}")
+    (tmp_path / "a-exp" / "processed-matrix.r.rds.gz").write_bytes(b"")
     result = plan(tmp_path)
     assert [e.id for e in result.experiments] == ["a-exp", "b-exp"]
     first = result.experiments[0]
     assert [f.kind for f in first.table_files] == ["samples"]
     assert first.rds == tmp_path / "a-exp" / "r.rds.gz"
+    assert first.cell_sets == tmp_path / "a-exp" / "mock_cell_sets.json"
+    assert first.processed_matrix == tmp_path / "a-exp" / "processed-matrix.r.rds.gz"
+    assert result.experiments[1].cell_sets is None
     assert first.ignored == ("extra.csv",)
     assert not result.problems
 

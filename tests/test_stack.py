@@ -18,6 +18,7 @@ def test_tables_have_the_cellenics_keys_and_on_demand_billing(
     expected = {
         "experiments-development": [("experimentId", "HASH")],
         "samples-development": [("experimentId", "HASH")],
+        "projects-development": [("projectUuid", "HASH")],
         "plots-tables-development": [("experimentId", "HASH"), ("plotUuid", "RANGE")],
     }
     for name, keys in expected.items():
