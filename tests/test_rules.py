@@ -10,7 +10,11 @@ from boto3.dynamodb.types import TypeSerializer
 
 from populate.endpoint import EndpointRefused, check_endpoint_is_local
 from populate.dataset import (
+    CELL_SETS_PATTERN,
     MAX_ITEM_BYTES,
+    PROCESSED_MATRIX_FILE,
+    RDS_FILE,
+    TABLE_FILE_PATTERNS,
     exact_number,
     item_size,
     parse_json,
@@ -41,6 +45,19 @@ from tests.conftest import ROOT, base_env, cli
 )
 def test_file_names_choose_the_table(name: str, kind: str | None) -> None:
     assert table_kind(name) == kind
+
+
+def test_readme_data_folder_table_shows_every_file_kind() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## The data folder", 1)[1].split("\n\n**", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named = {row.split("`")[1] for row in rows}
+    patterns = {pattern for pattern, _ in TABLE_FILE_PATTERNS}
+    assert named == patterns | {RDS_FILE, PROCESSED_MATRIX_FILE, CELL_SETS_PATTERN}
+    for row in rows:
+        kind = table_kind(row.split("`")[1])
+        if kind is not None:
+            assert f"`{kind}-development`" in row
 
 
 def test_item_size_follows_dynamodb_rules() -> None:
