@@ -99,6 +99,8 @@ def valid_typed_records(
 
 
 def _key_problem(record: dict[str, Any], table: Table) -> str | None:
+    if "" in record:
+        return "an attribute name is empty"
     for key in table.key_names:
         if key not in record:
             return f"missing key attribute {key!r}"

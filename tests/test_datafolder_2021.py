@@ -255,6 +255,7 @@ def test_bad_typed_records_are_named_and_the_good_ones_load(
         for i, (attributes, _) in enumerate(BAD_TYPED)
     ]
     records.append({"projectUuid": {"N": "1"}})
+    records.append({"projectUuid": {"S": "typed-empty-name"}, "": {"S": "x"}})
     write_json(folder, "mock_projects.json", {"records": records})
     result = load(session_stack, data)
     assert result.returncode == 1, result.stdout
@@ -265,6 +266,8 @@ def test_bad_typed_records_are_named_and_the_good_ones_load(
         assert message in line, line
     last = f"record {len(BAD_TYPED) + 1}: key attribute 'projectUuid' must be"
     assert last in result.stdout
+    empty = f"record {len(BAD_TYPED) + 2}: an attribute name is empty"
+    assert empty in result.stdout
     ddb = session_stack.client("dynamodb")
     good = ddb.get_item(TableName=PROJECTS, Key={"projectUuid": {"S": "typed-good"}})
     assert good["Item"]["rbac"] == {"SS": ["x"]}
