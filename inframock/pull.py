@@ -6,9 +6,15 @@ construction: a hook refuses any operation but the few reads a pull needs,
 before a request is signed.
 
 The files written are exactly what the loader reads: `mock_experiment.json`,
-`mock_samples.json`, an empty `mock_plots_tables.json` and `r.rds.gz`. Numbers
-stay exact (DynamoDB's decimals are written as JSON numbers, digit for digit).
-Only what changed is written: JSON files whose bytes differ, and an `r.rds`
+`mock_samples.json`, an empty `mock_plots_tables.json`, and when the remote has
+them `mock_projects.json`, `r.rds.gz`, `processed-matrix.r.rds.gz` and
+`mock_cell_sets.json`. Numbers stay exact (DynamoDB's decimals are written as
+JSON numbers, digit for digit); an item holding sets or binary is written in
+DynamoDB's typed JSON, which the loader reads back exactly. The experiment keeps
+`meta.pipeline` and `meta.gem2s`: the API in development asks Step Functions
+about those executions, and the local endpoint's `ExecutionDoesNotExist` makes
+it report them SUCCEEDED (without them it reports NOT_CREATED and refuses work).
+Only what changed is written: JSON files whose bytes differ, and S3 objects
 whose ETag differs from the last pull's (kept in the hidden `.pull.json`, which
 the loader ignores) or whose local copy was changed. Every file is written to a
 hidden temporary file in the same folder and renamed, so the data folder never
@@ -17,6 +23,7 @@ holds half a file.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import gzip
 import hashlib
@@ -45,11 +52,9 @@ MB = 1024 * 1024
 PROGRESS_ABOVE = 8 * MB
 SIDECAR = ".pull.json"
 ENVIRONMENT = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-ARN_FIELDS = ("stateMachineArn", "executionArn")
-"""A `meta` entry holding one of these names the remote environment's pipelines."""
 
 DUMMY_ACCESS_KEY = DUMMY_CREDENTIALS["aws_access_key_id"]
-READ_OPERATIONS = frozenset({"Query", "HeadObject", "GetObject"})
+READ_OPERATIONS = frozenset({"Query", "GetItem", "HeadObject", "GetObject"})
 """Everything a pull may ask of the remote side."""
 
 TRANSFER = TransferConfig(multipart_chunksize=8 * MB, max_concurrency=4)
@@ -124,7 +129,6 @@ class PullReport:
 
     written: list[str] = dataclasses.field(default_factory=list)
     unchanged: list[str] = dataclasses.field(default_factory=list)
-    removed_fields: list[str] = dataclasses.field(default_factory=list)
 
 
 def pull(settings: Settings, experiment: str, environment: str) -> PullReport:
@@ -150,56 +154,118 @@ def _pull(remote: Remote, experiment: str, folder: Path) -> PullReport:
         raise PullError(f"no experiment {experiment} in experiments-{env}")
     samples = _items(remote, f"samples-{env}", experiment)
     report = PullReport()
-    item, report.removed_fields = without_pipeline_arns(experiments[0])
     folder.mkdir(parents=True, exist_ok=True)
     documents = {
-        "mock_experiment.json": item,
-        "mock_samples.json": {"records": samples},
-        "mock_plots_tables.json": {"records": []},
+        "mock_experiment.json": items_json(experiments[:1], single=True),
+        "mock_samples.json": items_json(samples),
+        "mock_plots_tables.json": items_json([]),
     }
-    for name, document in documents.items():
-        changed = _write_if_changed(folder / name, exact_json(document).encode())
+    project = _project(remote, experiments[0], samples)
+    if project is not None:
+        documents["mock_projects.json"] = items_json([project], single=True)
+    for name, text in documents.items():
+        changed = _write_if_changed(folder / name, text.encode())
         (report.written if changed else report.unchanged).append(name)
-    rds = _pull_rds(remote, experiment, folder)
-    if rds is not None:
-        (report.written if rds else report.unchanged).append("r.rds.gz")
+    objects = (
+        ("r.rds.gz", S3Object(f"biomage-source-{env}", f"{experiment}/r.rds")),
+        (
+            "processed-matrix.r.rds.gz",
+            S3Object(f"processed-matrix-{env}", f"{experiment}/r.rds"),
+        ),
+        ("mock_cell_sets.json", S3Object(f"cell-sets-{env}", experiment)),
+    )
+    for name, source in objects:
+        pulled = _pull_object(remote, source, folder / name)
+        if pulled is not None:
+            (report.written if pulled else report.unchanged).append(name)
     return report
 
 
 def _items(remote: Remote, table: str, experiment: str) -> list[dict[str, Any]]:
-    """Every item of `experiment` in `table`, as plain values with exact Decimals."""
-    deserialize = TypeDeserializer().deserialize
+    """Every item of `experiment` in `table`, in DynamoDB's typed form."""
     pages = remote.dynamodb.get_paginator("query").paginate(
         TableName=table,
         KeyConditionExpression="experimentId = :id",
         ExpressionAttributeValues={":id": {"S": experiment}},
         ConsistentRead=True,
     )
-    return [
-        {name: deserialize(value) for name, value in item.items()}
-        for page in pages
-        for item in page["Items"]
-    ]
+    return [item for page in pages for item in page["Items"]]
 
 
-def without_pipeline_arns(item: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The item without the `meta` entries naming the remote's pipeline runs.
+def _project(
+    remote: Remote, experiment: dict[str, Any], samples: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The experiment's project item (typed form), or None with a note if absent.
 
-    Cellenics keeps `meta.pipeline` and `meta.gem2s` as `{stateMachineArn,
-    executionArn, ...}`; those ARNs point at the remote environment's Step
-    Functions, which a local API must never try to reach. Returns the removed
-    paths too.
+    Its key is the samples item's `projectUuid`, else the experiment's `projectId`.
     """
-    meta = item.get("meta")
-    if not isinstance(meta, dict):
-        return item, []
-    removed = [
-        name
-        for name, value in meta.items()
-        if isinstance(value, dict) and any(field in value for field in ARN_FIELDS)
+    table = f"projects-{remote.environment}"
+    named = [s.get("projectUuid", {}) for s in samples] + [
+        experiment.get("projectId", {})
     ]
-    kept = {k: v for k, v in meta.items() if k not in removed}
-    return {**item, "meta": kept}, [f"meta.{name}" for name in removed]
+    uuid = next((n["S"] for n in named if n.get("S")), None)
+    if uuid is None:
+        console.note(
+            "no projectUuid in the samples nor projectId in the experiment: "
+            "no project to pull"
+        )
+        return None
+    try:
+        found = remote.dynamodb.get_item(
+            TableName=table, Key={"projectUuid": {"S": uuid}}, ConsistentRead=True
+        )
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        console.note(f"no table {table}: the experiment comes without its project")
+        return None
+    if "Item" not in found:
+        console.note(f"no project {uuid} in {table}: skipped")
+        return None
+    item: dict[str, Any] = found["Item"]
+    return item
+
+
+def items_json(items: list[dict[str, Any]], single: bool = False) -> str:
+    """Typed items as a data folder file: one object if `single`, else `records`.
+
+    Plain JSON with exact numbers when it can say everything; DynamoDB's typed
+    JSON (binary as base64) when an item holds sets or binary, which plain JSON
+    cannot tell from lists and strings.
+    """
+    if any(_typed_only(value) for item in items for value in item.values()):
+        typed = [{k: _json_typed(v) for k, v in item.items()} for item in items]
+        document: Any = typed[0] if single else {"records": typed}
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    deserialize = TypeDeserializer().deserialize
+    plain = [{k: deserialize(v) for k, v in item.items()} for item in items]
+    return exact_json(plain[0] if single else {"records": plain})
+
+
+def _typed_only(value: dict[str, Any]) -> bool:
+    """True when a typed value holds a set or binary somewhere."""
+    ((kind, inner),) = value.items()
+    if kind in ("SS", "NS", "BS", "B"):
+        return True
+    if kind == "M":
+        return any(_typed_only(v) for v in inner.values())
+    if kind == "L":
+        return any(_typed_only(v) for v in inner)
+    return False
+
+
+def _json_typed(value: dict[str, Any]) -> dict[str, Any]:
+    """A typed value as JSON can hold it: binary as base64 text."""
+    ((kind, inner),) = value.items()
+    if kind == "B":
+        return {kind: base64.b64encode(inner).decode()}
+    if kind == "BS":
+        return {kind: [base64.b64encode(b).decode() for b in inner]}
+    if kind == "M":
+        return {kind: {k: _json_typed(v) for k, v in inner.items()}}
+    if kind == "L":
+        return {kind: [_json_typed(v) for v in inner]}
+    return value
 
 
 def exact_json(value: Any) -> str:
@@ -263,8 +329,8 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
-class RdsMark:
-    """What the last pull downloaded, and the file it made of it."""
+class ObjectMark:
+    """What the last pull downloaded of an S3 object, and the file it made of it."""
 
     etag: str
     size: int
@@ -272,23 +338,26 @@ class RdsMark:
     digest: str
 
 
-def _pull_rds(remote: Remote, experiment: str, folder: Path) -> bool | None:
-    """Download `r.rds` gzipped if it changed; True if written, None if absent."""
-    source = S3Object(f"biomage-source-{remote.environment}", f"{experiment}/r.rds")
+def _pull_object(remote: Remote, source: S3Object, target: Path) -> bool | None:
+    """Download `source` into `target` (gzipped if it is a `.gz`) if it changed.
+
+    True if written, False if unchanged, None (with a note) if the remote has no
+    such object.
+    """
     try:
         head = remote.s3.head_object(Bucket=source.bucket, Key=source.key)
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") not in {"404", "NoSuchKey"}:
             raise
-        console.warn(f"no {source}: the experiment comes without r.rds.gz")
+        console.warn(f"no {source}: the experiment comes without {target.name}")
         return None
-    target = folder / "r.rds.gz"
-    mark = _read_mark(folder)
+    mark = _read_marks(target.parent).get(target.name)
     if mark is not None and mark.etag == head["ETag"] and _unchanged(target, mark):
         return False
-    digest = _download_gzipped(remote, source, head, target)
+    digest = _download(remote, source, head, target)
     stat = target.stat()
-    _save_mark(folder, RdsMark(head["ETag"], stat.st_size, stat.st_mtime_ns, digest))
+    mark = ObjectMark(head["ETag"], stat.st_size, stat.st_mtime_ns, digest)
+    _save_mark(target, mark)
     console.note(f"{source} → {target} ({console.size(head['ContentLength'])})")
     return True
 
@@ -304,13 +373,13 @@ class S3Object:
         return f"s3://{self.bucket}/{self.key}"
 
 
-def _download_gzipped(
+def _download(
     remote: Remote, source: S3Object, head: dict[str, Any], target: Path
 ) -> str:
-    """Stream the version `head` describes into `target`, gzipped; its sha256.
+    """Stream the version `head` describes into `target`; the file's sha256.
 
-    The object goes through gzip as it arrives (bounded memory), with progress
-    for big files; `target` appears only once complete.
+    A `.gz` target gets the object through gzip as it arrives (bounded memory);
+    big files show progress; `target` appears only once complete.
     """
     size = head["ContentLength"]
     extra = {"VersionId": head["VersionId"]} if head.get("VersionId") else {}
@@ -320,13 +389,22 @@ def _download_gzipped(
             board = stack.enter_context(progress_board())
             advance = stack.enter_context(board.track(f"{source}", size, ""))
         digesting = _Digesting(raw)
-        with gzip.GzipFile(
-            filename="", mode="wb", fileobj=digesting, compresslevel=1, mtime=0
-        ) as gz:
+        with ExitStack() as gzipping:
+            sink: _Digesting | gzip.GzipFile = digesting
+            if target.suffix == ".gz":
+                sink = gzipping.enter_context(
+                    gzip.GzipFile(
+                        filename="",
+                        mode="wb",
+                        fileobj=digesting,
+                        compresslevel=1,
+                        mtime=0,
+                    )
+                )
             remote.s3.download_fileobj(
                 source.bucket,
                 source.key,
-                _WriteOnly(gz),
+                _WriteOnly(sink),
                 ExtraArgs=extra,
                 Callback=advance,
                 Config=TRANSFER,
@@ -338,7 +416,7 @@ def _ignore(_: int) -> None:
     pass
 
 
-def _unchanged(path: Path, mark: RdsMark) -> bool:
+def _unchanged(path: Path, mark: ObjectMark) -> bool:
     """True while `path` is the file the last pull wrote (by stat, else by digest)."""
     try:
         stat = path.stat()
@@ -350,23 +428,27 @@ def _unchanged(path: Path, mark: RdsMark) -> bool:
         return False
 
 
-def _read_mark(folder: Path) -> RdsMark | None:
+def _read_marks(folder: Path) -> dict[str, ObjectMark]:
+    """The marks of the last pulls, by file name (none if unreadable)."""
     try:
-        return RdsMark(**json.loads((folder / SIDECAR).read_text())["r.rds.gz"])
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
+        saved = json.loads((folder / SIDECAR).read_text())
+        return {name: ObjectMark(**mark) for name, mark in saved.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
 
 
-def _save_mark(folder: Path, mark: RdsMark) -> None:
-    document = {"r.rds.gz": dataclasses.asdict(mark)}
-    with atomic_file(folder / SIDECAR) as stream:
+def _save_mark(target: Path, mark: ObjectMark) -> None:
+    marks = _read_marks(target.parent)
+    marks[target.name] = mark
+    document = {name: dataclasses.asdict(m) for name, m in sorted(marks.items())}
+    with atomic_file(target.parent / SIDECAR) as stream:
         stream.write(json.dumps(document, indent=2).encode())
 
 
 class _WriteOnly:
     """Hides a stream's seek/tell: the transfer must then write its parts in order."""
 
-    def __init__(self, stream: IO[bytes] | gzip.GzipFile) -> None:
+    def __init__(self, stream: _Digesting | gzip.GzipFile) -> None:
         self._stream = stream
 
     def write(self, data: bytes) -> int:
@@ -403,8 +485,6 @@ def _reason(err: ClientError) -> str:
 
 def summary(report: PullReport, experiment: str, folder: Path) -> None:
     """Say what a pull did and what to do next."""
-    for path in report.removed_fields:
-        console.note(f"left out {path}: it names the remote's pipeline runs")
     written = ", ".join(report.written) or "nothing (all unchanged)"
     console.note(f"{experiment}: wrote {written} in {folder}")
     if report.written:

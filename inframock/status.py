@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import time
+from typing import Any
 
 import psutil
 import redis
@@ -271,8 +272,10 @@ def _contents(
     """
     items: dict[str, collections.Counter[str]] = {}
     for table in stack.tables:
-        if table.hash_key == "experimentId":  # projects are not per experiment
+        if table.hash_key == "experimentId":
             items[table.name] = _items_per_experiment(clients, table.name)
+        else:
+            items[table.name] = _projects_per_experiment(clients, stack, table.name)
     ids = sorted(set().union(*items.values()))
     experiments = {
         i: ExperimentStatus({t: c[i] for t, c in items.items()}, {}) for i in ids
@@ -305,6 +308,49 @@ def _items_per_experiment(clients: Clients, table: str) -> collections.Counter[s
     except clients.dynamodb.exceptions.ResourceNotFoundException:
         pass  # reported as missing
     return counts
+
+
+def _projects_per_experiment(
+    clients: Clients, stack: Stack, table: str
+) -> collections.Counter[str]:
+    """How many items of the projects table each experiment belongs to.
+
+    Projects are keyed by `projectUuid`, not by experiment: a project counts for
+    every experiment it lists in `experiments`, and for every experiment whose
+    item names it in `projectId` or whose samples name it in `projectUuid`.
+    """
+    links: dict[str, set[str]] = collections.defaultdict(set)
+    try:
+        projects = {}
+        for item in _scan(clients, table, "projectUuid, experiments"):
+            listed = item.get("experiments", {})
+            members = listed.get("SS", []) + [
+                e["S"] for e in listed.get("L", []) if "S" in e
+            ]
+            projects[item["projectUuid"]["S"]] = members
+    except clients.dynamodb.exceptions.ResourceNotFoundException:
+        return collections.Counter()  # reported as missing
+    for project, members in projects.items():
+        for experiment in members:
+            links[experiment].add(project)
+    for kind, attribute in (("experiments", "projectId"), ("samples", "projectUuid")):
+        try:
+            named = _scan(clients, stack.table(kind).name, f"experimentId, {attribute}")
+            for item in named:
+                project = item.get(attribute, {}).get("S")
+                if project in projects and "S" in item.get("experimentId", {}):
+                    links[item["experimentId"]["S"]].add(project)
+        except clients.dynamodb.exceptions.ResourceNotFoundException:
+            continue  # reported as missing
+    return collections.Counter({e: len(p) for e, p in links.items()})
+
+
+def _scan(clients: Clients, table: str, projection: str) -> list[dict[str, Any]]:
+    """Every item of `table`, page after page, with only the attributes named."""
+    pages = clients.dynamodb.get_paginator("scan").paginate(
+        TableName=table, ProjectionExpression=projection
+    )
+    return [item for page in pages for item in page["Items"]]
 
 
 def _bucket_usage(clients: Clients, bucket: str) -> tuple[Usage, dict[str, Usage]]:

@@ -102,7 +102,7 @@ def test_status_lists_services_and_what_each_experiment_has(
     # The Redis row's version column names the server and its version.
     assert re.search(r"\b(valkey|redis) \d+\.\d+", result.stdout), result.stdout
     line = next(l for l in result.stdout.splitlines() if l.strip().startswith(GOOD))
-    assert line.split()[1:4] == ["1", "1", str(PLOTS)]
+    assert line.split()[1:5] == ["1", "1", "0", str(PLOTS)]
     assert "21.0 MB" in line
 
 

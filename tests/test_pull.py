@@ -1,8 +1,9 @@
 """`make pull`: another environment (a second moto server) into the data folder.
 
 The remote side is a moto server of its own on a free port, seeded here with
-`experiments-staging`, `samples-staging` and `biomage-source-staging`, exactly
-as a Cellenics environment holds an experiment.
+`experiments-staging`, `samples-staging`, `projects-staging`,
+`biomage-source-staging`, `processed-matrix-staging` and `cell-sets-staging`,
+exactly as a Cellenics environment holds an experiment.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from botocore.exceptions import ClientError
+
 from inframock.data.dataset import parse_json
 from inframock.pull import Remote, RemoteWriteRefused
 from inframock.settings import Settings
@@ -25,7 +28,9 @@ from inframock.testing.harness import ROOT, base_env, cli, standalone_moto
 from inframock.testing.datafolder import MB, payload
 
 ENV = "staging"
-ARNS = "arn:aws:states:eu-west-1:000000000000:stateMachine:biomage-qc-staging"
+MACHINE = "arn:aws:states:eu-west-1:242905224710:stateMachine:biomage-qc-staging-7c1f"
+EXECUTION = "arn:aws:states:eu-west-1:242905224710:execution:biomage-qc-staging-7c1f"
+CELL_SETS = {"cellSets": [{"key": "louvain", "children": [{"key": "c0"}]}]}
 
 
 @pytest.fixture(scope="module", name="remote")
@@ -48,19 +53,22 @@ def _client(endpoint: str, service: str) -> Any:
 
 def _provision(endpoint: str) -> None:
     ddb, s3 = _client(endpoint, "dynamodb"), _client(endpoint, "s3")
-    for table in (f"experiments-{ENV}", f"samples-{ENV}"):
+    for table, key in (
+        (f"experiments-{ENV}", "experimentId"),
+        (f"samples-{ENV}", "experimentId"),
+        (f"projects-{ENV}", "projectUuid"),
+    ):
         ddb.create_table(
             TableName=table,
             BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "experimentId", "KeyType": "HASH"}],
-            AttributeDefinitions=[
-                {"AttributeName": "experimentId", "AttributeType": "S"}
-            ],
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
         )
-    s3.create_bucket(
-        Bucket=f"biomage-source-{ENV}",
-        CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
-    )
+    for bucket in ("biomage-source", "processed-matrix", "cell-sets"):
+        s3.create_bucket(
+            Bucket=f"{bucket}-{ENV}",
+            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+        )
     s3.put_bucket_versioning(
         Bucket=f"biomage-source-{ENV}", VersioningConfiguration={"Status": "Enabled"}
     )
@@ -74,11 +82,14 @@ def experiment_item(experiment: str, name: str = "pulled") -> dict[str, Any]:
         "meta": {
             "organism": "mmusculus",
             "type": "10x",
-            "pipeline": {"stateMachineArn": ARNS, "executionArn": ARNS + ":run-1"},
+            "pipeline": {
+                "stateMachineArn": MACHINE,
+                "executionArn": EXECUTION + ":run-1",
+            },
             "gem2s": {
                 "paramsHash": "7c1f",
-                "stateMachineArn": ARNS,
-                "executionArn": ARNS + ":run-2",
+                "stateMachineArn": MACHINE,
+                "executionArn": EXECUTION + ":run-2",
             },
         },
         "processingConfig": {
@@ -95,21 +106,53 @@ def samples_item(experiment: str) -> dict[str, Any]:
     """The samples of an experiment, as Cellenics stores them."""
     return {
         "experimentId": experiment,
-        "projectUuid": "c4b5",
+        "projectUuid": project_uuid(experiment),
         "samples": {"s1": {"name": "WT", "fileNames": ["matrix.mtx.gz"]}},
     }
 
 
-def seed(endpoint: str, experiment: str, rds: bytes, name: str = "pulled") -> None:
-    """Put one experiment on the remote side (again: a new version)."""
+def project_uuid(experiment: str) -> str:
+    """The project of an experiment, named by its samples item."""
+    return f"{experiment}-project"
+
+
+def project_item(experiment: str) -> dict[str, Any]:
+    """The experiment's project, with a string set as Cellenics keeps its RBAC."""
+    return {
+        "projectUuid": project_uuid(experiment),
+        "name": "pulled project",
+        "experiments": [experiment],
+        "rbac_can_write": {"user-1", "user-2"},
+    }
+
+
+def seed(
+    endpoint: str,
+    experiment: str,
+    rds: bytes,
+    name: str = "pulled",
+    matrix: bytes = b"processed",
+    cell_sets: Any = None,
+) -> None:
+    """Put one experiment, its project and objects on the remote side (again: a
+    new version)."""
     ddb, s3 = _client(endpoint, "dynamodb"), _client(endpoint, "s3")
     serialize = TypeSerializer().serialize
     for table, item in (
         (f"experiments-{ENV}", experiment_item(experiment, name)),
         (f"samples-{ENV}", samples_item(experiment)),
+        (f"projects-{ENV}", project_item(experiment)),
     ):
         ddb.put_item(TableName=table, Item=serialize(item)["M"])
     s3.put_object(Bucket=f"biomage-source-{ENV}", Key=f"{experiment}/r.rds", Body=rds)
+    s3.put_object(
+        Bucket=f"processed-matrix-{ENV}", Key=f"{experiment}/r.rds", Body=matrix
+    )
+    s3.put_object(
+        Bucket=f"cell-sets-{ENV}",
+        Key=experiment,
+        Body=json.dumps(cell_sets or CELL_SETS).encode(),
+    )
 
 
 def remote_state(endpoint: str) -> dict[str, Any]:
@@ -157,13 +200,6 @@ def pull_env(tmp: Path, remote: str) -> dict[str, str]:
     )
 
 
-def pulled_experiment(experiment: str) -> dict[str, Any]:
-    """The experiment item as a pull writes it: without its pipelines' ARNs."""
-    expected = experiment_item(experiment)
-    del expected["meta"]["pipeline"], expected["meta"]["gem2s"]
-    return expected
-
-
 def test_pull_writes_what_the_loader_reads_and_never_writes_remotely(
     remote: str, tmp_path: Path, make_stack: Any
 ) -> None:
@@ -175,36 +211,74 @@ def test_pull_writes_what_the_loader_reads_and_never_writes_remotely(
     assert result.returncode == 0, result.stdout
     assert remote_state(remote) == before
     assert "r.rds: started (9.4 MB)" in result.stdout
-    assert "left out meta.pipeline" in result.stdout
+    assert "left out" not in result.stdout
     _assert_pulled_files(Path(env["BIOMAGE_DATA_PATH"]) / "pulled-1", rds)
 
-    stack = make_stack(data=Path(env["BIOMAGE_DATA_PATH"])).wait_ready()
+    _assert_loaded(make_stack(data=Path(env["BIOMAGE_DATA_PATH"])).wait_ready(), rds)
+
+
+def _assert_loaded(stack: Any, rds: bytes) -> None:
+    """What the stack holds once it has loaded the pulled `pulled-1`."""
+    ddb = stack.client("dynamodb")
     deserialize = TypeDeserializer().deserialize
     for table, item in (
-        ("experiments-development", pulled_experiment("pulled-1")),
+        ("experiments-development", experiment_item("pulled-1")),
         ("samples-development", samples_item("pulled-1")),
     ):
-        loaded = stack.client("dynamodb").get_item(
-            TableName=table, Key={"experimentId": {"S": "pulled-1"}}
-        )["Item"]
-        assert {k: deserialize(v) for k, v in loaded.items()} == item
-    obj = stack.client("s3").get_object(
-        Bucket="biomage-source-development", Key="pulled-1/r.rds"
-    )
-    assert obj["Body"].read() == rds
+        loaded = ddb.get_item(TableName=table, Key={"experimentId": {"S": "pulled-1"}})
+        assert {k: deserialize(v) for k, v in loaded["Item"].items()} == item
+    project = ddb.get_item(
+        TableName="projects-development",
+        Key={"projectUuid": {"S": project_uuid("pulled-1")}},
+    )["Item"]
+    assert sorted(project["rbac_can_write"]["SS"]) == ["user-1", "user-2"]
+    assert {k: deserialize(v) for k, v in project.items()} == project_item("pulled-1")
+    s3 = stack.client("s3")
+    for bucket, key, body in (
+        ("biomage-source-development", "pulled-1/r.rds", rds),
+        ("processed-matrix-development", "pulled-1/r.rds", b"processed"),
+        ("cell-sets-development", "pulled-1", json.dumps(CELL_SETS).encode()),
+    ):
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body
+
+
+def test_kept_pipeline_executions_do_not_exist_on_the_stack(
+    remote: str, tmp_path: Path, make_stack: Any
+) -> None:
+    """The 2021 API in development asks Step Functions about the kept executions
+    and takes ExecutionDoesNotExist as SUCCEEDED: the stack must answer that."""
+    seed(remote, "pulled-sfn", payload(1000, seed=5))
+    env = pull_env(tmp_path, remote)
+    assert cli(env, "pull", "pulled-sfn", "--from", ENV).returncode == 0
+    stack = make_stack(data=Path(env["BIOMAGE_DATA_PATH"])).wait_ready()
+    item = stack.client("dynamodb").get_item(
+        TableName="experiments-development",
+        Key={"experimentId": {"S": "pulled-sfn"}},
+    )["Item"]
+    meta = item["meta"]["M"]
+    arns = [meta[run]["M"]["executionArn"]["S"] for run in ("pipeline", "gem2s")]
+    assert arns == [EXECUTION + ":run-1", EXECUTION + ":run-2"]
+    stepfunctions = stack.client("stepfunctions")
+    for arn in arns:
+        with pytest.raises(ClientError) as raised:
+            stepfunctions.describe_execution(executionArn=arn)
+        assert raised.value.response["Error"]["Code"] == "ExecutionDoesNotExist"
 
 
 def _assert_pulled_files(folder: Path, rds: bytes) -> None:
-    """The four files the loader reads, exact, and no temporary file left."""
+    """The files the loader reads, exact, and no temporary file left."""
     assert sorted(p.name for p in folder.iterdir()) == [
         ".pull.json",
+        "mock_cell_sets.json",
         "mock_experiment.json",
         "mock_plots_tables.json",
+        "mock_projects.json",
         "mock_samples.json",
+        "processed-matrix.r.rds.gz",
         "r.rds.gz",
     ]
     text = (folder / "mock_experiment.json").read_text()
-    assert parse_json(text.encode()) == pulled_experiment(folder.name)
+    assert parse_json(text.encode()) == experiment_item(folder.name)
     for digits in ("0.1", "1E-7", "12345678901234567890123456789012345678", "-42.50"):
         assert f": {digits}," in text or f": {digits}\n" in text  # digit for digit
     samples = parse_json((folder / "mock_samples.json").read_bytes())
@@ -212,6 +286,12 @@ def _assert_pulled_files(folder: Path, rds: bytes) -> None:
     plots = json.loads((folder / "mock_plots_tables.json").read_text())
     assert plots == {"records": []}
     assert gzip.decompress((folder / "r.rds.gz").read_bytes()) == rds
+    matrix = (folder / "processed-matrix.r.rds.gz").read_bytes()
+    assert gzip.decompress(matrix) == b"processed"
+    assert json.loads((folder / "mock_cell_sets.json").read_text()) == CELL_SETS
+    project = json.loads((folder / "mock_projects.json").read_text())
+    assert sorted(project["rbac_can_write"]["SS"]) == ["user-1", "user-2"]  # typed
+    assert project["projectUuid"] == {"S": project_uuid(folder.name)}
 
 
 def _marks(folder: Path) -> dict[str, tuple[int, int]]:
@@ -249,8 +329,46 @@ def test_a_second_pull_writes_only_what_changed(remote: str, tmp_path: Path) -> 
 
     (folder / "r.rds.gz").write_bytes(b"edited by hand")
     fourth = cli(env, "pull", "pulled-2", "--from", ENV)
-    assert "wrote r.rds.gz" in fourth.stdout
+    assert "wrote r.rds.gz in" in fourth.stdout
     assert gzip.decompress((folder / "r.rds.gz").read_bytes()) == changed
+
+    seed(remote, "pulled-2", changed, name="renamed", cell_sets={"cellSets": []})
+    (folder / "processed-matrix.r.rds.gz").write_bytes(b"edited by hand")
+    fifth = cli(env, "pull", "pulled-2", "--from", ENV)
+    assert fifth.returncode == 0, fifth.stdout
+    assert "wrote processed-matrix.r.rds.gz, mock_cell_sets.json in" in fifth.stdout
+    assert json.loads((folder / "mock_cell_sets.json").read_text()) == {"cellSets": []}
+    matrix = (folder / "processed-matrix.r.rds.gz").read_bytes()
+    assert gzip.decompress(matrix) == b"processed"
+    assert "wrote nothing" in cli(env, "pull", "pulled-2", "--from", ENV).stdout
+
+
+def test_absent_project_and_objects_are_skipped_with_a_note(
+    remote: str, tmp_path: Path
+) -> None:
+    ddb = _client(remote, "dynamodb")
+    serialize = TypeSerializer().serialize
+    experiment = {"experimentId": "lonely", "projectId": "gone"}
+    ddb.put_item(TableName=f"experiments-{ENV}", Item=serialize(experiment)["M"])
+    ddb.put_item(TableName=f"samples-{ENV}", Item={"experimentId": {"S": "lonely"}})
+    env = pull_env(tmp_path, remote)
+    result = cli(env, "pull", "lonely", "--from", ENV)
+    assert result.returncode == 0, result.stdout
+    assert "no project gone in projects-staging: skipped" in result.stdout
+    for missing, name in (
+        ("biomage-source-staging/lonely/r.rds", "r.rds.gz"),
+        ("processed-matrix-staging/lonely/r.rds", "processed-matrix.r.rds.gz"),
+        ("cell-sets-staging/lonely", "mock_cell_sets.json"),
+    ):
+        assert f"no s3://{missing}: the experiment comes without {name}" in (
+            result.stdout
+        )
+    folder = Path(env["BIOMAGE_DATA_PATH"]) / "lonely"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "mock_experiment.json",
+        "mock_plots_tables.json",
+        "mock_samples.json",
+    ]
 
 
 def test_pull_refuses_clearly_and_writes_nothing(remote: str, tmp_path: Path) -> None:

@@ -10,7 +10,11 @@ from boto3.dynamodb.types import TypeSerializer
 
 from inframock.aws.endpoint import EndpointRefused, check_endpoint_is_local
 from inframock.data.dataset import (
+    CELL_SETS_PATTERN,
     MAX_ITEM_BYTES,
+    PROCESSED_MATRIX_FILE,
+    RDS_FILE,
+    TABLE_FILE_PATTERNS,
     exact_number,
     item_size,
     parse_json,
@@ -31,13 +35,29 @@ from inframock.testing.harness import ROOT, base_env, cli
         ("mock_samples.json", "samples"),
         ("mock_plots_tables.json", "plots-tables"),
         ("mock_plots_tables_2.json", "plots-tables"),
+        ("mock_projects.json", "projects"),
+        ("mock_projects-2021.json", "projects"),
         ("mock_cell_sets.json", None),
+        ("processed-matrix.r.rds.gz", None),
         ("mock_experiment.json.bak", None),
         ("r.rds.gz", None),
     ],
 )
 def test_file_names_choose_the_table(name: str, kind: str | None) -> None:
     assert table_kind(name) == kind
+
+
+def test_readme_data_folder_table_shows_every_file_kind() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## The data folder", 1)[1].split("\n\n**", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named = {row.split("`")[1] for row in rows}
+    patterns = {pattern for pattern, _ in TABLE_FILE_PATTERNS}
+    assert named == patterns | {RDS_FILE, PROCESSED_MATRIX_FILE, CELL_SETS_PATTERN}
+    for row in rows:
+        kind = table_kind(row.split("`")[1])
+        if kind is not None:
+            assert f"`{kind}-development`" in row
 
 
 def test_item_size_follows_dynamodb_rules() -> None:
@@ -66,11 +86,16 @@ def test_plan_skips_hidden_and_plain_files_and_sorts(tmp_path: Path) -> None:
     (tmp_path / "a-exp" / "mock_samples.json").write_text("{}")
     (tmp_path / "a-exp" / "r.rds.gz").write_bytes(b"")
     (tmp_path / "a-exp" / "extra.csv").write_text("")
+    (tmp_path / "a-exp" / "mock_cell_sets.json").write_text("{}")
+    (tmp_path / "a-exp" / "processed-matrix.r.rds.gz").write_bytes(b"")
     result = plan(tmp_path)
     assert [e.id for e in result.experiments] == ["a-exp", "b-exp"]
     first = result.experiments[0]
     assert [f.kind for f in first.table_files] == ["samples"]
     assert first.rds == tmp_path / "a-exp" / "r.rds.gz"
+    assert first.cell_sets == tmp_path / "a-exp" / "mock_cell_sets.json"
+    assert first.processed_matrix == tmp_path / "a-exp" / "processed-matrix.r.rds.gz"
+    assert result.experiments[1].cell_sets is None
     assert first.ignored == ("extra.csv",)
     assert not result.problems
 

@@ -112,6 +112,7 @@ def test_status_reports_every_page_prefix_queue_and_subscription(
     assert exp_a["items"] == {
         "experiments-development": 1,
         "samples-development": 1,
+        "projects-development": 0,
         "plots-tables-development": PLOTS,
     }
     assert exp_a["objects"]["biomage-source-development"] == {

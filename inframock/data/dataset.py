@@ -25,9 +25,16 @@ MAX_DEPTH = 32
 TABLE_FILE_PATTERNS = (
     ("mock_experiment*.json", "experiments"),
     ("mock_samples*.json", "samples"),
+    ("mock_projects*.json", "projects"),
     ("mock_plots_tables*.json", "plots-tables"),
 )
+"""File name pattern → table kind (the table is `<kind>-development`)."""
+TABLE_KINDS = tuple(kind for _, kind in TABLE_FILE_PATTERNS)
 RDS_FILE = "r.rds.gz"
+PROCESSED_MATRIX_FILE = "processed-matrix.r.rds.gz"
+CELL_SETS_PATTERN = "mock_cell_sets*.json"
+DYNAMODB_TYPES = frozenset({"S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"})
+"""The type descriptors of DynamoDB's typed JSON (`{"S": "text"}`, `{"N": "1"}`…)."""
 EXPERIMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
@@ -64,6 +71,10 @@ class Experiment:
     rds: Path | None
     ignored: tuple[str, ...]
     problems: tuple[Problem, ...] = ()
+    processed_matrix: Path | None = None
+    """`processed-matrix.r.rds.gz`: the worker's matrix, when not the `r.rds`."""
+    cell_sets: Path | None = None
+    """`mock_cell_sets*.json`: the cell sets document the API reads from S3."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,20 +133,46 @@ def _link_problem(entry: Path, root: Path) -> str | None:
 
 
 def _experiment(folder: Path, root: Path) -> Experiment:
-    table_files, ignored, problems, rds = [], [], [], None
+    table_files, ignored, problems = [], [], []
+    # The files an experiment has at most one of: r.rds, matrix, cell sets.
+    singles: dict[str, Path] = {}
     for entry in _entries(folder):
         kind = table_kind(entry.name)
+        single = _single_kind(entry.name)
         if reason := _link_problem(entry, root):
             problems.append(Problem(folder.name, entry.name, reason))
         elif kind and entry.is_file():
             table_files.append(TableFile(entry, kind))
-        elif entry.name == RDS_FILE and entry.is_file():
-            rds = entry
+        elif single and entry.is_file():
+            if single in singles:
+                reason = (
+                    f"{singles[single].name} already goes to the same S3 object; "
+                    "an experiment has one cell sets file"
+                )
+                problems.append(Problem(folder.name, entry.name, reason))
+            else:
+                singles[single] = entry
         else:
             ignored.append(entry.name)
     return Experiment(
-        folder.name, folder, tuple(table_files), rds, tuple(ignored), tuple(problems)
+        folder.name,
+        folder,
+        tuple(table_files),
+        singles.get(RDS_FILE),
+        tuple(ignored),
+        tuple(problems),
+        processed_matrix=singles.get(PROCESSED_MATRIX_FILE),
+        cell_sets=singles.get(CELL_SETS_PATTERN),
     )
+
+
+def _single_kind(filename: str) -> str | None:
+    """Which one-per-experiment file `filename` is (by its name or pattern)."""
+    if filename in (RDS_FILE, PROCESSED_MATRIX_FILE):
+        return filename
+    if fnmatch.fnmatchcase(filename, CELL_SETS_PATTERN):
+        return CELL_SETS_PATTERN
+    return None
 
 
 def _reject_constant(name: str) -> Any:
@@ -215,15 +252,15 @@ def _records_of(document: Any) -> tuple[list[Any], str | None]:
     return records, None
 
 
-def valid_items(
-    experiment: str, name: str, table: Table, raw: bytes
+def valid_records(
+    experiment: str, name: str, table: Table, records: list[Any]
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[Problem]]:
-    """The items of a file DynamoDB will accept, each with a label naming it.
+    """The plain-JSON records of a file DynamoDB will accept, each with a label.
 
     Every other record becomes a problem. Items with the same key keep the last
     one, as successive puts would.
     """
-    records, problems = read_records(experiment, name, raw)
+    problems: list[Problem] = []
     by_key: dict[tuple[str, ...], tuple[str, dict[str, Any]]] = {}
     for index, record in enumerate(records):
         reason = _item_problem(record, table)
@@ -256,8 +293,19 @@ def _item_problem(record: Any, table: Table) -> str | None:
         if key not in record:
             return f"missing key attribute {key!r}"
         if not isinstance(record[key], str) or not record[key]:
-            return f"key attribute {key!r} must be a non-empty string"
+            hint = ""
+            if is_typed_value(record[key]):
+                hint = (
+                    " (it is in DynamoDB's typed form: a file is read as typed "
+                    "JSON only when every record is)"
+                )
+            return f"key attribute {key!r} must be a non-empty string{hint}"
     return _value_problem(record)
+
+
+def is_typed_value(value: Any) -> bool:
+    """True for an attribute value in DynamoDB's typed form, e.g. `{"S": "x"}`."""
+    return isinstance(value, dict) and len(value) == 1 and set(value) <= DYNAMODB_TYPES
 
 
 def _value_problem(value: Any) -> str | None:
@@ -268,7 +316,7 @@ def _value_problem(value: Any) -> str | None:
         if depth > MAX_DEPTH:
             return f"nested deeper than DynamoDB's {MAX_DEPTH} levels"
         if isinstance(current, Decimal):
-            if reason := _number_problem(current):
+            if reason := number_problem(current):
                 return reason
         elif isinstance(current, dict):
             if "" in current:
@@ -288,7 +336,8 @@ def significant_digits(number: Decimal) -> int:
     return max(len(digits), 1)
 
 
-def _number_problem(number: Decimal) -> str | None:
+def number_problem(number: Decimal) -> str | None:
+    """Why DynamoDB would refuse `number`, or None if it stores it exactly."""
     if not number.is_finite():
         return f"number {number} cannot be stored"
     digits = significant_digits(number)

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from inframock.data.dataset import TABLE_KINDS
 from inframock.definition.stack import ACCOUNT_ID, ENVIRONMENT
 from inframock.output.console import current, duration, error, note, plural, size
 
@@ -23,18 +24,23 @@ if TYPE_CHECKING:
     from inframock.settings import Settings
     from inframock.status import StackStatus
 
-TABLE_KINDS = ("experiments", "samples", "plots-tables")
-
 
 def summary(report: LoadReport) -> None:
     """The end of a load: per experiment what went where, then the totals.
 
     Experiments a reload skipped whole stay out of the table.
     """
-    touched = [e for e in report.experiments if e.items or e.rds_bytes or e.problems]
+    touched = [
+        e
+        for e in report.experiments
+        if e.items
+        or e.problems
+        or any(n is not None for n in (e.rds_bytes, e.matrix_bytes, e.cell_sets_bytes))
+    ]
     if touched:
         table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
-        for column in ("experiment", *TABLE_KINDS, "r.rds", "errors"):
+        objects = ("r.rds", "matrix", "cell sets")
+        for column in ("experiment", *TABLE_KINDS, *objects, "errors"):
             if column == "experiment":
                 table.add_column(column, no_wrap=True, min_width=32)
             else:
@@ -43,10 +49,20 @@ def summary(report: LoadReport) -> None:
             table.add_row(
                 escape(experiment.id),
                 *(str(experiment.items.get(kind, 0)) for kind in TABLE_KINDS),
-                "-" if experiment.rds_bytes is None else size(experiment.rds_bytes),
+                *(
+                    "-" if n is None else size(n)
+                    for n in (
+                        experiment.rds_bytes,
+                        experiment.matrix_bytes,
+                        experiment.cell_sets_bytes,
+                    )
+                ),
                 str(len(experiment.problems)) if experiment.problems else "",
             )
         current().print(table)
+    for experiment in touched:
+        for line in experiment.notes:
+            note(f"{experiment.id}: {line}")
     problems = report.all_problems
     line = (
         f"loaded {plural(len(report.experiments), 'experiment')}: "

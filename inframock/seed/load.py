@@ -1,9 +1,12 @@
 """Carry out a load plan against the stack: DynamoDB batches and S3 streams.
 
-Items go in batches of 25, several batches at once; an `r.rds.gz` is gunzipped
-while it streams to S3 as a multipart upload, so memory stays bounded whatever
-the file size. Every failure becomes a `Problem` naming experiment, file and
-record; whatever is good still loads, and nothing half-written is left behind.
+Items go in batches of 25, several batches at once; an `r.rds.gz` (and a
+`processed-matrix.r.rds.gz`) is gunzipped while it streams to S3 as a multipart
+upload, so memory stays bounded whatever the file size. An experiment without
+a processed matrix of its own gets its `r.rds` copied there server-side, as the
+worker since 2021-04 reads `processed-matrix-development`. Every failure becomes
+a `Problem` naming experiment, file and record; whatever is good still loads,
+and nothing half-written is left behind.
 """
 
 from __future__ import annotations
@@ -16,25 +19,35 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-from boto3.dynamodb.types import TypeSerializer
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from inframock.output import console
-from inframock.output.progress import ProgressBoard, progress_board
 from inframock.aws.batch import BATCH_SIZE, UnprocessedItems, write_batch
 from inframock.aws.clients import Clients
-from inframock.data.dataset import Experiment, Plan, Problem, TableFile, valid_items
+from inframock.data.cell_sets import CellSetsError, cell_sets_body
+from inframock.data.dataset import Experiment, Plan, Problem, TableFile
 from inframock.data.digests import Digests, FileMark, content_digest, new_hash
-from inframock.definition.stack import Stack, Table
-from inframock.seed.reports import ExperimentReport, LoadReport
+from inframock.data.typed_json import Labelled, table_items
+from inframock.definition.stack import ENVIRONMENT, Stack, Table
 from inframock.errors import InframockError
+from inframock.output import console
+
+from inframock.output.progress import ProgressBoard, progress_board
+from inframock.seed.reports import ExperimentReport, LoadReport
 
 MB = 1024 * 1024
 BATCH_WORKERS = 8
 EXPERIMENT_WORKERS = 4
 PROGRESS_ABOVE = 8 * MB
 """Compressed size above which an upload shows progress."""
+PROCESSED_MATRIX_BUCKET = f"processed-matrix-{ENVIRONMENT}"
+"""Where the worker (since 2021-04) lists `<experiment id>/` and downloads it all."""
+CELL_SETS_BUCKET = f"cell-sets-{ENVIRONMENT}"
+"""Where the API reads `<experiment id>`: the cell sets JSON document."""
+SERVES_AS_MATRIX = (
+    "r.rds also serves as the processed matrix "
+    f"(worker ≥ 2021-04 reads {PROCESSED_MATRIX_BUCKET})"
+)
 
 TRANSFER = TransferConfig(
     multipart_threshold=8 * MB,
@@ -57,7 +70,6 @@ class Loader:
         self.stack = stack
         self.digests = digests
         self.rds_limit = rds_limit
-        self._serialize = TypeSerializer().serialize
 
     def load(self, load_plan: Plan) -> LoadReport:
         """Load every experiment of the plan; report what was loaded and what failed."""
@@ -96,19 +108,80 @@ class Loader:
             written, problems = self._table_file(experiment.id, file, batches)
             report.items[file.kind] = report.items.get(file.kind, 0) + written
             report.problems += problems
-        if experiment.rds is not None:
-            if self.digests.unchanged(experiment.rds):
-                report.unchanged += 1
-            else:
-                try:
-                    report.rds_bytes = self._rds(experiment.id, experiment.rds, board)
-                except RdsError as err:
-                    report.problems.append(
-                        Problem(experiment.id, experiment.rds.name, str(err))
-                    )
+        self._objects(experiment, report, board)
         for problem in report.problems:
             console.error(str(problem))
         return report
+
+    def _objects(
+        self,
+        experiment: Experiment,
+        report: ExperimentReport,
+        board: ProgressBoard,
+    ) -> None:
+        """Load the experiment's S3 files that changed; failures become problems."""
+        source = self.stack.source_bucket
+        uploads = [
+            (experiment.rds, source, experiment.processed_matrix is None),
+            (experiment.processed_matrix, PROCESSED_MATRIX_BUCKET, False),
+        ]
+        for path, bucket, serves_as_matrix in uploads:
+            if path is None:
+                continue
+            if self.digests.unchanged(path):
+                report.unchanged += 1
+                continue
+            copy = PROCESSED_MATRIX_BUCKET if serves_as_matrix else None
+            try:
+                written = self._rds(experiment.id, path, bucket, board, copy)
+            except RdsError as err:
+                report.problems.append(Problem(experiment.id, path.name, str(err)))
+                continue
+            if bucket == source:
+                report.rds_bytes = written
+                if serves_as_matrix:
+                    report.notes.append(SERVES_AS_MATRIX)
+            else:
+                report.matrix_bytes = written
+        if experiment.cell_sets is not None:
+            if self.digests.unchanged(experiment.cell_sets):
+                report.unchanged += 1
+            else:
+                try:
+                    report.cell_sets_bytes = self._cell_sets(
+                        experiment.id, experiment.cell_sets
+                    )
+                except CellSetsError as err:
+                    name = experiment.cell_sets.name
+                    report.problems.append(Problem(experiment.id, name, str(err)))
+
+    def _cell_sets(self, experiment: str, path: Path) -> int:
+        """Put the checked cell sets document at `<cell sets bucket>/<experiment>`.
+
+        One PutObject: S3 holds the old document or the new one, never part of it.
+        """
+        self.digests.forget(path)
+        try:
+            with path.open("rb") as stream:
+                identity = FileMark.stat_of(stream)
+                raw = stream.read()
+            body = cell_sets_body(raw)
+            self.clients.s3.put_object(
+                Bucket=CELL_SETS_BUCKET,
+                Key=experiment,
+                Body=body,
+                ContentType="application/json",
+            )
+        except OSError as err:
+            raise CellSetsError(f"cannot read: {err.strerror}") from None
+        except (ClientError, BotoCoreError) as err:
+            raise CellSetsError(f"upload failed: {err}") from None
+        self.digests.record(path, identity, content_digest(raw))
+        console.note(
+            f"{experiment}/{path.name} → s3://{CELL_SETS_BUCKET}/{experiment} "
+            f"({console.size(len(body))})"
+        )
+        return len(body)
 
     def _table_file(
         self, experiment: str, file: TableFile, batches: ThreadPoolExecutor
@@ -123,7 +196,7 @@ class Loader:
         except OSError as err:
             return 0, [Problem(experiment, name, f"cannot read: {err.strerror}")]
         table = self.stack.table(file.kind)
-        labelled, problems = valid_items(experiment, name, table, raw)
+        labelled, problems = table_items(experiment, name, table, raw)
         try:
             written, reasons = self._write_items(table, labelled, batches)
             problems += [
@@ -139,7 +212,7 @@ class Loader:
     def _write_items(
         self,
         table: Table,
-        labelled: list[tuple[str, dict[str, Any]]],
+        labelled: Labelled,
         batches: ThreadPoolExecutor,
     ) -> tuple[int, list[tuple[str, str]]]:
         """Write items in concurrent batches; how many were written, and why not."""
@@ -155,12 +228,10 @@ class Loader:
         return written, reasons
 
     def _write_batch(
-        self, table: Table, chunk: list[tuple[str, dict[str, Any]]]
+        self, table: Table, chunk: Labelled
     ) -> tuple[int, list[tuple[str, str]]]:
         """Write up to 25 items; on a rejected batch, find the culprits one by one."""
-        requests = [
-            {"PutRequest": {"Item": self._serialize(item)["M"]}} for _, item in chunk
-        ]
+        requests = [{"PutRequest": {"Item": item}} for _, item in chunk]
         try:
             write_batch(self.clients.dynamodb, table.name, requests)
             return len(chunk), []
@@ -171,9 +242,7 @@ class Loader:
         written, reasons = 0, []
         for label, item in chunk:
             try:
-                self.clients.dynamodb.put_item(
-                    TableName=table.name, Item=self._serialize(item)["M"]
-                )
+                self.clients.dynamodb.put_item(TableName=table.name, Item=item)
                 written += 1
             except ClientError as err:
                 reasons.append((label, _aws_message(err)))
@@ -184,15 +253,25 @@ class Loader:
             )
         return written, reasons
 
-    def _rds(self, experiment: str, path: Path, board: ProgressBoard) -> int:
-        """Gunzip `path` while streaming it to `<source bucket>/<experiment>/r.rds`.
+    def _rds(
+        self,
+        experiment: str,
+        path: Path,
+        bucket: str,
+        board: ProgressBoard,
+        copy_to: str | None,
+    ) -> int:
+        """Gunzip `path` while streaming it to `<bucket>/<experiment>/r.rds`; then,
+        if asked, copy that object server-side to the same key of `copy_to`, so
+        it is gunzipped once.
 
         Any failure (bad gzip, over the size limit, the endpoint gone) aborts the
-        multipart upload, so S3 gets no object and no new version.
+        multipart upload, so S3 gets no object and no new version; a failed copy
+        leaves the file to be loaded again on the next reload.
         """
         self.digests.forget(path)
         key = f"{experiment}/r.rds"
-        label = f"{experiment}/{path.name} → s3://{self.stack.source_bucket}/{key}"
+        label = f"{experiment}/{path.name} → s3://{bucket}/{key}"
         try:
             with path.open("rb") as raw, contextlib.ExitStack() as progress:
                 identity = FileMark.stat_of(raw)
@@ -203,9 +282,11 @@ class Loader:
                     advance = progress.enter_context(board.track(label, identity[0]))
                 compressed = _Compressed(raw, advance)
                 inflated = _Inflated(gzip.GzipFile(fileobj=compressed), self.rds_limit)
-                self.clients.s3.upload_fileobj(
-                    inflated, self.stack.source_bucket, key, Config=TRANSFER
-                )
+                self.clients.s3.upload_fileobj(inflated, bucket, key, Config=TRANSFER)
+                if copy_to is not None:
+                    self.clients.s3.copy(
+                        {"Bucket": bucket, "Key": key}, copy_to, key, Config=TRANSFER
+                    )
         except (gzip.BadGzipFile, zlib.error) as err:
             raise RdsError(f"not a valid gzip file: {err}") from None
         except EOFError:

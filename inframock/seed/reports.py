@@ -17,6 +17,11 @@ class ExperimentReport:
     id: str
     items: dict[str, int] = dataclasses.field(default_factory=dict)
     rds_bytes: int | None = None
+    matrix_bytes: int | None = None
+    """Gunzipped bytes of its own `processed-matrix.r.rds.gz`."""
+    cell_sets_bytes: int | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+    """What the load summary says of the experiment besides its counts."""
     unchanged: int = 0
     """Files skipped because they hold what was last loaded from them."""
     problems: list[Problem] = dataclasses.field(default_factory=list)
@@ -38,8 +43,11 @@ class LoadReport:
 
     @property
     def bytes(self) -> int:
-        """Gunzipped bytes written to S3."""
-        return sum(e.rds_bytes or 0 for e in self.experiments)
+        """Bytes written to S3 from files (gunzipped); not server-side copies."""
+        return sum(
+            (e.rds_bytes or 0) + (e.matrix_bytes or 0) + (e.cell_sets_bytes or 0)
+            for e in self.experiments
+        )
 
     @property
     def unchanged(self) -> int:
