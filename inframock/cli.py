@@ -224,8 +224,9 @@ def env() -> None:
 def pull(experiment: str, environment: str) -> None:
     """Copy EXPERIMENT from another environment into the data folder.
 
-    Reads experiments-<env>, samples-<env> and biomage-source-<env>/EXPERIMENT/r.rds
-    with your own AWS credentials (and AWS_PROFILE), or from
+    Reads experiments-<env>, samples-<env>, projects-<env>, and
+    EXPERIMENT's objects in biomage-source-<env>, processed-matrix-<env> and
+    cell-sets-<env>, with your own AWS credentials (and AWS_PROFILE), or from
     INFRAMOCK_PULL_ENDPOINT when set, and never writes there. Writes only the
     files that changed into BIOMAGE_DATA_PATH/EXPERIMENT/; `make reload-data`
     then loads them.

@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import gzip
-import hashlib
 import json
 import re
 from contextlib import ExitStack
@@ -40,6 +39,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
+from inframock.data.digests import file_digest, new_hash
 from inframock.data.files import atomic_file
 from inframock.output import console
 from inframock.output.progress import progress_board
@@ -376,7 +376,7 @@ class S3Object:
 def _download(
     remote: Remote, source: S3Object, head: dict[str, Any], target: Path
 ) -> str:
-    """Stream the version `head` describes into `target`; the file's sha256.
+    """Stream the version `head` describes into `target`; the file's content digest.
 
     A `.gz` target gets the object through gzip as it arrives (bounded memory);
     big files show progress; `target` appears only once complete.
@@ -422,8 +422,7 @@ def _unchanged(path: Path, mark: ObjectMark) -> bool:
         stat = path.stat()
         if (stat.st_size, stat.st_mtime_ns) == (mark.size, mark.mtime_ns):
             return True
-        with path.open("rb") as stream:
-            return hashlib.file_digest(stream, "sha256").hexdigest() == mark.digest
+        return file_digest(path) == mark.digest
     except OSError:
         return False
 
@@ -461,7 +460,7 @@ class _Digesting:
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
-        self._digest = hashlib.sha256()
+        self._digest = new_hash()
 
     def write(self, data: bytes) -> int:
         """Digest, then write through."""
@@ -473,7 +472,7 @@ class _Digesting:
         self._stream.flush()
 
     def hexdigest(self) -> str:
-        """The sha256 of everything written."""
+        """The content digest (as for loads) of everything written."""
         return self._digest.hexdigest()
 
 

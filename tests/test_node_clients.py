@@ -136,7 +136,6 @@ def test_dynamodb_converter_round_trips_an_item_with_a_string_set(
     assert sorted(item["rbac_can_write"]["SS"]) == ["user-a", "user-b"]
 
 
-@pytest.mark.xfail(strict=False, reason="needs the samples GSI (issue 10)")
 def test_samples_query_by_project_on_the_gsi(results: Results) -> None:
     result = passed(results, "dynamodb_samples_gsi_query")
     assert result["items"] == [
