@@ -97,7 +97,7 @@ def test_a_put_expecting_continue_gets_one_interim_response_and_stores_the_body(
 
 
 def test_plain_moto_server_still_sends_two_interim_responses() -> None:
-    """The upstream bug `aws_engine.SingleContinueHandler` works around.
+    """The upstream bug `inframock.engine.continue_once` works around.
 
     A plain `python -m moto.server` (moto issue 5432) answers
     `Expect: 100-continue` twice: http.server's `handle_expect_100` and

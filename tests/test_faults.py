@@ -93,7 +93,7 @@ def recorded_pid(stack: RunningStack) -> int | None:
 
 def aws_of(services: list[psutil.Process]) -> psutil.Process:
     """moto's server among the services."""
-    return next(p for p in services if "inframock.embedded.aws_engine" in p.cmdline())
+    return next(p for p in services if "inframock.engine" in p.cmdline())
 
 
 def workdir_of(services: list[psutil.Process]) -> Path:

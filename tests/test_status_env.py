@@ -156,7 +156,7 @@ def _check_services(services: list[dict[str, Any]]) -> None:
     by_name = {s["name"]: s for s in services}
     assert set(by_name) == {"aws", "redis"}
     for name, binary in (
-        ("aws", "inframock.embedded.aws_engine"),
+        ("aws", "inframock.engine"),
         ("redis", "-server"),
     ):
         service = by_name[name]

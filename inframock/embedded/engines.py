@@ -59,11 +59,11 @@ def aws_service(settings: Settings) -> Service:
     return Service(
         name="aws",
         description=f"moto {version}",
-        # moto's own server and app, warmed up first (see embedded/aws_engine.py).
+        # moto's own server and app, warmed up first (see inframock/engine/server.py).
         command=(
             sys.executable,
             "-m",
-            "inframock.embedded.aws_engine",
+            "inframock.engine",
             settings.bind,
             str(settings.aws_port),
         ),

@@ -1,4 +1,4 @@
-"""The AWS child process: moto's own server, warmed up before it takes connections.
+"""The AWS engine's server: moto's own app, warmed up before it takes connections.
 
 moto builds each service's app and loads its botocore model on that service's
 first request, about 0.3 s for S3, DynamoDB, SNS and SQS together. Started as
@@ -6,24 +6,24 @@ first request, about 0.3 s for S3, DynamoDB, SNS and SQS together. Started as
 the critical path of `make run`. Here the same app moto's server runs answers
 one read-only request per service first, while the supervisor is still busy
 importing boto3, so the stack is ready sooner. Run as
-`python -m inframock.embedded.aws_engine HOST PORT`.
+`python -m inframock.engine HOST PORT`.
 
-It also answers `Expect: 100-continue` with one interim `100 Continue`, where
-moto's server sends two (see `SingleContinueHandler`).
+Where the engine differs from AWS in a way a Cellenics client notices, one
+module of this package owns the difference and is wired in here.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
-    MotoRequestHandler,
     create_backend_app,
 )
 from werkzeug.serving import run_simple
 from werkzeug.test import Client
+
+from inframock.engine.continue_once import SingleContinueHandler
 
 WARM_UP = {
     "s3": ("GET", {}, b""),
@@ -50,25 +50,6 @@ WARM_UP = {
     ),
 }
 """One request per service that reads and creates nothing."""
-
-
-class SingleContinueHandler(MotoRequestHandler):
-    """moto's request handler, sending one `100 Continue` instead of two.
-
-    `http.server.BaseHTTPRequestHandler.parse_request` answers an HTTP/1.1
-    `Expect: 100-continue` through `handle_expect_100`, and werkzeug's
-    `WSGIRequestHandler.run_wsgi` then writes its own `HTTP/1.1 100 Continue`
-    for the same request (werkzeug 3.1; upstream moto issue 5432). aws-sdk v2
-    for Node, which expects continue for S3 bodies of 1 MB and more, writes the
-    body once per interim response and fails with `write after end`
-    (aws-sdk-js issue 3404); it also needs one: without it the body is never
-    sent. werkzeug's line is kept: it is sent for every request that expects
-    it, just before the app reads the body.
-    """
-
-    def handle_expect_100(self) -> bool:
-        """Accept the request; `run_wsgi` sends the one interim response."""
-        return True
 
 
 def warm_up(app: DomainDispatcherApplication, host: str, region: str) -> None:
@@ -103,7 +84,3 @@ def main(host: str, port: int) -> None:
         threaded=True,
         request_handler=SingleContinueHandler,
     )
-
-
-if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
