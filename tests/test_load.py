@@ -248,3 +248,19 @@ def test_missing_data_folder_is_an_error(
     result = load(session_stack, tmp_path / "nowhere")
     assert result.returncode == 1
     assert "data folder does not exist" in result.stdout
+
+
+def test_the_load_summary_fits_80_columns_without_cutting_ids(
+    session_stack: RunningStack, tmp_path: Path
+) -> None:
+    experiment = "e52b39624588791a7889e39c617f669e"  # ids are 32 characters
+    data = tmp_path / "data"
+    folder = experiment_folder(data, experiment)
+    write_json(folder, "mock_experiment.json", {"experimentId": experiment})
+    write_rds(folder, payload(1000))
+    result = session_stack.cli("reload-data", BIOMAGE_DATA_PATH=str(data), COLUMNS="80")
+    assert result.returncode == 0, result.stdout
+    rows = [l for l in result.stdout.splitlines() if l.startswith(experiment)]
+    assert rows, result.stdout
+    assert all(len(row) <= 80 for row in rows), rows
+    assert "…" not in result.stdout

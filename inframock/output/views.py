@@ -18,9 +18,16 @@ from inframock.data.dataset import TABLE_KINDS
 from inframock.definition.stack import ACCOUNT_ID, ENVIRONMENT
 from inframock.output.console import current, duration, error, note, plural, size
 
+OBJECT_COLUMNS = (
+    ("r.rds", "rds_bytes"),
+    ("matrix", "matrix_bytes"),
+    ("cell sets", "cell_sets_bytes"),
+)
+"""The load summary's object columns: header, and the report's byte count."""
+
 if TYPE_CHECKING:
     from inframock.embedded.engines import Service
-    from inframock.seed.reports import LoadReport, SeedResult
+    from inframock.seed.reports import ExperimentReport, LoadReport, SeedResult
     from inframock.settings import Settings
     from inframock.status import StackStatus
 
@@ -38,28 +45,7 @@ def summary(report: LoadReport) -> None:
         or any(n is not None for n in (e.rds_bytes, e.matrix_bytes, e.cell_sets_bytes))
     ]
     if touched:
-        table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
-        objects = ("r.rds", "matrix", "cell sets")
-        for column in ("experiment", *TABLE_KINDS, *objects, "errors"):
-            if column == "experiment":
-                table.add_column(column, no_wrap=True, min_width=32)
-            else:
-                table.add_column(column, justify="right")
-        for experiment in touched:
-            table.add_row(
-                escape(experiment.id),
-                *(str(experiment.items.get(kind, 0)) for kind in TABLE_KINDS),
-                *(
-                    "-" if n is None else size(n)
-                    for n in (
-                        experiment.rds_bytes,
-                        experiment.matrix_bytes,
-                        experiment.cell_sets_bytes,
-                    )
-                ),
-                str(len(experiment.problems)) if experiment.problems else "",
-            )
-        current().print(table)
+        current().print(_load_table(touched))
     for experiment in touched:
         for line in experiment.notes:
             note(f"{experiment.id}: {line}")
@@ -78,6 +64,32 @@ def summary(report: LoadReport) -> None:
             current().print(f"    [red]•[/] {escape(str(problem))}")
     else:
         note(line)
+
+
+def _load_table(touched: list[ExperimentReport]) -> Table:
+    """Per experiment, items per table and bytes per object kind; only the
+    columns some experiment has anything in, so it fits a narrow terminal."""
+    columns: dict[str, list[str]] = {
+        kind: [str(e.items.get(kind, 0)) for e in touched] for kind in TABLE_KINDS
+    }
+    for name, attribute in OBJECT_COLUMNS:
+        columns[name] = [
+            "-" if getattr(e, attribute) is None else size(getattr(e, attribute))
+            for e in touched
+        ]
+    columns["errors"] = [str(len(e.problems)) if e.problems else "" for e in touched]
+    shown = {
+        name: values
+        for name, values in columns.items()
+        if any(v not in ("0", "-", "") for v in values)
+    }
+    table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
+    table.add_column("experiment", overflow="fold")
+    for name in shown:
+        table.add_column(name, justify="right", no_wrap=True)
+    for row, experiment in enumerate(touched):
+        table.add_row(escape(experiment.id), *(v[row] for v in shown.values()))
+    return table
 
 
 def banner(
