@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from inframock import compose
-from inframock.errors import InframockError, reported
+from inframock.errors import InframockError, UsageError, reported
 from inframock.output import console, views
 from inframock.settings import Settings, portable_raw_settings
 
@@ -52,19 +52,58 @@ def cli() -> None:
 
 
 @cli.command()
-def run() -> None:
+@click.option("--detached", is_flag=True, hidden=True)
+def run(detached: bool) -> None:
     """Start the stack in the foreground, provision it and load the data folder."""
     settings = Settings.load()
-    road = _road(settings)
+    road = _road(settings, quiet=detached)
     if road.docker:
         sys.exit(compose.up(road, settings))
     # pylint: disable-next=import-outside-toplevel
     from inframock.embedded.run import run as run_local
 
-    code = reported(lambda: run_local(settings))
+    code = reported(lambda: run_local(settings, detached))
     sys.stdout.flush()
     # Loader threads may still be mid-request to the stopped engine: do not wait.
     os._exit(code)  # pylint: disable=protected-access
+
+
+@cli.command()
+def start() -> None:
+    """Start the stack in the background: the same checks and banner as `run`,
+    then return once it is ready (its output goes to the state folder's
+    stack.log; `logs` shows it, `stop` stops the stack). Embedded road only."""
+    settings = Settings.load()
+    road = _road(settings)
+    if road.docker:
+        raise UsageError(
+            "`make start` runs the embedded stack only; on the Docker road use "
+            "`make run` (foreground), or INFRAMOCK_RUNTIME=local make start"
+        )
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.embedded.background import start as start_detached
+
+    sys.exit(start_detached(settings))
+
+
+@cli.command()
+@click.option(
+    "-f", "--follow", is_flag=True, help="Keep printing until the stack stops."
+)
+@click.option(
+    "-n",
+    "--lines",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Only the last N lines.",
+)
+def logs(follow: bool, lines: int | None) -> None:
+    """The log of the stack `start` runs in the background (stack.log in the
+    state folder; the previous start's is stack.log.1)."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.embedded.background import logs as show_logs
+
+    sys.exit(show_logs(Settings.load(), follow, lines))
 
 
 @cli.command("reload-data")

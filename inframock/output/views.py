@@ -82,9 +82,14 @@ def summary(report: LoadReport) -> None:
 
 
 def banner(
-    settings: Settings, services: list[Service], result: SeedResult, seconds: float
+    settings: Settings,
+    services: list[Service],
+    result: SeedResult,
+    seconds: float,
+    detached: bool = False,
 ) -> None:
-    """What is running where, what was loaded, and how to reach it."""
+    """What is running where, what was loaded, and how to reach it (and how to
+    stop it: `detached` when `make start` runs it in the background)."""
     if result.load is None:
         loaded = f"nothing ({escape(result.skipped_because)})"
     else:
@@ -97,7 +102,8 @@ def banner(
             count = plural(len(load.all_problems), "error")
             loaded += f", [red]{count} (listed above)[/]"
     rows = [(s.name, s.description) for s in services]
-    _ready_panel(settings, rows, loaded, seconds)
+    stop = "`make stop`; `make logs -f` follows its log" if detached else None
+    _ready_panel(settings, rows, loaded, seconds, stop=stop)
 
 
 def docker_banner(
@@ -122,6 +128,7 @@ def _ready_panel(
     loaded: str,
     seconds: float,
     extra: list[tuple[str, str]] | None = None,
+    stop: str | None = None,
 ) -> None:
     endpoint, region = settings.aws_endpoint, settings.region
     grid = Table.grid(padding=(0, 2))
@@ -137,7 +144,7 @@ def _ready_panel(
     grid.add_row("try", escape(f"aws --endpoint-url {endpoint} s3 ls"))
     grid.add_row("", escape(f"redis-cli -u {settings.redis_url} ping"))
     grid.add_row("", 'eval "$(make -s env)" points aws-cli and SDKs here')
-    grid.add_row("stop", "Ctrl-C here, or `make stop` in another terminal")
+    grid.add_row("stop", stop or "Ctrl-C here, or `make stop` in another terminal")
     current().print(
         Panel(
             grid,
