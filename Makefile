@@ -91,7 +91,7 @@ fmt: $(INSTALLED) ## Format the code with black
 	$(PY) -m black $(SOURCES)
 
 .PHONY: default-data
-default-data: $(INSTALLED) ## Regenerate the default experiment in data/
+default-data: $(INSTALLED) ## Rewrite the default experiment in data/ (`make run` writes it on first use)
 	$(PY) scripts/make_default_data.py data
 
 .PHONY: clean

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -57,6 +58,7 @@ def run(detached: bool) -> None:
     """Start the stack in the foreground, provision it and load the data folder."""
     settings = Settings.load()
     road = _road(settings, quiet=detached)
+    _first_use(settings)
     if road.docker:
         sys.exit(compose.up(road, settings))
     # pylint: disable-next=import-outside-toplevel
@@ -66,6 +68,23 @@ def run(detached: bool) -> None:
     sys.stdout.flush()
     # Loader threads may still be mid-request to the stopped engine: do not wait.
     os._exit(code)  # pylint: disable=protected-access
+
+
+def _first_use(settings: Settings) -> None:
+    """Write the default experiment into ./data when that (the default data
+    folder) holds no experiment yet: the repository does not store it."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.data.default import ensure_default
+
+    started = time.monotonic()
+    written = ensure_default(settings.data_path)
+    if written is not None:
+        total = sum(p.stat().st_size for p in written.iterdir())
+        console.note(
+            f"first use: wrote the default experiment to {written} "
+            f"({console.size(total)}, {time.monotonic() - started:.1f} s); "
+            "`make default-data` rewrites it"
+        )
 
 
 @cli.command()
@@ -80,6 +99,7 @@ def start() -> None:
             "`make start` runs the embedded stack only; on the Docker road use "
             "`make run` (foreground), or INFRAMOCK_RUNTIME=local make start"
         )
+    _first_use(settings)
     # pylint: disable-next=import-outside-toplevel
     from inframock.embedded.background import start as start_detached
 
