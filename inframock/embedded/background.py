@@ -5,7 +5,7 @@ session (so closing the terminal sends it no hangup), stdin from /dev/null,
 stdout and stderr into `stack.log` in the state folder. It copies that log to
 its own output while the stack starts, so the user sees the same checks and
 the same banner as with `make run`, and returns once the banner is out (exit
-0) or the stack has exited (its exit status, with the log's last lines). The
+0) or the stack has exited (non-zero, its log ending with the reason). The
 previous run's log is kept as `stack.log.1`: one start, one log.
 
 `make stop` needs nothing new: the detached `run` writes the same record.
@@ -31,7 +31,6 @@ LOG_FILE = "stack.log"
 READY_LINE = b"inframock is ready"
 POLL_SECONDS = 0.1
 """How often a log being written is read again (start and `logs -f`)."""
-TAIL_ON_FAILURE = 30
 
 
 class StartFailed(InframockError):
@@ -103,10 +102,10 @@ def _until_ready(child: subprocess.Popen[bytes], path: Path) -> int:
             ):
                 break
             if exited is not None and not chunk:
-                tail = path.read_text(errors="replace").splitlines()[-TAIL_ON_FAILURE:]
+                # Its whole log, the reason last, has just been copied above.
                 raise StartFailed(
-                    f"the stack exited with status {exited} before it was ready. "
-                    f"The last lines of {path}:\n" + "\n".join(tail)
+                    f"the stack exited with status {exited} before it was ready "
+                    f"(its output above is kept in {path})"
                 )
             if not chunk:
                 time.sleep(POLL_SECONDS)
