@@ -1,4 +1,4 @@
-"""`inframock start` / `logs` / `stop` from other processes: the stack in the background."""
+"""`inframock start`, `logs` and `stop` from other processes: a detached stack."""
 
 from __future__ import annotations
 
