@@ -209,7 +209,7 @@ def _seed(settings: Settings, everything: bool = False) -> int:
 
 @cli.command()
 def stop() -> None:
-    """Stop the stack that `make run` started in another terminal."""
+    """Stop the stack that `make start` started, or `make run` in another terminal."""
     # pylint: disable-next=import-outside-toplevel
     from inframock.embedded.stop import stop_stack
 
