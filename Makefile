@@ -25,8 +25,16 @@ venv: $(INSTALLED) ## Create or update the virtualenv (.venv)
 run: $(INSTALLED) ## Start the stack in the foreground, provision it and load ./data (Ctrl-C stops)
 	$(INFRAMOCK) run
 
+.PHONY: start
+start: $(INSTALLED) ## Start the stack in the background (same checks and banner); returns once it is ready
+	@$(INFRAMOCK) start
+
+.PHONY: logs
+logs: $(INSTALLED) ## Follow the background stack's log until it stops (LINES=n: from its last n lines)
+	@$(INFRAMOCK) logs --follow $(if $(LINES),--lines $(LINES))
+
 .PHONY: stop
-stop: $(INSTALLED) ## Stop the stack started by `make run` in another terminal
+stop: $(INSTALLED) ## Stop the stack started by `make start`, or by `make run` in another terminal
 	@$(INFRAMOCK) stop
 
 .PHONY: status
@@ -83,7 +91,7 @@ fmt: $(INSTALLED) ## Format the code with black
 	$(PY) -m black $(SOURCES)
 
 .PHONY: default-data
-default-data: $(INSTALLED) ## Regenerate the small default experiment in data/
+default-data: $(INSTALLED) ## Rewrite the default experiment in data/ (`make run` writes it on first use)
 	$(PY) scripts/make_default_data.py data
 
 .PHONY: clean

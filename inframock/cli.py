@@ -10,12 +10,13 @@ import dataclasses
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import click
 
 from inframock import compose
-from inframock.errors import InframockError, reported
+from inframock.errors import InframockError, UsageError, reported
 from inframock.output import console, views
 from inframock.settings import Settings, portable_raw_settings
 
@@ -52,19 +53,77 @@ def cli() -> None:
 
 
 @cli.command()
-def run() -> None:
+@click.option("--detached", is_flag=True, hidden=True)
+def run(detached: bool) -> None:
     """Start the stack in the foreground, provision it and load the data folder."""
     settings = Settings.load()
-    road = _road(settings)
+    road = _road(settings, quiet=detached)
+    _first_use(settings)
     if road.docker:
         sys.exit(compose.up(road, settings))
     # pylint: disable-next=import-outside-toplevel
     from inframock.embedded.run import run as run_local
 
-    code = reported(lambda: run_local(settings))
+    code = reported(lambda: run_local(settings, detached))
     sys.stdout.flush()
     # Loader threads may still be mid-request to the stopped engine: do not wait.
     os._exit(code)  # pylint: disable=protected-access
+
+
+def _first_use(settings: Settings) -> None:
+    """Write the default experiment into ./data when that (the default data
+    folder) holds no experiment yet: the repository does not store it."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.data.default import ensure_default
+
+    started = time.monotonic()
+    written = ensure_default(settings.data_path)
+    if written is not None:
+        total = sum(p.stat().st_size for p in written.iterdir())
+        console.note(
+            f"first use: wrote the default experiment to {written} "
+            f"({console.size(total)}, {time.monotonic() - started:.1f} s); "
+            "`make default-data` rewrites it"
+        )
+
+
+@cli.command()
+def start() -> None:
+    """Start the stack in the background: the same checks and banner as `run`,
+    then return once it is ready (its output goes to the state folder's
+    stack.log; `logs` shows it, `stop` stops the stack). Embedded road only."""
+    settings = Settings.load()
+    road = _road(settings)
+    if road.docker:
+        raise UsageError(
+            "`make start` runs the embedded stack only; on the Docker road use "
+            "`make run` (foreground), or INFRAMOCK_RUNTIME=local make start"
+        )
+    _first_use(settings)
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.embedded.background import start as start_detached
+
+    sys.exit(start_detached(settings))
+
+
+@cli.command()
+@click.option(
+    "-f", "--follow", is_flag=True, help="Keep printing until the stack stops."
+)
+@click.option(
+    "-n",
+    "--lines",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Only the last N lines.",
+)
+def logs(follow: bool, lines: int | None) -> None:
+    """The log of the stack `start` runs in the background (stack.log in the
+    state folder; the previous start's is stack.log.1)."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.embedded.background import logs as show_logs
+
+    sys.exit(show_logs(Settings.load(), follow, lines))
 
 
 @cli.command("reload-data")
@@ -150,7 +209,7 @@ def _seed(settings: Settings, everything: bool = False) -> int:
 
 @cli.command()
 def stop() -> None:
-    """Stop the stack that `make run` started in another terminal."""
+    """Stop the stack that `make start` started, or `make run` in another terminal."""
     # pylint: disable-next=import-outside-toplevel
     from inframock.embedded.stop import stop_stack
 

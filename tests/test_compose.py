@@ -572,3 +572,14 @@ def test_each_checkout_is_its_own_compose_project(tmp_path: Path) -> None:
 def test_a_project_name_compose_would_refuse_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="INFRAMOCK_COMPOSE_PROJECT"):
         Settings.load({"INFRAMOCK_COMPOSE_PROJECT": "My Stack"}, env_file=tmp_path)
+
+
+def test_start_is_embedded_only_and_says_so_on_the_docker_road(
+    standins: StandIns, tmp_path: Path
+) -> None:
+    standins.docker(info=0, compose_version=0)
+    result = cli(cli_env(tmp_path, standins, INFRAMOCK_RUNTIME="docker"), "start")
+    assert result.returncode == 2, result.stdout
+    assert "runs the embedded stack only" in result.stdout
+    assert COMPOSE_VERSION in standins.calls()
+    assert not any("up" in call for call in standins.calls())

@@ -43,20 +43,17 @@ from inframock.embedded.supervisor import (
 T = TypeVar("T")
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, detached: bool = False) -> int:
     """Run the stack in the foreground until it is stopped; its exit status.
 
     A stack that cannot start raises an InframockError once it has stopped
-    whatever it had started.
+    whatever it had started. `detached` (`make start`): it outlives the
+    process that started it, so it does not die with its parent.
     """
     launched = time.monotonic()
-    running = StackRecord.read_live(settings.state_dir)
-    if running is not None:
-        raise InframockError(
-            f"an inframock stack is already running (pid {running.pid}, "
-            f"{running.aws_endpoint}). Use it, or stop it first with `make stop`."
-        )
-    die_with_parent(signal.SIGTERM)  # `make run` killed: shut down cleanly
+    refuse_if_running(settings)
+    if not detached:
+        die_with_parent(signal.SIGTERM)  # `make run` killed: shut down cleanly
     interrupt_on_signals()
     if settings.exposed:
         console.warn(
@@ -67,7 +64,7 @@ def run(settings: Settings) -> int:
     workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
     supervisor = Supervisor()
     try:
-        return _run(settings, supervisor, workdir, launched)
+        return _run(settings, supervisor, workdir, launched, detached)
     except Interrupted as signalled:
         console.note(f"{signalled} received: stopping the stack")
         return signalled.exit_code
@@ -79,8 +76,22 @@ def run(settings: Settings) -> int:
         console.note("stopped")
 
 
-def _run(
-    settings: Settings, supervisor: Supervisor, workdir: Path, launched: float
+def refuse_if_running(settings: Settings) -> None:
+    """InframockError if a stack of this state folder runs already."""
+    running = StackRecord.read_live(settings.state_dir)
+    if running is not None:
+        raise InframockError(
+            f"an inframock stack is already running (pid {running.pid}, "
+            f"{running.aws_endpoint}). Use it, or stop it first with `make stop`."
+        )
+
+
+def _run(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    settings: Settings,
+    supervisor: Supervisor,
+    workdir: Path,
+    launched: float,
+    detached: bool,
 ) -> int:
     services = [aws_service(settings), redis_service(settings, workdir)]
     check_port_free(settings.bind, settings.aws_port, "INFRAMOCK_AWS_PORT")
@@ -110,7 +121,7 @@ def _run(
         raise StartError(str(err)) from None
     control = ControlServer(workdir / "control.sock", _reload_for_client)
     dataclasses.replace(record, control=str(control.path)).save(settings.state_dir)
-    views.banner(settings, services, result, time.monotonic() - launched)
+    views.banner(settings, services, result, time.monotonic() - launched, detached)
     exited = supervisor.wait_for_exit()
     console.error(f"{describe_exit(exited.child, exited.code)}\nstopping the stack")
     return 1

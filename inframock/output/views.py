@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 
@@ -93,9 +94,14 @@ def _load_table(touched: list[ExperimentReport]) -> Table:
 
 
 def banner(
-    settings: Settings, services: list[Service], result: SeedResult, seconds: float
+    settings: Settings,
+    services: list[Service],
+    result: SeedResult,
+    seconds: float,
+    detached: bool = False,
 ) -> None:
-    """What is running where, what was loaded, and how to reach it."""
+    """What is running where, what was loaded, and how to reach it (and how to
+    stop it: `detached` when `make start` runs it in the background)."""
     if result.load is None:
         loaded = f"nothing ({escape(result.skipped_because)})"
     else:
@@ -108,7 +114,8 @@ def banner(
             count = plural(len(load.all_problems), "error")
             loaded += f", [red]{count} (listed above)[/]"
     rows = [(s.name, s.description) for s in services]
-    _ready_panel(settings, rows, loaded, seconds)
+    stop = "`make stop`; `make logs -f` follows its log" if detached else None
+    _ready_panel(settings, rows, loaded, seconds, stop=stop)
 
 
 def docker_banner(
@@ -133,6 +140,7 @@ def _ready_panel(
     loaded: str,
     seconds: float,
     extra: list[tuple[str, str]] | None = None,
+    stop: str | None = None,
 ) -> None:
     endpoint, region = settings.aws_endpoint, settings.region
     grid = Table.grid(padding=(0, 2))
@@ -148,7 +156,7 @@ def _ready_panel(
     grid.add_row("try", escape(f"aws --endpoint-url {endpoint} s3 ls"))
     grid.add_row("", escape(f"redis-cli -u {settings.redis_url} ping"))
     grid.add_row("", 'eval "$(make -s env)" points aws-cli and SDKs here')
-    grid.add_row("stop", "Ctrl-C here, or `make stop` in another terminal")
+    grid.add_row("stop", stop or "Ctrl-C here, or `make stop` in another terminal")
     current().print(
         Panel(
             grid,
@@ -161,21 +169,26 @@ def _ready_panel(
 
 def status_report(status: StackStatus) -> None:
     """`make status`: services, then experiments, buckets, queue and topic."""
-    table = Table(box=box.SIMPLE, title="services", title_justify="left")
-    for column in ("service", "state", "address", "version", "pid", "up for"):
-        table.add_column(column)
-    table.add_column("memory", justify="right")
-    for service in status.services:
-        table.add_row(
-            service.name,
-            "[green]up[/]" if service.up else "[red]down[/]",
-            escape(service.address),
-            escape(service.version),
-            "-" if service.pid is None else str(service.pid),
-            "-" if service.uptime_seconds is None else duration(service.uptime_seconds),
-            "-" if service.memory_bytes is None else size(service.memory_bytes),
-        )
-    current().print(table)
+    fitted(
+        "services",
+        ["service", "state", "address", "version", "pid", "up for", ">memory"],
+        [
+            [
+                service.name,
+                "[green]up[/]" if service.up else "[red]down[/]",
+                escape(service.address),
+                escape(service.version),
+                "-" if service.pid is None else str(service.pid),
+                (
+                    "-"
+                    if service.uptime_seconds is None
+                    else duration(service.uptime_seconds)
+                ),
+                "-" if service.memory_bytes is None else size(service.memory_bytes),
+            ]
+            for service in status.services
+        ],
+    )
     if status.started_by_pid is not None:
         note(f"started by `make run`, pid {status.started_by_pid}")
     if status.problem:
@@ -212,62 +225,94 @@ def _experiments_table(status: StackStatus) -> None:
         for b in first.objects
         if any(e.objects[b].objects for e in status.experiments.values())
     ]
-    table = Table(box=box.SIMPLE, title="experiments", title_justify="left")
-    table.add_column("experiment", no_wrap=True)
-    for name in first.items:
-        table.add_column(_short(name), justify="right")
-    for name in buckets:
-        table.add_column(f"s3 {_short(name)}", justify="right")
+    columns = ["experiment"]
+    columns += [f">{_short(name)}" for name in first.items]
+    columns += [f">s3 {_short(name)}" for name in buckets]
+    rows = []
     for experiment, counts in status.experiments.items():
         objects = [counts.objects[b] for b in buckets]
-        table.add_row(
-            escape(experiment),
-            *(str(n) for n in counts.items.values()),
-            *(
-                f"{plural(u.objects, 'object')}, {size(u.bytes)}" if u.objects else "-"
-                for u in objects
-            ),
+        rows.append(
+            [
+                escape(experiment),
+                *(str(n) for n in counts.items.values()),
+                *(
+                    (
+                        f"{plural(u.objects, 'object')}, {size(u.bytes)}"
+                        if u.objects
+                        else "-"
+                    )
+                    for u in objects
+                ),
+            ]
         )
-    current().print(table)
+    fitted("experiments", columns, rows)
 
 
 def _buckets_table(status: StackStatus) -> None:
-    table = Table(box=box.SIMPLE, title="buckets", title_justify="left")
-    table.add_column("bucket")
-    table.add_column("versioning")
-    table.add_column("objects", justify="right")
-    table.add_column("size", justify="right")
-    for name, bucket in status.buckets.items():
-        table.add_row(
-            escape(name),
-            bucket.versioning,
-            str(bucket.usage.objects),
-            size(bucket.usage.bytes),
-        )
-    current().print(table)
+    fitted(
+        "buckets",
+        ["bucket", "versioning", ">objects", ">size"],
+        [
+            [
+                escape(name),
+                bucket.versioning,
+                str(bucket.usage.objects),
+                size(bucket.usage.bytes),
+            ]
+            for name, bucket in status.buckets.items()
+        ],
+    )
 
 
 def _topic_table(status: StackStatus) -> None:
     topic = status.topic
     assert topic is not None
-    table = Table(
-        box=box.SIMPLE, title=f"topic {escape(topic.name)}", title_justify="left"
-    )
-    table.add_column("protocol")
-    table.add_column("endpoint", overflow="fold")  # whole, even on narrow terminals
-    table.add_column("filter policy", overflow="fold")
-    table.add_column("confirmed")
-    for sub in topic.subscriptions:
-        table.add_row(
-            sub.protocol,
-            escape(sub.endpoint),
-            escape(sub.filter_policy or "-"),
-            "yes" if sub.confirmed else "[yellow]pending[/]",
-        )
     if not topic.subscriptions:
         note(f"topic {topic.name} has no subscriptions")
         return
-    current().print(table)
+    fitted(
+        f"topic {escape(topic.name)}",
+        ["protocol", "endpoint", "filter policy", "confirmed"],
+        [
+            [
+                sub.protocol,
+                escape(sub.endpoint),
+                escape(sub.filter_policy or "-"),
+                "yes" if sub.confirmed else "[yellow]pending[/]",
+            ]
+            for sub in topic.subscriptions
+        ],
+    )
+
+
+def fitted(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    """A table whose values are never cut: side by side when it fits the
+    terminal, else one block per row (first value as heading, then one
+    `column  value` line each), so addresses and ids stay whole on one line,
+    for eyes and for grep alike. A column name starting with `>` is right-aligned.
+    """
+    out = current()
+    table = Table(box=box.SIMPLE, title=title, title_justify="left")
+    for column in columns:
+        right = column.startswith(">")
+        table.add_column(
+            column.removeprefix(">"), justify="right" if right else "left", no_wrap=True
+        )
+    for row in rows:
+        table.add_row(*row)
+    wide = out.options.update_width(1_000_000)  # measure unclamped
+    if Measurement.get(out, wide, table).maximum <= out.width:
+        out.print(table)
+        return
+    out.print(title)
+    names = [column.removeprefix(">") for column in columns]
+    label = max(len(name) for name in names[1:])
+    for row in rows:
+        # soft_wrap: a line longer than the terminal wraps whole, never cut.
+        out.print(f"  [bold]{row[0]}[/]", soft_wrap=True)
+        for name, value in zip(names[1:], row[1:]):
+            out.print(f"    {escape(name):<{label}}  {value}", soft_wrap=True)
+    out.print()
 
 
 def snapshot_summary(
