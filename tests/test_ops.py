@@ -15,7 +15,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from inframock.embedded.engines import find_redis_server
-from inframock.engine.oplog import RED, RESET, Call, error_detail, format_line
+from inframock.engine.oplog import (
+    RED,
+    RESET,
+    Call,
+    describe,
+    error_detail,
+    format_line,
+)
 from inframock.testing.datafolder import experiment_folder, write_json
 from inframock.testing.harness import RunningStack, wait_until
 from tests.helpers import children_of, redis_of
@@ -185,3 +192,52 @@ def test_health_endpoints_up_and_with_redis_killed(
     finally:
         if server.is_running():
             server.kill()
+
+
+@pytest.mark.parametrize(
+    "method, path, query, headers, expected",
+    [
+        ("GET", "/", "", {}, ("ListBuckets", "")),
+        ("PUT", "/b", "", {}, ("CreateBucket", "b")),
+        ("HEAD", "/b", "", {}, ("HeadBucket", "b")),
+        ("GET", "/b", "list-type=2&prefix=e", {}, ("ListObjectsV2", "b")),
+        ("GET", "/b", "versions", {}, ("ListObjectVersions", "b")),
+        ("PUT", "/b", "cors", {}, ("PutBucketCors", "b")),
+        ("GET", "/b", "versioning", {}, ("GetBucketVersioning", "b")),
+        ("POST", "/b", "delete", {}, ("DeleteObjects", "b")),
+        ("PUT", "/b/e1/r.rds", "", {}, ("PutObject", "b/e1/r.rds")),
+        ("GET", "/b/a%20b", "", {}, ("GetObject", "b/a b")),
+        ("DELETE", "/b/k", "", {}, ("DeleteObject", "b/k")),
+        ("PUT", "/b/k", "", {"HTTP_X_AMZ_COPY_SOURCE": "b/j"}, ("CopyObject", "b/k")),
+        ("POST", "/b/k", "uploads", {}, ("CreateMultipartUpload", "b/k")),
+        ("PUT", "/b/k", "partNumber=1&uploadId=u", {}, ("UploadPart", "b/k")),
+        ("POST", "/b/k", "uploadId=u", {}, ("CompleteMultipartUpload", "b/k")),
+        ("GET", "/k", "", {"HTTP_HOST": "b.s3.localhost"}, ("GetObject", "b/k")),
+        ("OPTIONS", "/b/k", "", {}, ("Preflight", "b/k")),
+    ],
+)
+def test_s3_operations_from_method_and_path(
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    expected: tuple[str, str],
+) -> None:
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query}
+    call = describe({**environ, **headers}, None)
+    assert (call.service, call.operation, call.resource) == ("s3", *expected)
+
+
+def test_query_protocol_names_action_and_topic() -> None:
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8",
+        "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=test/20260101/"
+        "eu-west-1/sns/aws4_request, SignedHeaders=host, Signature=0",
+    }
+    arn = "arn:aws:sns:eu-west-1:000000000000:work-results-development-default"
+    body = f"Action=Publish&TopicArn={arn}&Message=m".encode()
+    assert str(describe(environ, body)) == (
+        "sns Publish work-results-development-default"
+    )

@@ -347,7 +347,12 @@ class OpLog:
             millis = (time.monotonic() - started) * 1000
             self.write(format_line(call, status, millis, detail))
 
-        result = self.app(environ, recording)
+        try:
+            result = self.app(environ, recording)
+        except Exception:
+            seen["status"] = 500  # werkzeug answers 500 and prints the traceback
+            done(b"")
+            raise
         return _Watched(result, lambda: seen.get("status", 0) >= 400, done)
 
     def _count(
