@@ -93,6 +93,11 @@ SETTINGS: tuple[Setting, ...] = (
         "endpoint `make pull` reads from (empty: real AWS, your credentials)",
     ),
     Setting(
+        "INFRAMOCK_LOG",
+        "ops",
+        "aws log: ops (one line per operation), http (access log) or quiet",
+    ),
+    Setting(
         "INFRAMOCK_SNAPSHOT_DIR",
         "./snapshots",
         "where `make snapshot` saves and `make restore` reads snapshots",
@@ -101,6 +106,8 @@ SETTINGS: tuple[Setting, ...] = (
 
 Runtime = Literal["local", "docker", "auto"]
 RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
+LogMode = Literal["ops", "http", "quiet"]
+LOG_MODES: tuple[LogMode, ...] = get_args(LogMode)
 
 
 def _truthy(name: str, value: str) -> bool:
@@ -150,6 +157,14 @@ def _runtime(value: str) -> Runtime:
     return cast(Runtime, runtime)
 
 
+def _log_mode(value: str) -> LogMode:
+    mode = value.strip().lower() or "ops"
+    if mode not in LOG_MODES:
+        expected = ", ".join(LOG_MODES)
+        raise SettingsError(f"INFRAMOCK_LOG={value!r}: expected one of {expected}")
+    return cast(LogMode, mode)
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """The resolved configuration of one inframock stack."""
@@ -176,6 +191,8 @@ class Settings:
     snapshot_dir: Path = Path("snapshots")
     compose_project: str = ""
     """The Compose project on the Docker road; empty: derived from the checkout."""
+    log: LogMode = "ops"
+    """What the AWS engine logs (see inframock.engine.oplog)."""
 
     @property
     def client_host(self) -> str:
@@ -230,6 +247,7 @@ class Settings:
             pull_endpoint=raw["INFRAMOCK_PULL_ENDPOINT"].strip().rstrip("/"),
             snapshot_dir=Path(raw["INFRAMOCK_SNAPSHOT_DIR"]).expanduser(),
             compose_project=_project(raw["INFRAMOCK_COMPOSE_PROJECT"]),
+            log=_log_mode(raw["INFRAMOCK_LOG"]),
         )
 
 

@@ -142,7 +142,7 @@ def collect_status(settings: Settings, aws_version: str = "") -> StackStatus:
             "the AWS endpoint does not answer: start the stack with `make run`"
         )
         return status
-    clients = Clients(settings.aws_endpoint, settings.region)
+    clients = Clients(settings.aws_endpoint, settings.region, purpose="status")
     stack = biomage_stack(settings)
     try:
         status.missing = missing_resources(stack, clients)

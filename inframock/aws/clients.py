@@ -2,7 +2,9 @@
 
 Every client inframock makes goes through `Clients`, so every one carries the
 same dummy credentials (a developer's real AWS keys are never read, sent or
-printed) and the same bounded retries.
+printed), the same bounded retries, and a header naming what the call is
+for (`X-Inframock-Internal: provision`), so the engine's log summarises the
+stack's own calls in one line instead of listing each (inframock/engine/oplog.py).
 """
 
 from __future__ import annotations
@@ -23,19 +25,31 @@ RETRIES = Config(
 )
 
 
+INTERNAL_HEADER = "X-Inframock-Internal"
+
+
 @functools.lru_cache(maxsize=8)
 def clients_for(endpoint: str, region: str) -> "Clients":
-    """The one set of clients per endpoint and region, kept warm across reloads."""
-    return Clients(endpoint, region)
+    """The one set of clients per endpoint and region, kept warm across reloads:
+    provisioning and loading."""
+    return Clients(endpoint, region, purpose="provision")
 
 
 class Clients:
-    """Lazily made, shared boto3 clients for one endpoint."""
+    """Lazily made, shared boto3 clients for one endpoint.
 
-    def __init__(self, endpoint: str, region: str) -> None:
+    `purpose` (`provision`, `status`, `snapshot`) goes in INTERNAL_HEADER.
+    """
+
+    def __init__(self, endpoint: str, region: str, purpose: str = "inframock") -> None:
         self.endpoint = endpoint
         self.region = region
+        self.purpose = purpose
         self._session = boto3.session.Session(region_name=region, **DUMMY_CREDENTIALS)
+        self._session.events.register("before-sign", self._mark)
+
+    def _mark(self, request: Any, **_: Any) -> None:
+        request.headers[INTERNAL_HEADER] = self.purpose
 
     def warm(self) -> None:
         """Build every client now (botocore loads each service's model: ~0.1 s)."""

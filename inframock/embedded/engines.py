@@ -54,6 +54,9 @@ def aws_service(settings: Settings) -> Service:
         NO_PROXY=no_proxy,
         no_proxy=no_proxy,
         PYTHONUNBUFFERED="1",
+        INFRAMOCK_LOG=settings.log,
+        # The Redis its health endpoint pings (inframock/engine/health.py).
+        INFRAMOCK_ENGINE_REDIS=f"{settings.client_host}:{settings.redis_port}",
     )
     url = f"http://{url_host(settings.client_host)}:{settings.aws_port}/moto-api/"
     return Service(

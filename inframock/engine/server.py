@@ -15,6 +15,7 @@ module of this package owns the difference and is wired in here.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -23,7 +24,9 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import run_simple
 from werkzeug.test import Client
 
+from inframock.engine import oplog
 from inframock.engine.continue_once import SingleContinueHandler
+from inframock.engine.health import Health
 
 WARM_UP = {
     "s3": ("GET", {}, b""),
@@ -72,15 +75,29 @@ def warm_up(app: DomainDispatcherApplication, host: str, region: str) -> None:
         )
 
 
+def redis_address(value: str) -> tuple[str, int] | None:
+    """`host:port` (INFRAMOCK_ENGINE_REDIS) as an address; None when not set."""
+    host, _, port = value.rpartition(":")
+    return (host.strip("[]"), int(port)) if host and port.isdigit() else None
+
+
 def main(host: str, port: int) -> None:
-    """Serve moto's app on host:port, as `moto_server` does, once it is warm."""
+    """Serve moto's app on host:port, as `moto_server` does, once it is warm.
+
+    In front of it: the health endpoints (`health`), then the log
+    (`INFRAMOCK_LOG`: `ops` writes `oplog`'s lines instead of werkzeug's access
+    log, `http` keeps the access log, `quiet` writes neither).
+    """
     os.environ.setdefault("MOTO_PORT", str(port))
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     app = DomainDispatcherApplication(create_backend_app)
-    warm_up(app, f"{host}:{port}", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
-    run_simple(
-        host,
-        port,
-        app,
-        threaded=True,
-        request_handler=SingleContinueHandler,
-    )
+    warm_up(app, f"{host}:{port}", region)
+    redis = redis_address(os.environ.get("INFRAMOCK_ENGINE_REDIS", ""))
+    served: Any = Health(app, redis, region)
+    handler: type = SingleContinueHandler
+    mode = os.environ.get("INFRAMOCK_LOG", "ops")
+    if mode != "http":
+        handler = oplog.without_access_log(handler)
+    if mode == "ops":
+        served = oplog.OpLog(served)
+    run_simple(host, port, served, threaded=True, request_handler=handler)

@@ -12,7 +12,6 @@ banners, summaries) are in `inframock.output.views`.
 from __future__ import annotations
 
 import json
-import re
 import sys
 import threading
 from contextlib import contextmanager
@@ -20,13 +19,13 @@ from typing import Any, Iterator, TextIO
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 terminal = Console(highlight=False, soft_wrap=True)
 """This process's own output: where service logs always go."""
 _thread = threading.local()
 """Per thread: the console a reload for another terminal prints to."""
 
-ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 SERVICE_STYLES = {"aws": "cyan", "redis": "magenta"}
 
 
@@ -63,9 +62,15 @@ def error(message: str) -> None:
 
 
 def service_line(service: str, line: str) -> None:
-    """A log line of a child service, prefixed by its name (its own colours removed)."""
+    """A log line of a child service, prefixed by its name.
+
+    Its own colours (the AWS engine's errors in red) are kept where the
+    terminal shows colour and dropped where it does not (a pipe, a file).
+    """
     style = SERVICE_STYLES.get(service, "white")
-    terminal.print(f"[{style}]{service:<9}[/] | {escape(ANSI_CODES.sub('', line))}")
+    text = Text.from_markup(f"[{style}]{service:<9}[/] | ")
+    text.append_text(Text.from_ansi(line))
+    terminal.print(text)
 
 
 @contextmanager

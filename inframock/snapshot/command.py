@@ -149,7 +149,7 @@ def _connection(settings: Settings) -> Iterator[Connection]:
         )
     if not redis_ping(settings.client_host, settings.redis_port):
         raise SnapshotError(f"Redis does not answer at {settings.redis_url}")
-    clients = Clients(settings.aws_endpoint, settings.region)
+    clients = Clients(settings.aws_endpoint, settings.region, purpose="snapshot")
     try:
         # Always driven by a `with`, which runs this generator to its end.
         # pylint: disable-next=contextmanager-generator-missing-cleanup
