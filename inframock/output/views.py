@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.panel import Panel
+from rich.segment import Segment, Segments
 from rich.table import Table
 
 from inframock.data.dataset import TABLE_KINDS
@@ -23,6 +25,32 @@ if TYPE_CHECKING:
     from inframock.seed.reports import LoadReport, SeedResult
     from inframock.settings import Settings
     from inframock.status import StackStatus
+
+
+def print_whole(table: Table) -> None:
+    """Print a table at its natural width when it cannot fit the console.
+
+    rich fits a table into the console (80 columns for a log file or a pipe)
+    by wrapping cells at spaces and, when even their longest words do not fit,
+    cutting them to `…`: the load summary needs about 120 columns and came
+    out as `ex…`, `25…`. A table whose words fit is printed as rich lays it
+    out; one whose words do not is printed unwrapped: its lines wrap on a
+    terminal and stay whole in a log, and say what they say.
+    """
+    out = current()
+    natural = Measurement.get(out, out.options.update(max_width=10_000), table)
+    if natural.minimum <= out.width:
+        out.print(table)
+        return
+    width = natural.maximum
+    lines = out.render_lines(
+        table, out.options.update(width=width, max_width=width), pad=False
+    )
+    out.print(
+        Segments([s for line in lines for s in (*line, Segment.line())]),
+        crop=False,
+        end="",
+    )
 
 
 def summary(report: LoadReport) -> None:
@@ -59,7 +87,7 @@ def summary(report: LoadReport) -> None:
                 ),
                 str(len(experiment.problems)) if experiment.problems else "",
             )
-        current().print(table)
+        print_whole(table)
     for experiment in touched:
         for line in experiment.notes:
             note(f"{experiment.id}: {line}")
@@ -163,7 +191,7 @@ def status_report(status: StackStatus) -> None:
             "-" if service.uptime_seconds is None else duration(service.uptime_seconds),
             "-" if service.memory_bytes is None else size(service.memory_bytes),
         )
-    current().print(table)
+    print_whole(table)
     if status.started_by_pid is not None:
         note(f"started by `make run`, pid {status.started_by_pid}")
     if status.problem:
@@ -216,7 +244,7 @@ def _experiments_table(status: StackStatus) -> None:
                 for u in objects
             ),
         )
-    current().print(table)
+    print_whole(table)
 
 
 def _buckets_table(status: StackStatus) -> None:
@@ -232,7 +260,7 @@ def _buckets_table(status: StackStatus) -> None:
             str(bucket.usage.objects),
             size(bucket.usage.bytes),
         )
-    current().print(table)
+    print_whole(table)
 
 
 def _topic_table(status: StackStatus) -> None:
@@ -255,7 +283,7 @@ def _topic_table(status: StackStatus) -> None:
     if not topic.subscriptions:
         note(f"topic {topic.name} has no subscriptions")
         return
-    current().print(table)
+    print_whole(table)
 
 
 def snapshot_summary(
