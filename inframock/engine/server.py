@@ -23,6 +23,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import run_simple
 from werkzeug.test import Client
 
+from inframock.engine import fifo_dedup, sns_delivery
 from inframock.engine.continue_once import SingleContinueHandler
 
 WARM_UP = {
@@ -75,6 +76,8 @@ def warm_up(app: DomainDispatcherApplication, host: str, region: str) -> None:
 def main(host: str, port: int) -> None:
     """Serve moto's app on host:port, as `moto_server` does, once it is warm."""
     os.environ.setdefault("MOTO_PORT", str(port))
+    sns_delivery.install()
+    fifo_dedup.install()
     app = DomainDispatcherApplication(create_backend_app)
     warm_up(app, f"{host}:{port}", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     run_simple(
