@@ -245,7 +245,14 @@ def item_counts(stack: DockerStack, experiment: str) -> dict[str, int]:
             Select="COUNT",
         )["Count"]
         for table in ddb.list_tables()["TableNames"]
+        if _hash_key(ddb, table) == "experimentId"  # not projects-*
     }
+
+
+def _hash_key(ddb: Any, table: str) -> str:
+    """The name of `table`'s partition key."""
+    schema = ddb.describe_table(TableName=table)["Table"]["KeySchema"]
+    return next(k["AttributeName"] for k in schema if k["KeyType"] == "HASH")
 
 
 def rds_versions(stack: DockerStack, experiment: str) -> list[dict[str, Any]]:
