@@ -10,7 +10,11 @@ forgotten the moment its message is deleted.
 Here `Queue.delete_message` first remembers the id and send time of the
 message it deletes, and `Queue.add_message` drops a message whose id was
 remembered less than 5 minutes after that send, as moto already does for the
-messages it still holds. With `DeduplicationScope=messageGroup` the id counts
+messages it still holds. Adds and deletes take one lock: otherwise a duplicate
+checked against the deleted ids just before its original is remembered, and
+against the queue just after the original left it, would slip through (and
+moto's delete, which rebuilds the message list, could lose a message added
+meanwhile). With `DeduplicationScope=messageGroup` the id counts
 within its message group only. tests/test_soak.py and
 tests/test_fifo_dedup.py tell when a new moto no longer needs this.
 """
@@ -70,20 +74,24 @@ class DeletedIds:
 def install() -> DeletedIds:
     """Remember de-duplication ids across deletes in every moto SQS queue."""
     deleted = DeletedIds()
+    # Reentrant: moto's add_message may delete (Lambda event source mappings).
+    changing = threading.RLock()
     add_message = models.Queue.add_message
     delete_message = models.Queue.delete_message
 
     @functools.wraps(add_message)
     def add_unless_duplicate(self: Any, message: Any) -> None:
-        if not deleted.is_duplicate(self, message):
-            add_message(self, message)
+        with changing:
+            if not deleted.is_duplicate(self, message):
+                add_message(self, message)
 
     @functools.wraps(delete_message)
     def delete_remembering(self: Any, receipt_handle: str) -> None:
-        for message in self._messages:  # pylint: disable=protected-access
-            if message.had_receipt_handle(receipt_handle):
-                deleted.remember(self, message)
-        delete_message(self, receipt_handle)
+        with changing:
+            for message in self._messages:  # pylint: disable=protected-access
+                if message.had_receipt_handle(receipt_handle):
+                    deleted.remember(self, message)
+            delete_message(self, receipt_handle)
 
     models.Queue.add_message = add_unless_duplicate  # type: ignore[method-assign]
     models.Queue.delete_message = delete_remembering  # type: ignore[method-assign]
