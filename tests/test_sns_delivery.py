@@ -44,8 +44,12 @@ FAILED_PUBLISH = (botocore.exceptions.ClientError, botocore.parsers.ResponsePars
 class Listener(http.server.ThreadingHTTPServer):
     """A stand-in API on `port` that records notifications, or holds them."""
 
-    def __init__(self, port: int = 0, hold: bool = False) -> None:
+    def __init__(
+        self, port: int = 0, hold: bool = False, statuses: tuple[int, ...] = ()
+    ) -> None:
         self.received: list[dict[str, Any]] = []
+        self.statuses = list(statuses)
+        """The status of each answer in turn; 200 once they are used up."""
         self.arrived = threading.Event()
         """Set when a request has arrived (before it is answered)."""
         self.release = threading.Event()
@@ -81,7 +85,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.server.received.append(
             {"path": self.path, "headers": dict(self.headers.items()), "body": body}
         )
-        self.send_response(200)
+        self.send_response(self.server.statuses.pop(0) if self.server.statuses else 200)
         self.end_headers()
 
     def log_message(self, *_: Any) -> None:  # quiet
@@ -168,6 +172,32 @@ def test_a_spent_policy_drops_the_delivery_with_one_line(stack: RunningStack) ->
     )
     lines = [line for line in stack.lines if f"to {url} failed" in line]
     assert len(lines) == 2 and "attempt 1: retrying in 1 s" in lines[0]
+
+
+def test_a_5xx_is_retried_and_a_4xx_is_final(stack: RunningStack) -> None:
+    sns = stack.client("sns")
+    for status, attempts in ((503, 2), (404, 1)):
+        listener = Listener(statuses=(status,))
+        url = f"{listener.url}/v1/{status}"
+        try:
+            topic, _ = subscribed_topic(sns, f"api-{status}", url, FAST_RETRIES)
+            timed_publish(sns, topic, f"answered {status}")
+            wait_until(
+                lambda u=url: f"to {u} failed (HTTP " in stack.output,
+                20,
+                f"the engine to log the {status}",
+            )
+            wait_until(
+                lambda l=listener, n=attempts: len(l.received) == n,
+                20,
+                f"{attempts} attempts",
+            )
+        finally:
+            listener.close()
+        lines = [line for line in stack.lines if f"to {url} failed" in line]
+        assert len(lines) == 1, lines
+        ending = "retrying in 1 s" if status == 503 else "refused by the subscriber"
+        assert f"(HTTP {status}), attempt 1: {ending}" in lines[0]
 
 
 def test_a_slow_subscriber_does_not_delay_publish(stack: RunningStack) -> None:

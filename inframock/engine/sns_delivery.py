@@ -144,16 +144,31 @@ def log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _outcome(delivery: Delivery) -> str | None:
-    """Try once: None when delivered, else why it must be retried."""
+@dataclasses.dataclass
+class Failure:
+    """Why an attempt failed, and whether another attempt may succeed."""
+
+    reason: str
+    retry: bool = True
+
+
+def _outcome(delivery: Delivery) -> Failure | None:
+    """Try once: None when delivered (2xx/3xx), else the failure.
+
+    A connection error, a timeout, 5xx and 429 are retried, as AWS does with
+    server-side errors; any other 4xx is the subscriber refusing it: final.
+    """
     try:
         response = requests.post(
             delivery.url, timeout=ATTEMPT_TIMEOUT, **delivery.kwargs
         )
     except requests.RequestException as err:
-        return type(err).__name__
-    if response.status_code >= 500 or response.status_code == 429:
-        return f"HTTP {response.status_code}"
+        return Failure(type(err).__name__)
+    status = response.status_code
+    if status >= 500 or status == 429:
+        return Failure(f"HTTP {status}")
+    if status >= 400:
+        return Failure(f"HTTP {status}", retry=False)
     return None
 
 
@@ -166,7 +181,9 @@ class DeliveryQueue:
     engine runs.
     """
 
-    def __init__(self, attempt: Callable[[Delivery], str | None] = _outcome) -> None:
+    def __init__(
+        self, attempt: Callable[[Delivery], Failure | None] = _outcome
+    ) -> None:
         self._attempt = attempt
         self._due: list[tuple[float, int, Delivery]] = []
         self._order = itertools.count()
@@ -198,15 +215,18 @@ class DeliveryQueue:
         failure = self._attempt(delivery)
         if failure is None:
             return
-        where = f"SNS delivery of {delivery.message_id} to {delivery.url}"
+        where = (
+            f"SNS delivery of {delivery.message_id} to {delivery.url} "
+            f"failed ({failure.reason}), attempt {delivery.attempt}"
+        )
+        if not failure.retry:
+            log(f"{where}: refused by the subscriber, not retried")
+            return
         if not delivery.delays:
-            log(f"{where} failed ({failure}), attempt {delivery.attempt}: dropped")
+            log(f"{where}: dropped")
             return
         delay = delivery.delays.pop(0)
-        log(
-            f"{where} failed ({failure}), attempt {delivery.attempt}: "
-            f"retrying in {delay:g} s"
-        )
+        log(f"{where}: retrying in {delay:g} s")
         self.put(delivery, delay)
 
 
