@@ -17,7 +17,7 @@ from inframock.testing.datafolder import (
     write_json,
     write_rds,
 )
-from inframock.testing.harness import RunningStack, port_is_free, wait_until
+from inframock.testing.harness import RunningStack, free_port, port_is_free, wait_until
 
 GOOD = "exp-good-1"
 PLOTS = 6
@@ -104,3 +104,19 @@ def assert_all_gone(stack: RunningStack, services: list[psutil.Process]) -> None
 def redis_of(services: list[psutil.Process]) -> psutil.Process:
     """The Redis (or Valkey) server among the services."""
     return next(p for p in services if p.name().startswith(("redis", "valkey")))
+
+
+def publish_to_an_api_that_is_down(sns: Any, host: str) -> int:
+    """The HTTP status of a Publish to a topic whose only subscriber is down.
+
+    The topic is deleted afterwards: other tests count subscriptions. Plain
+    moto answers 500; inframock's engine 200 (it delivers asynchronously).
+    """
+    topic = sns.create_topic(Name="api-is-down")["TopicArn"]
+    down = f"http://{host}:{free_port()}/v1/workResults"
+    sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=down)
+    try:
+        response = sns.publish(TopicArn=topic, Message="to an API that is down")
+    finally:
+        sns.delete_topic(TopicArn=topic)
+    return int(response["ResponseMetadata"]["HTTPStatusCode"])

@@ -10,6 +10,7 @@ how they were called, so nothing real is ever started.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import gzip
 import re
@@ -26,13 +27,21 @@ from dotenv import dotenv_values
 from inframock import compose
 from inframock.aws.endpoint import EndpointRefused, check_endpoint_is_local
 from inframock.settings import SETTINGS, Runtime, Settings, SettingsError
-from inframock.testing.harness import base_env, cli, free_port, standalone_moto
+from inframock.probes import http_ok
+from inframock.testing.harness import (
+    base_env,
+    cli,
+    free_port,
+    wait_until,
+)
 from inframock.testing.datafolder import (
     experiment_folder,
     payload,
     plot_record,
     write_json,
 )
+
+from tests.helpers import publish_to_an_api_that_is_down
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -48,7 +57,7 @@ RDS = payload(300_000, seed=7)
 @pytest.fixture(scope="module", name="spec")
 def fixture_spec() -> dict[str, Any]:
     """docker-compose.yml, parsed."""
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+    return spec_of_file()
 
 
 def defaulted(value: str) -> str:
@@ -149,6 +158,46 @@ def test_aws_listens_on_4566_as_the_cellenics_account(spec: dict[str, Any]) -> N
     assert aws["extra_hosts"] == ["host.docker.internal:host-gateway"]
 
 
+ENGINE_COMMAND = "python -m inframock.engine 0.0.0.0 4566"
+MOTO_DEPENDENCIES = {"moto", "werkzeug", "requests"}
+"""What the moto image has besides the standard library."""
+
+
+def test_aws_runs_inframocks_engine_on_the_moto_image(spec: dict[str, Any]) -> None:
+    aws = spec["services"]["aws"]
+    assert aws["entrypoint"] == "${INFRAMOCK_AWS_ENTRYPOINT:-" + ENGINE_COMMAND + "}"
+    assert "command" not in aws and "build" not in aws
+    assert aws["volumes"] == ["./inframock:/opt/inframock/inframock:ro"]
+    assert aws["environment"]["PYTHONPATH"] == "/opt/inframock"
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    assert f"# INFRAMOCK_AWS_ENTRYPOINT={ENGINE_COMMAND}\n" in example
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The top-level names of every module `path` imports."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_the_engine_package_needs_only_what_the_moto_image_has() -> None:
+    """The mounted package runs on the moto image: no inframock dependency."""
+    files = [ROOT / "inframock" / "__init__.py"]
+    files += sorted((ROOT / "inframock" / "engine").glob("*.py"))
+    outside = {}
+    for path in files:
+        for name in imported_modules(path):
+            top = name.split(".")[0]
+            allowed = name.startswith("inframock.engine") or top in MOTO_DEPENDENCIES
+            if not (allowed or top in sys.stdlib_module_names):
+                outside[path.name] = name
+    assert len(files) > 3 and not outside, outside
+
+
 def test_redis_keeps_nothing_on_disk(spec: dict[str, Any]) -> None:
     assert spec["services"]["redis"]["command"] == [
         "--save",
@@ -246,10 +295,46 @@ def test_docker_build_context_leaves_out_local_state() -> None:
 
 
 @pytest.fixture(scope="module", name="moto_endpoint")
-def fixture_moto_endpoint() -> Iterator[str]:
-    """A moto server of our own on a free port, as the `aws` container runs it."""
-    with standalone_moto() as endpoint:
+def fixture_moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The aws service's engine as its container runs it, on a free local port.
+
+    Its entry point and environment from the Compose file, with this
+    interpreter for the image's, 127.0.0.1 for 0.0.0.0, and a PYTHONPATH that
+    holds only the package, as the read-only mount does.
+    """
+    aws = spec_of_file()["services"]["aws"]
+    port = free_port()
+    swap = {"python": sys.executable, "0.0.0.0": "127.0.0.1", "4566": str(port)}
+    command = [swap.get(part, part) for part in defaulted(aws["entrypoint"]).split()]
+    mount = tmp_path_factory.mktemp("aws-mount")
+    (mount / "inframock").symlink_to(ROOT / "inframock")
+    env = {name: defaulted(str(value)) for name, value in aws["environment"].items()}
+    env.update(PATH="/usr/bin:/bin", PYTHONPATH=str(mount), MOTO_PORT=str(port))
+    server = subprocess.Popen(  # pylint: disable=consider-using-with
+        command,
+        env=env,
+        cwd=mount,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: http_ok(f"{endpoint}/moto-api/") or server.poll() is not None,
+            60,
+            "the aws service's engine",
+        )
+        assert server.poll() is None, f"the engine exited with {server.returncode}"
         yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def spec_of_file() -> dict[str, Any]:
+    """docker-compose.yml, parsed (for module fixtures)."""
+    return yaml.safe_load(COMPOSE_FILE.read_text())
 
 
 def container_command(spec: dict[str, Any], service: str) -> list[str]:
@@ -272,6 +357,18 @@ def test_the_aws_healthcheck_passes_only_when_the_engine_answers(
         ]
         result = subprocess.run(command, capture_output=True, timeout=30, check=False)
         assert result.returncode == expected, result.stderr
+
+
+def test_the_aws_services_engine_has_the_engines_fixes(moto_endpoint: str) -> None:
+    """A Publish to a subscriber that is down succeeds: not plain moto (HTTP 500)."""
+    sns = boto3.client(
+        "sns",
+        endpoint_url=moto_endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    assert publish_to_an_api_that_is_down(sns, "127.0.0.1") == 200
 
 
 def write_experiment(data: Path) -> None:

@@ -24,13 +24,20 @@ import pytest
 import yaml
 
 from inframock.testing.harness import DeliveryHandler
-from inframock.testing.harness import RunningStack, base_env, port_is_free, wait_until
+from inframock.testing.harness import (
+    RunningStack,
+    base_env,
+    port_is_free,
+    wait_until,
+)
 from inframock.testing.datafolder import (
     experiment_folder,
     payload,
     plot_record,
     write_json,
 )
+
+from tests.helpers import publish_to_an_api_that_is_down
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKOUT_FILES = ("docker-compose.yml", "requirements.txt", ".dockerignore")
@@ -238,8 +245,14 @@ def item_counts(stack: DockerStack, experiment: str) -> dict[str, int]:
             Select="COUNT",
         )["Count"]
         for table in ddb.list_tables()["TableNames"]
-        if table != "projects-development"  # keyed by projectUuid
+        if _hash_key(ddb, table) == "experimentId"  # not projects-*
     }
+
+
+def _hash_key(ddb: Any, table: str) -> str:
+    """The name of `table`'s partition key."""
+    schema = ddb.describe_table(TableName=table)["Table"]["KeySchema"]
+    return next(k["AttributeName"] for k in schema if k["KeyType"] == "HASH")
 
 
 def rds_versions(stack: DockerStack, experiment: str) -> list[dict[str, Any]]:
@@ -327,6 +340,12 @@ def test_sns_reaches_the_api_on_the_host(
     path, _, body = listener.received[0]
     assert path == "/v1/workResults"
     assert json.loads(body)["Message"] == '{"result": "e2e"}'
+
+
+def test_the_aws_container_runs_inframocks_engine(stack: DockerStack) -> None:
+    """Publish to an API that is down succeeds (plain moto answers HTTP 500)."""
+    sns = stack.client("sns")
+    assert publish_to_an_api_that_is_down(sns, "host.docker.internal") == 200
 
 
 def test_a_second_checkout_runs_beside_and_a_killed_run_stops_it(

@@ -68,11 +68,6 @@ def test_one_stack_holds_concurrent_cellenics_traffic(
     assert figures["operations"]["s3.get(50 MB)"]["count"] >= 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="moto 5.2.5 forgets a FIFO message's de-duplication id once the message "
-    "is deleted; AWS remembers it for 5 minutes",
-)
 def test_a_duplicate_sent_after_its_original_was_consumed_is_dropped(
     soak_stack: RunningStack,
 ) -> None:

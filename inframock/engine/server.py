@@ -24,7 +24,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import run_simple
 from werkzeug.test import Client
 
-from inframock.engine import oplog
+from inframock.engine import fifo_dedup, oplog, sns_delivery
 from inframock.engine.continue_once import SingleContinueHandler
 from inframock.engine.health import Health
 
@@ -89,6 +89,8 @@ def main(host: str, port: int) -> None:
     log, `http` keeps the access log, `quiet` writes neither).
     """
     os.environ.setdefault("MOTO_PORT", str(port))
+    sns_delivery.install()
+    fifo_dedup.install()
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     app = DomainDispatcherApplication(create_backend_app)
     warm_up(app, f"{host}:{port}", region)
