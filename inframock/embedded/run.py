@@ -9,6 +9,7 @@ always stops every child, frees the ports and removes its temporary folder.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import os
 import queue
@@ -18,7 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, TextIO, TypeVar
+from typing import Any, Callable, Iterator, TextIO, TypeVar
 
 import psutil
 
@@ -110,10 +111,32 @@ def _run(
         raise StartError(str(err)) from None
     control = ControlServer(workdir / "control.sock", _reload_for_client)
     dataclasses.replace(record, control=str(control.path)).save(settings.state_dir)
-    views.banner(settings, services, result, time.monotonic() - launched)
-    exited = supervisor.wait_for_exit()
+    with _in_process_services(settings):
+        views.banner(settings, services, result, time.monotonic() - launched)
+        exited = supervisor.wait_for_exit()
     console.error(f"{describe_exit(exited.child, exited.code)}\nstopping the stack")
     return 1
+
+
+@contextlib.contextmanager
+def _in_process_services(settings: Settings) -> Iterator[None]:
+    """The services of the profile that run as threads of this process (the
+    result relay), from provisioning until the stack stops."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.definition.profiles import stack_for
+
+    stack = stack_for(settings)
+    relay = None
+    if "relay" in stack.services:
+        # pylint: disable-next=import-outside-toplevel
+        from inframock.relay import ResultRelay
+
+        relay = ResultRelay(settings, stack).start()
+    try:
+        yield
+    finally:
+        if relay is not None:
+            relay.stop()
 
 
 def _reload_for_client(request: dict[str, Any], stream: TextIO) -> int:

@@ -27,7 +27,7 @@ _thread = threading.local()
 """Per thread: the console a reload for another terminal prints to."""
 
 ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-SERVICE_STYLES = {"aws": "cyan", "redis": "magenta"}
+SERVICE_STYLES = {"aws": "cyan", "redis": "magenta", "relay": "green"}
 
 
 def current() -> Console:

@@ -14,9 +14,16 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from inframock.data.dataset import TABLE_KINDS
 from inframock.definition.stack import ACCOUNT_ID, ENVIRONMENT
-from inframock.output.console import current, duration, error, note, plural, size
+from inframock.output.console import (
+    current,
+    duration,
+    error,
+    note,
+    plural,
+    size,
+    warn,
+)
 
 if TYPE_CHECKING:
     from inframock.embedded.engines import Service
@@ -40,7 +47,8 @@ def summary(report: LoadReport) -> None:
     if touched:
         table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
         objects = ("r.rds", "matrix", "cell sets")
-        for column in ("experiment", *TABLE_KINDS, *objects, "errors"):
+        kinds = report.table_kinds
+        for column in ("experiment", *kinds, *objects, "errors"):
             if column == "experiment":
                 table.add_column(column, no_wrap=True, min_width=32)
             else:
@@ -48,7 +56,7 @@ def summary(report: LoadReport) -> None:
         for experiment in touched:
             table.add_row(
                 escape(experiment.id),
-                *(str(experiment.items.get(kind, 0)) for kind in TABLE_KINDS),
+                *(str(experiment.items.get(kind, 0)) for kind in kinds),
                 *(
                     "-" if n is None else size(n)
                     for n in (
@@ -96,7 +104,28 @@ def banner(
             count = plural(len(load.all_problems), "error")
             loaded += f", [red]{count} (listed above)[/]"
     rows = [(s.name, s.description) for s in services]
-    _ready_panel(settings, rows, loaded, seconds)
+    _ready_panel(settings, rows, loaded, seconds, _relay_rows(settings))
+
+
+def _relay_rows(settings: Settings) -> list[tuple[str, str]]:
+    """The result relay the profile runs in `make run`, if it has one."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.definition.profiles import stack_for
+
+    stack = stack_for(settings)
+    relay = stack.topic.relay
+    if relay is None or "relay" not in stack.services:
+        return []
+    routes = " | ".join(path for _, path in relay.routes)
+    retry = relay.retry
+    return [
+        ("relay", f"{stack.topic.name} → apiUrl + {routes}"),
+        (
+            "",
+            f"retried {retry.retries}× ({retry.min_delay:g}–{retry.max_delay:g} s); "
+            f"BackOff events → {settings.api_url}{relay.events_path}",
+        ),
+    ]
 
 
 def docker_banner(
@@ -129,6 +158,7 @@ def _ready_panel(
     for name, description in services:
         address = endpoint if name == "aws" else settings.redis_url
         grid.add_row(f"{name} ({escape(description)})", escape(address))
+    grid.add_row("profile", escape(settings.profile))
     grid.add_row("region, account", f"{region}, {ACCOUNT_ID}")
     for label, value in extra or []:
         grid.add_row(label, escape(value))
@@ -164,12 +194,16 @@ def status_report(status: StackStatus) -> None:
             "-" if service.memory_bytes is None else size(service.memory_bytes),
         )
     current().print(table)
+    if status.profile:
+        note(f"profile {status.profile} (INFRAMOCK_PROFILE)")
     if status.started_by_pid is not None:
         note(f"started by `make run`, pid {status.started_by_pid}")
     if status.problem:
         error(status.problem)
     for name in status.missing:
         error(f"not provisioned: {name}")
+    for line in status.warnings:
+        warn(line)
     if not status.services[0].up or status.problem:
         return
     _experiments_table(status)
@@ -186,7 +220,7 @@ def status_report(status: StackStatus) -> None:
 
 def _short(name: str) -> str:
     """A resource name without the environment suffix, for narrow columns."""
-    return name.removesuffix(f"-{ENVIRONMENT}")
+    return name.removesuffix(f"-{ACCOUNT_ID}").removesuffix(f"-{ENVIRONMENT}")
 
 
 def _experiments_table(status: StackStatus) -> None:
