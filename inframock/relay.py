@@ -123,17 +123,22 @@ class ResultRelay:
         self._url = self.clients.sqs.get_queue_url(QueueName=self.relay.queue)[
             "QueueUrl"
         ]
+        self._subscription = self._subscription_arn()
+        self._thread.start()
+        return self
+
+    def _subscription_arn(self) -> str:
+        """The ARN of the queue's subscription to the topic (a restored snapshot
+        makes a new one, so it is looked up again for each batch)."""
         queue_arn = relay_queue_arn(self.clients, self._url)
-        self._subscription = next(
+        return next(
             (
                 sub.arn
                 for sub in subscriptions(self.clients, self.stack.topic_arn)
                 if sub.protocol == "sqs" and sub.endpoint == queue_arn
             ),
-            "",
+            self._subscription,
         )
-        self._thread.start()
-        return self
 
     def stop(self) -> None:
         """Stop receiving; messages not yet delivered stay in the queue."""
@@ -155,7 +160,9 @@ class ResultRelay:
                     return
                 console.service_line("relay", f"cannot read {self.relay.queue}: {err}")
                 continue
-            list(self._pool.map(self._deliver, messages))
+            if messages:
+                self._subscription = self._subscription_arn()
+                list(self._pool.map(self._deliver, messages))
 
     def _deliver(self, message: dict[str, Any]) -> None:
         """POST one message; delete it once delivered, else hide it until its retry."""

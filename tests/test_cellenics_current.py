@@ -365,3 +365,37 @@ def test_retry_policy_follows_iacs_phases() -> None:
     assert delays[39] == pytest.approx(60)  # the end of the 38 backoff retries
     assert delays[40:56] == [60] * 16
     assert delays[56] is None
+
+
+def test_status_names_a_drifted_lifecycle_and_a_reload_puts_it_back(
+    current_stack: RunningStack,
+) -> None:
+    s3 = current_stack.client("s3")
+    name = bucket("biomage-pipeline-debug")
+    s3.delete_bucket_lifecycle(Bucket=name)
+    drifted = current_stack.cli("status")
+    assert drifted.returncode == 1
+    assert f"not provisioned: lifecycle rules of bucket {name}" in drifted.stdout
+    assert current_stack.cli("reload-data").returncode == 0
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+    assert [r["ID"] for r in rules] == ["DeleteObjectAfter10Days"]
+    assert current_stack.cli("status").returncode == 0
+
+
+def test_snapshot_and_restore_keep_the_relay_delivering(
+    current_stack: RunningStack, receiver: Receiver
+) -> None:
+    assert current_stack.cli("snapshot", "current-1").returncode == 0
+    restored = current_stack.cli("restore", "current-1")
+    assert restored.returncode == 0, restored.stdout
+    message = {"experimentId": "after-restore", "apiUrl": receiver.url}
+    publish(current_stack, message, "OBJ2SResponse")
+    wait_until(
+        lambda: any(
+            json.loads(json.loads(b)["Message"]).get("experimentId") == "after-restore"
+            for p, _, b in receiver.received
+            if p == "/v2/obj2sResults"
+        ),
+        20,
+        "a delivery after restore",
+    )

@@ -18,7 +18,8 @@ from inframock.data.dataset import (
     significant_digits,
     table_kind,
 )
-from inframock.settings import SETTINGS, Settings, SettingsError
+from inframock.settings import PROFILES, SETTINGS, Settings, SettingsError
+from inframock.definition import profiles
 from inframock.definition.profiles import stack_for
 from inframock.testing.harness import ROOT, base_env, cli
 
@@ -184,3 +185,14 @@ def test_long_round_numbers_become_storable_without_changing_value() -> None:
         number = exact_number(text)
         assert number == Decimal(text)
         serialize(number)  # DynamoDB's 38-digit context takes it
+
+
+def test_every_profile_setting_has_a_stack_definition(tmp_path: Path) -> None:
+    assert tuple(profiles.PROFILES) == PROFILES
+    for name in PROFILES:
+        settings = Settings.load({"INFRAMOCK_PROFILE": name}, tmp_path / "none")
+        assert stack_for(settings).profile == name
+    with pytest.raises(SettingsError, match="INFRAMOCK_PROFILE"):
+        Settings.load({"INFRAMOCK_PROFILE": "2019"}, tmp_path / "none")
+    with pytest.raises(SettingsError, match="INFRAMOCK_RELAY_DELAYS"):
+        Settings.load({"INFRAMOCK_RELAY_DELAYS": "60,10"}, tmp_path / "none")
