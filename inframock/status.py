@@ -162,6 +162,12 @@ def collect_status(settings: Settings, aws_version: str = "") -> StackStatus:
         status.queue = _queue(stack, clients)
         status.topic = _topic(stack, clients)
         status.warnings = region_warnings(settings, stack)
+        if record is not None and record.profile not in ("", settings.profile):
+            status.warnings.insert(
+                0,
+                f"the running stack serves profile {record.profile}; this status "
+                f"checks it against INFRAMOCK_PROFILE={settings.profile}",
+            )
     except (BotoCoreError, ClientError) as err:
         status.problem = f"cannot read the stack: {err}"
     status.healthy = (

@@ -399,3 +399,14 @@ def test_snapshot_and_restore_keep_the_relay_delivering(
         20,
         "a delivery after restore",
     )
+
+
+def test_a_reload_or_status_for_another_profile_says_so(
+    current_stack: RunningStack,
+) -> None:
+    reload = current_stack.cli("reload-data", INFRAMOCK_PROFILE="2021")
+    assert reload.returncode != 0
+    assert "the running stack serves profile current" in reload.stdout
+    assert current_stack.client("dynamodb").list_tables()["TableNames"] == []
+    status = current_stack.cli("status", INFRAMOCK_PROFILE="2021")
+    assert "the running stack serves profile current" in status.stdout

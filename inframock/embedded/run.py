@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import os
 import queue
 import shutil
@@ -96,6 +97,7 @@ def _run(
         services={s.name: s.description for s in services},
         pids={c.service.name: c.process.pid for c in supervisor.children},
         workdir=str(workdir),
+        profile=settings.profile,
     )
     record.save(settings.state_dir)
     # While the engines start: import boto3 and build the clients seeding needs.
@@ -109,7 +111,9 @@ def _run(
         result = _in_background(lambda: seed.seed(settings), supervisor)
     except seed.SeedError as err:
         raise StartError(str(err)) from None
-    control = ControlServer(workdir / "control.sock", _reload_for_client)
+    control = ControlServer(
+        workdir / "control.sock", functools.partial(_reload_for_client, settings)
+    )
     dataclasses.replace(record, control=str(control.path)).save(settings.state_dir)
     with _in_process_services(settings):
         views.banner(settings, services, result, time.monotonic() - launched)
@@ -139,7 +143,9 @@ def _in_process_services(settings: Settings) -> Iterator[None]:
             relay.stop()
 
 
-def _reload_for_client(request: dict[str, Any], stream: TextIO) -> int:
+def _reload_for_client(
+    running: Settings, request: dict[str, Any], stream: TextIO
+) -> int:
     """A `make reload-data` from another terminal, run here with warm clients."""
     # pylint: disable-next=import-outside-toplevel
     from inframock.seed.seed import seed_status
@@ -147,9 +153,22 @@ def _reload_for_client(request: dict[str, Any], stream: TextIO) -> int:
     with console.redirected(stream, request["terminal"], request["width"]):
         return reported(
             lambda: seed_status(
-                Settings.from_raw(request["settings"]), request["everything"]
+                _same_profile(running, Settings.from_raw(request["settings"])),
+                request["everything"],
             )
         )
+
+
+def _same_profile(running: Settings, asked: Settings) -> Settings:
+    """The reload's settings, unless they name another profile than this
+    stack's: that reload would provision a second stack into this one."""
+    if asked.profile != running.profile:
+        raise InframockError(
+            f"the running stack serves profile {running.profile}, this reload "
+            f"asks for {asked.profile}: set INFRAMOCK_PROFILE={running.profile}, "
+            "or restart the stack with the other profile"
+        )
+    return asked
 
 
 def _in_background(work: Callable[[], T], supervisor: Supervisor) -> T:
