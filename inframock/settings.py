@@ -34,7 +34,15 @@ class Setting:
     help: str
 
 
+PROFILES = ("2021", "current")
+"""The profiles `INFRAMOCK_PROFILE` may name (inframock.definition.profiles)."""
+
 SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "INFRAMOCK_PROFILE",
+        "2021",
+        "which Cellenics stack to serve: 2021 (original design) or current",
+    ),
     Setting("BIOMAGE_DATA_PATH", "./data", "folder of experiments to load"),
     Setting("POPULATE_MOCK", "true", "load the data folder at start (true/false)"),
     Setting("CLUSTER_ENV", "development", "data is loaded only in development"),
@@ -102,6 +110,11 @@ SETTINGS: tuple[Setting, ...] = (
         "./snapshots",
         "where `make snapshot` saves and `make restore` reads snapshots",
     ),
+    Setting(
+        "INFRAMOCK_RELAY_DELAYS",
+        "",
+        "min,max seconds between result relay retries (default: iac's 10,60)",
+    ),
 )
 
 Runtime = Literal["local", "docker", "auto"]
@@ -149,6 +162,29 @@ def _project(value: str) -> str:
     return project
 
 
+def _profile(value: str) -> str:
+    profile = value.strip() or PROFILES[0]
+    if profile not in PROFILES:
+        expected = ", ".join(PROFILES)
+        raise SettingsError(f"INFRAMOCK_PROFILE={value!r}: expected one of {expected}")
+    return profile
+
+
+def _delays(value: str) -> tuple[float, float] | None:
+    if not value.strip():
+        return None
+    try:
+        low, high = (float(part) for part in value.split(","))
+    except ValueError:
+        low, high = -1.0, -1.0
+    if not 0 <= low <= high:
+        raise SettingsError(
+            f"INFRAMOCK_RELAY_DELAYS={value!r}: expected min,max seconds, "
+            "0 <= min <= max (e.g. 10,60)"
+        )
+    return low, high
+
+
 def _runtime(value: str) -> Runtime:
     runtime = value.strip().lower() or "auto"
     if runtime not in RUNTIMES:
@@ -193,6 +229,10 @@ class Settings:
     """The Compose project on the Docker road; empty: derived from the checkout."""
     log: LogMode = "ops"
     """What the AWS engine logs (see inframock.engine.oplog)."""
+    profile: str = PROFILES[0]
+    """Which Cellenics stack is served (inframock.definition.profiles)."""
+    relay_delays: tuple[float, float] | None = None
+    """Min and max seconds between relay retries; None: the topic's policy."""
 
     @property
     def client_host(self) -> str:
@@ -248,6 +288,8 @@ class Settings:
             snapshot_dir=Path(raw["INFRAMOCK_SNAPSHOT_DIR"]).expanduser(),
             compose_project=_project(raw["INFRAMOCK_COMPOSE_PROJECT"]),
             log=_log_mode(raw["INFRAMOCK_LOG"]),
+            profile=_profile(raw["INFRAMOCK_PROFILE"]),
+            relay_delays=_delays(raw["INFRAMOCK_RELAY_DELAYS"]),
         )
 
 

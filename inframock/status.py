@@ -20,10 +20,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from inframock.aws.clients import Clients
 from inframock.aws.listings import bucket_names, subscriptions, table_names
-from inframock.definition.stack import Stack, Table, biomage_stack
+from inframock.definition.profiles import stack_for
+from inframock.definition.stack import Bucket, Stack, Table
 from inframock.embedded.record import StackRecord
 from inframock.probes import redis_ping, stack_is_reachable
-from inframock.seed.provision import bucket_cors, queue_attributes_differing
+from inframock.seed.provision import (
+    bucket_cors,
+    bucket_lifecycle_ids,
+    relay_queue_arn,
+    queue_attributes_differing,
+)
+from inframock.regions import region_warnings
 from inframock.settings import Settings
 
 QUEUE_DEPTH = (
@@ -123,6 +130,10 @@ class StackStatus:
     topic: TopicStatus | None = None
     compose_project: str | None = None
     """The Compose project on the Docker road; None on the embedded road."""
+    profile: str = ""
+    """The profile (INFRAMOCK_PROFILE) whose definition status checked against."""
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    """What works but will likely trip a service (e.g. regions disagreeing)."""
 
 
 def collect_status(settings: Settings, aws_version: str = "") -> StackStatus:
@@ -137,18 +148,26 @@ def collect_status(settings: Settings, aws_version: str = "") -> StackStatus:
         _redis_status(settings, pids.get("redis")),
     ]
     status = StackStatus(False, services, record.pid if record else None)
+    status.profile = settings.profile
     if not services[0].up:
         status.problem = (
             "the AWS endpoint does not answer: start the stack with `make run`"
         )
         return status
     clients = Clients(settings.aws_endpoint, settings.region, purpose="status")
-    stack = biomage_stack(settings)
+    stack = stack_for(settings)
     try:
         status.missing = missing_resources(stack, clients)
         status.experiments, status.buckets = _contents(stack, clients)
         status.queue = _queue(stack, clients)
         status.topic = _topic(stack, clients)
+        status.warnings = region_warnings(settings, stack)
+        if record is not None and record.profile not in ("", settings.profile):
+            status.warnings.insert(
+                0,
+                f"the running stack serves profile {record.profile}; this status "
+                f"checks it against INFRAMOCK_PROFILE={settings.profile}",
+            )
     except (BotoCoreError, ClientError) as err:
         status.problem = f"cannot read the stack: {err}"
     status.healthy = (
@@ -215,13 +234,12 @@ def missing_resources(stack: Stack, clients: Clients) -> list[str]:
     for bucket in stack.buckets:
         if bucket.name not in buckets:
             missing.append(f"bucket {bucket.name}")
-        elif bucket_cors(clients, bucket.name) != bucket.cors_rules:
-            missing += [
-                f"cors {r.rule_id} of bucket {bucket.name}" for r in bucket.cors
-            ]
+        else:
+            missing += _bucket_differences(clients, bucket)
     try:
         clients.sns.get_topic_attributes(TopicArn=stack.topic_arn)
         missing += _missing_subscriptions(stack, clients)
+        missing += _missing_relay(stack, clients)
     except clients.sns.exceptions.NotFoundException:
         missing.append(f"topic {stack.topic.name}")
     try:
@@ -232,6 +250,41 @@ def missing_resources(stack: Stack, clients: Clients) -> list[str]:
     except clients.sqs.exceptions.QueueDoesNotExist:
         missing.append(f"queue {stack.queue.name}")
     return missing
+
+
+def _bucket_differences(clients: Clients, bucket: Bucket) -> list[str]:
+    """The CORS rules, lifecycle rules and versioning a bucket lacks."""
+    missing = []
+    if bucket_cors(clients, bucket.name) != bucket.cors_rules:
+        missing += [f"cors {r.rule_id} of bucket {bucket.name}" for r in bucket.cors]
+    if bucket.lifecycle and bucket_lifecycle_ids(clients, bucket.name) != [
+        r.rule_id for r in bucket.lifecycle
+    ]:
+        missing.append(f"lifecycle rules of bucket {bucket.name}")
+    if bucket.versioned:
+        versioning = clients.s3.get_bucket_versioning(Bucket=bucket.name)
+        if versioning.get("Status") != "Enabled":
+            missing.append(f"versioning of bucket {bucket.name}")
+    return missing
+
+
+def _missing_relay(stack: Stack, clients: Clients) -> list[str]:
+    """The relay's queue and its subscription to the topic, if the stack has one."""
+    relay = stack.topic.relay
+    if relay is None:
+        return []
+    try:
+        url = clients.sqs.get_queue_url(QueueName=relay.queue)["QueueUrl"]
+    except clients.sqs.exceptions.QueueDoesNotExist:
+        return [f"queue {relay.queue}"]
+    queue_arn = relay_queue_arn(clients, url)
+    subscribed = any(
+        sub.protocol == "sqs"
+        and sub.endpoint == queue_arn
+        and sub.attributes.get("RawMessageDelivery", "false") == "false"
+        for sub in subscriptions(clients, stack.topic_arn)
+    )
+    return [] if subscribed else [f"subscription {queue_arn} (relay)"]
 
 
 def _missing_indexes(clients: Clients, table: Table) -> list[str]:
@@ -276,20 +329,24 @@ def _contents(
             items[table.name] = _items_per_experiment(clients, table.name)
         else:
             items[table.name] = _projects_per_experiment(clients, stack, table.name)
-    ids = sorted(set().union(*items.values()))
-    experiments = {
-        i: ExperimentStatus({t: c[i] for t, c in items.items()}, {}) for i in ids
-    }
-    buckets = {}
+    buckets, prefixes = {}, {}
     for bucket in stack.buckets:
         try:
-            usage, by_prefix = _bucket_usage(clients, bucket.name)
+            usage, prefixes[bucket.name] = _bucket_usage(clients, bucket.name)
         except clients.s3.exceptions.NoSuchBucket:
             continue  # reported as missing
         versioning = clients.s3.get_bucket_versioning(Bucket=bucket.name)
         buckets[bucket.name] = BucketStatus(versioning.get("Status", "off"), usage)
-        for experiment, status in experiments.items():
-            status.objects[bucket.name] = by_prefix.get(experiment, Usage())
+    # An experiment: a table item of it, or an object the data folder loads.
+    loaded = [set(prefixes.get(name, {})) for name in stack.data.buckets]
+    ids = sorted(set().union(*items.values(), *loaded))
+    experiments = {
+        i: ExperimentStatus(
+            {t: c[i] for t, c in items.items()},
+            {b: by_prefix.get(i, Usage()) for b, by_prefix in prefixes.items()},
+        )
+        for i in ids
+    }
     return experiments, buckets
 
 
@@ -334,8 +391,11 @@ def _projects_per_experiment(
         for experiment in members:
             links[experiment].add(project)
     for kind, attribute in (("experiments", "projectId"), ("samples", "projectUuid")):
+        named_in = stack.table(kind)
+        if named_in is None:
+            continue
         try:
-            named = _scan(clients, stack.table(kind).name, f"experimentId, {attribute}")
+            named = _scan(clients, named_in.name, f"experimentId, {attribute}")
             for item in named:
                 project = item.get(attribute, {}).get("S")
                 if project in projects and "S" in item.get("experimentId", {}):

@@ -235,7 +235,7 @@ def test_the_loader_is_the_embedded_entry_point_run_once(
     assert env["BIOMAGE_DATA_PATH"] == "/data"
     assert defaulted(env["BIOMAGE_API_URL"]) == "http://host.docker.internal:3000"
     passed_through = {"POPULATE_MOCK", "CLUSTER_ENV", "AWS_DEFAULT_REGION"}
-    passed_through |= {"SANDBOX_ID", "BIOMAGE_API_URL"}
+    passed_through |= {"SANDBOX_ID", "BIOMAGE_API_URL", "INFRAMOCK_PROFILE"}
     assert all(env[name].startswith(f"${{{name}:-") for name in passed_through)
 
 

@@ -19,7 +19,7 @@ from inframock.aws.clients import Clients
 from inframock.data.dataset import plan
 from inframock.data.digests import Digests
 from inframock.settings import Settings
-from inframock.definition.stack import biomage_stack
+from inframock.definition.profiles import stack_for
 from inframock.testing.harness import ROOT, RunningStack
 from inframock.testing.datafolder import MB, experiment_folder, write_json
 from tests.helpers import SOURCE, items
@@ -59,7 +59,7 @@ def test_parallel_loading_stores_exactly_what_sequential_loading_does(
 ) -> None:
     settings = Settings.load(session_stack.env, env_file=tmp_path / "none")
     clients = Clients(settings.aws_endpoint, settings.region)
-    stack = biomage_stack(settings)
+    stack = stack_for(settings)
     for prefix, workers in (("seq", 1), ("par", 8)):
         monkeypatch.setattr(load, "BATCH_WORKERS", workers)
         monkeypatch.setattr(load, "EXPERIMENT_WORKERS", min(workers, 4))
@@ -67,7 +67,7 @@ def test_parallel_loading_stores_exactly_what_sequential_loading_does(
         write_experiments(data, prefix)
         digests = Digests(tmp_path / f"{prefix}.json", prefix)
         report = load.Loader(clients, stack, digests, settings.rds_limit).load(
-            plan(data)
+            plan(data, stack.data)
         )
         assert not report.all_problems
     sequential = stored(session_stack, "seq")

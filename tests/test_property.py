@@ -16,7 +16,7 @@ from inframock.data.dataset import plan
 from inframock.data.digests import Digests
 from inframock.seed.load import Loader
 from inframock.settings import Settings
-from inframock.definition.stack import biomage_stack
+from inframock.definition.profiles import stack_for
 from inframock.testing.harness import RunningStack
 from tests.helpers import items
 
@@ -87,10 +87,11 @@ def holds_no_records(content: bytes) -> bool:
 def load_in_process(stack: RunningStack, data: Path) -> Any:
     """The loader itself on `data`, against the stack (fast enough for many runs)."""
     config = Settings.load(stack.env, env_file=data / "none")
+    stack = stack_for(config)
     loader = Loader(
         clients_for(config.aws_endpoint, config.region),
-        biomage_stack(config),
+        stack,
         Digests(data / "digests.json", "property"),
         config.rds_limit,
     )
-    return loader.load(plan(data))
+    return loader.load(plan(data, stack.data))

@@ -10,11 +10,7 @@ from boto3.dynamodb.types import TypeSerializer
 
 from inframock.aws.endpoint import EndpointRefused, check_endpoint_is_local
 from inframock.data.dataset import (
-    CELL_SETS_PATTERN,
     MAX_ITEM_BYTES,
-    PROCESSED_MATRIX_FILE,
-    RDS_FILE,
-    TABLE_FILE_PATTERNS,
     exact_number,
     item_size,
     parse_json,
@@ -22,9 +18,13 @@ from inframock.data.dataset import (
     significant_digits,
     table_kind,
 )
-from inframock.settings import SETTINGS, Settings, SettingsError
-from inframock.definition.stack import biomage_stack
+from inframock.settings import PROFILES, SETTINGS, Settings, SettingsError
+from inframock.definition import profiles
+from inframock.definition.profiles import stack_for
 from inframock.testing.harness import ROOT, base_env, cli
+
+RULES = stack_for(Settings.load({}, env_file=Path("/nonexistent"))).data
+"""The default (2021) profile's data folder rules."""
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,7 @@ from inframock.testing.harness import ROOT, base_env, cli
     ],
 )
 def test_file_names_choose_the_table(name: str, kind: str | None) -> None:
-    assert table_kind(name) == kind
+    assert table_kind(name, RULES) == kind
 
 
 def test_readme_data_folder_table_shows_every_file_kind() -> None:
@@ -52,10 +52,11 @@ def test_readme_data_folder_table_shows_every_file_kind() -> None:
     section = readme.split("## The data folder", 1)[1].split("\n\n**", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     named = {row.split("`")[1] for row in rows}
-    patterns = {pattern for pattern, _ in TABLE_FILE_PATTERNS}
-    assert named == patterns | {RDS_FILE, PROCESSED_MATRIX_FILE, CELL_SETS_PATTERN}
+    patterns = {pattern for pattern, _ in RULES.table_files}
+    singles = {RULES.source_file, RULES.matrix_file, RULES.cell_sets_pattern}
+    assert named == patterns | singles
     for row in rows:
-        kind = table_kind(row.split("`")[1])
+        kind = table_kind(row.split("`")[1], RULES)
         if kind is not None:
             assert f"`{kind}-development`" in row
 
@@ -88,7 +89,7 @@ def test_plan_skips_hidden_and_plain_files_and_sorts(tmp_path: Path) -> None:
     (tmp_path / "a-exp" / "extra.csv").write_text("")
     (tmp_path / "a-exp" / "mock_cell_sets.json").write_text("{}")
     (tmp_path / "a-exp" / "processed-matrix.r.rds.gz").write_bytes(b"")
-    result = plan(tmp_path)
+    result = plan(tmp_path, RULES)
     assert [e.id for e in result.experiments] == ["a-exp", "b-exp"]
     first = result.experiments[0]
     assert [f.kind for f in first.table_files] == ["samples"]
@@ -102,7 +103,7 @@ def test_plan_skips_hidden_and_plain_files_and_sorts(tmp_path: Path) -> None:
 
 def test_a_data_path_that_is_a_file_is_a_problem(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
-    assert "not a folder" in str(plan(tmp_path / "file").problems[0])
+    assert "not a folder" in str(plan(tmp_path / "file", RULES).problems[0])
 
 
 def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
@@ -134,7 +135,7 @@ def test_stack_names_follow_sandbox_and_region(tmp_path: Path) -> None:
         {"SANDBOX_ID": "pr42", "AWS_DEFAULT_REGION": "us-east-2"},
         env_file=tmp_path / "none",
     )
-    stack = biomage_stack(settings)
+    stack = stack_for(settings)
     assert stack.topic_arn == (
         "arn:aws:sns:us-east-2:000000000000:work-results-development-pr42"
     )
@@ -184,3 +185,14 @@ def test_long_round_numbers_become_storable_without_changing_value() -> None:
         number = exact_number(text)
         assert number == Decimal(text)
         serialize(number)  # DynamoDB's 38-digit context takes it
+
+
+def test_every_profile_setting_has_a_stack_definition(tmp_path: Path) -> None:
+    assert tuple(profiles.PROFILES) == PROFILES
+    for name in PROFILES:
+        settings = Settings.load({"INFRAMOCK_PROFILE": name}, tmp_path / "none")
+        assert stack_for(settings).profile == name
+    with pytest.raises(SettingsError, match="INFRAMOCK_PROFILE"):
+        Settings.load({"INFRAMOCK_PROFILE": "2019"}, tmp_path / "none")
+    with pytest.raises(SettingsError, match="INFRAMOCK_RELAY_DELAYS"):
+        Settings.load({"INFRAMOCK_RELAY_DELAYS": "60,10"}, tmp_path / "none")

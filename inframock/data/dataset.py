@@ -15,24 +15,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from inframock.definition.stack import Table
+from inframock.definition.stack import DataRules, Table
 
 MAX_ITEM_BYTES = 400 * 1024
 """DynamoDB's item size limit, counted as DynamoDB counts it."""
 MAX_DEPTH = 32
 """DynamoDB's limit on nested attributes (maps and lists)."""
 
-TABLE_FILE_PATTERNS = (
-    ("mock_experiment*.json", "experiments"),
-    ("mock_samples*.json", "samples"),
-    ("mock_projects*.json", "projects"),
-    ("mock_plots_tables*.json", "plots-tables"),
-)
-"""File name pattern → table kind (the table is `<kind>-development`)."""
-TABLE_KINDS = tuple(kind for _, kind in TABLE_FILE_PATTERNS)
-RDS_FILE = "r.rds.gz"
-PROCESSED_MATRIX_FILE = "processed-matrix.r.rds.gz"
-CELL_SETS_PATTERN = "mock_cell_sets*.json"
 DYNAMODB_TYPES = frozenset({"S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"})
 """The type descriptors of DynamoDB's typed JSON (`{"S": "text"}`, `{"N": "1"}`…)."""
 EXPERIMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -69,6 +58,7 @@ class Experiment:
     path: Path
     table_files: tuple[TableFile, ...]
     rds: Path | None
+    """The source `r.rds.gz` (its name is the profile's `DataRules.source_file`)."""
     ignored: tuple[str, ...]
     problems: tuple[Problem, ...] = ()
     processed_matrix: Path | None = None
@@ -85,16 +75,17 @@ class Plan:
     problems: tuple[Problem, ...]
 
 
-def table_kind(filename: str) -> str | None:
+def table_kind(filename: str, rules: DataRules) -> str | None:
     """The table kind a file name loads into, or None if it is not a table file."""
-    for pattern, kind in TABLE_FILE_PATTERNS:
+    for pattern, kind in rules.table_files:
         if fnmatch.fnmatchcase(filename, pattern):
             return kind
     return None
 
 
-def plan(data_path: Path) -> Plan:
-    """Walk `data_path` into experiments; unusable folders become problems."""
+def plan(data_path: Path, rules: DataRules) -> Plan:
+    """Walk `data_path` into experiments, the files of each found by `rules`;
+    unusable folders become problems."""
     if not data_path.exists():
         return Plan((), (Problem("", str(data_path), "data folder does not exist"),))
     if not data_path.is_dir():
@@ -110,7 +101,7 @@ def plan(data_path: Path) -> Plan:
             reason = "not a valid experiment id (letters, digits, '-' and '_' only)"
             problems.append(Problem(entry.name, "", reason))
         else:
-            experiments.append(_experiment(entry, root))
+            experiments.append(_experiment(entry, root, rules))
     return Plan(tuple(experiments), tuple(problems))
 
 
@@ -132,13 +123,13 @@ def _link_problem(entry: Path, root: Path) -> str | None:
     return None
 
 
-def _experiment(folder: Path, root: Path) -> Experiment:
+def _experiment(folder: Path, root: Path, rules: DataRules) -> Experiment:
     table_files, ignored, problems = [], [], []
     # The files an experiment has at most one of: r.rds, matrix, cell sets.
     singles: dict[str, Path] = {}
     for entry in _entries(folder):
-        kind = table_kind(entry.name)
-        single = _single_kind(entry.name)
+        kind = table_kind(entry.name, rules)
+        single = _single_kind(entry.name, rules)
         if reason := _link_problem(entry, root):
             problems.append(Problem(folder.name, entry.name, reason))
         elif kind and entry.is_file():
@@ -158,20 +149,20 @@ def _experiment(folder: Path, root: Path) -> Experiment:
         folder.name,
         folder,
         tuple(table_files),
-        singles.get(RDS_FILE),
+        singles.get(rules.source_file),
         tuple(ignored),
         tuple(problems),
-        processed_matrix=singles.get(PROCESSED_MATRIX_FILE),
-        cell_sets=singles.get(CELL_SETS_PATTERN),
+        processed_matrix=singles.get(rules.matrix_file),
+        cell_sets=singles.get(rules.cell_sets_pattern),
     )
 
 
-def _single_kind(filename: str) -> str | None:
+def _single_kind(filename: str, rules: DataRules) -> str | None:
     """Which one-per-experiment file `filename` is (by its name or pattern)."""
-    if filename in (RDS_FILE, PROCESSED_MATRIX_FILE):
+    if filename in (rules.source_file, rules.matrix_file):
         return filename
-    if fnmatch.fnmatchcase(filename, CELL_SETS_PATTERN):
-        return CELL_SETS_PATTERN
+    if fnmatch.fnmatchcase(filename, rules.cell_sets_pattern):
+        return rules.cell_sets_pattern
     return None
 
 

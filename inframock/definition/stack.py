@@ -1,16 +1,16 @@
-"""The Biomage resources as data: what the Cellenics services expect to exist.
+"""The stack model: the kinds of resource a Cellenics stack is made of, as data.
 
-This module says *what* the stack is; `provision` says *how* it is made to
-exist. Keeping the two apart lets the definition be read (and tested) without a
-server, and lets the same definition serve both the embedded and Docker roads.
+This module says *what* a stack can hold; one module per profile
+(`cellenics_2021`, `cellenics_current`) says what each profile holds, and
+`profiles.stack_for` picks one from the settings. `provision` says *how* it is
+made to exist. Keeping these apart lets the definition be read (and tested)
+without a server, and lets the same definition serve both roads.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-
-from inframock.settings import Settings
 
 ENVIRONMENT = "development"
 """The Cellenics services name their resources after this environment locally."""
@@ -101,20 +101,22 @@ class CorsRule:
 
     rule_id: str
     allowed_methods: tuple[str, ...]
-    exposed_headers: tuple[str, ...]
+    exposed_headers: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ("*",)
     allowed_headers: tuple[str, ...] = ("*",)
 
     @property
     def definition(self) -> dict[str, object]:
         """The rule as PutBucketCors takes it and GetBucketCors returns it."""
-        return {
+        rule: dict[str, object] = {
             "ID": self.rule_id,
             "AllowedHeaders": list(self.allowed_headers),
             "AllowedMethods": list(self.allowed_methods),
             "AllowedOrigins": list(self.allowed_origins),
-            "ExposeHeaders": list(self.exposed_headers),
         }
+        if self.exposed_headers:
+            rule["ExposeHeaders"] = list(self.exposed_headers)
+        return rule
 
 
 UI_UPLOADS = CorsRule(
@@ -133,12 +135,44 @@ browser only lets a script see when S3 exposes it."""
 
 
 @dataclasses.dataclass(frozen=True)
+class LifecycleRule:
+    """A bucket lifecycle rule as iac writes it (stored; moto does not expire)."""
+
+    rule_id: str
+    expiration_days: int | None = None
+    noncurrent_days: int | None = None
+    tag: tuple[str, str] | None = None
+    """Only objects with this tag (key, value); None: every object."""
+
+    @property
+    def definition(self) -> dict[str, object]:
+        """The rule as PutBucketLifecycleConfiguration takes it."""
+        rule: dict[str, object] = {
+            "ID": self.rule_id,
+            "Status": "Enabled",
+            "Filter": (
+                {"Tag": {"Key": self.tag[0], "Value": self.tag[1]}}
+                if self.tag
+                else {"Prefix": ""}
+            ),
+        }
+        if self.expiration_days is not None:
+            rule["Expiration"] = {"Days": self.expiration_days}
+        if self.noncurrent_days is not None:
+            rule["NoncurrentVersionExpiration"] = {
+                "NoncurrentDays": self.noncurrent_days
+            }
+        return rule
+
+
+@dataclasses.dataclass(frozen=True)
 class Bucket:
-    """An S3 bucket; source and original uploads are versioned as in AWS."""
+    """An S3 bucket with its versioning, CORS and lifecycle rules."""
 
     name: str
     versioned: bool = False
     cors: tuple[CorsRule, ...] = ()
+    lifecycle: tuple[LifecycleRule, ...] = ()
 
     @property
     def cors_rules(self) -> list[dict[str, object]]:
@@ -160,11 +194,84 @@ class Subscription:
 
 
 @dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """An SNS `healthyRetryPolicy`: how often and how late a delivery is retried.
+
+    The retries fall into phases as in AWS: some at once, some at the minimum
+    delay, then an exponential backoff from the minimum to the maximum, then
+    the rest at the maximum.
+    """
+
+    min_delay: float
+    max_delay: float
+    retries: int
+    no_delay_retries: int = 0
+    min_delay_retries: int = 0
+    max_delay_retries: int = 0
+
+    @property
+    def definition(self) -> dict[str, object]:
+        """The policy as an SNS DeliveryPolicy's `healthyRetryPolicy`."""
+        return {
+            "minDelayTarget": self.min_delay,
+            "maxDelayTarget": self.max_delay,
+            "numRetries": self.retries,
+            "numNoDelayRetries": self.no_delay_retries,
+            "numMinDelayRetries": self.min_delay_retries,
+            "numMaxDelayRetries": self.max_delay_retries,
+            "backoffFunction": "exponential",
+        }
+
+    def delay(self, retry: int) -> float | None:
+        """Seconds before retry number `retry` (1-based); None once all are spent."""
+        if retry > self.retries:
+            return None
+        if retry <= self.no_delay_retries:
+            return 0.0
+        retry -= self.no_delay_retries
+        if retry <= self.min_delay_retries:
+            return self.min_delay
+        retry -= self.min_delay_retries
+        backoff = (
+            self.retries
+            - self.no_delay_retries
+            - self.min_delay_retries
+            - self.max_delay_retries
+        )
+        if retry > backoff or backoff <= 0:
+            return self.max_delay
+        if backoff == 1:
+            return self.min_delay
+        ratio = self.max_delay / self.min_delay if self.min_delay else 1.0
+        return float(self.min_delay * ratio ** ((retry - 1) / (backoff - 1)))
+
+    def scaled(self, min_delay: float, max_delay: float) -> RetryPolicy:
+        """The same retries with other delays (tests make them short)."""
+        return dataclasses.replace(self, min_delay=min_delay, max_delay=max_delay)
+
+
+@dataclasses.dataclass(frozen=True)
+class Relay:
+    """What stands in for iac's `sns-endpoint-lambda`: the topic delivers to an
+    SQS queue (raw delivery off, so the SNS envelope is kept) that inframock's
+    relay drains, POSTing each message to the API as the Lambda does."""
+
+    queue: str
+    routes: tuple[tuple[str, str], ...]
+    """Message attribute `type` → path appended to the message's `apiUrl`."""
+    events_path: str
+    """Where a `reason: BackOff` message goes, on the API URL setting."""
+    retry: RetryPolicy
+
+
+@dataclasses.dataclass(frozen=True)
 class Topic:
-    """The SNS topic the worker publishes results to."""
+    """The SNS topic the worker (and the pipeline) publish results to."""
 
     name: str
-    subscriptions: tuple[Subscription, ...]
+    subscriptions: tuple[Subscription, ...] = ()
+    attributes: tuple[tuple[str, str], ...] = ()
+    relay: Relay | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,25 +286,69 @@ class Queue:
     attributes: tuple[tuple[str, str], ...]
 
 
+WORK_QUEUE = Queue(
+    name=f"{ENVIRONMENT}-queue.fifo",
+    attributes=(
+        ("FifoQueue", "true"),
+        ("ContentBasedDeduplication", "true"),
+        ("DeduplicationScope", "messageGroup"),
+        ("FifoThroughputLimit", "perMessageGroupId"),
+    ),
+)
+"""The work queue in `development` as iac's sns.yaml has made it since 2021."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataRules:
+    """Which file of an experiment folder goes where."""
+
+    table_files: tuple[tuple[str, str], ...]
+    """File name pattern → table kind (the table is `<kind>-development`)."""
+    source_file: str
+    """The gzipped `r.rds` that goes to `<source bucket>/<id>/r.rds`."""
+    matrix_file: str
+    """The gzipped processed matrix that goes to `<matrix bucket>/<id>/r.rds`."""
+    cell_sets_pattern: str
+    source_bucket: str
+    matrix_bucket: str
+    cell_sets_bucket: str
+    source_serves_as_matrix: bool
+    """Copy the source to the matrix bucket when there is no matrix file."""
+
+    @property
+    def table_kinds(self) -> tuple[str, ...]:
+        """The table kinds files load into, in order."""
+        return tuple(kind for _, kind in self.table_files)
+
+    @property
+    def buckets(self) -> tuple[str, ...]:
+        """The buckets the data folder loads into."""
+        return (self.source_bucket, self.matrix_bucket, self.cell_sets_bucket)
+
+
 @dataclasses.dataclass(frozen=True)
 class Stack:
-    """Everything provisioning creates."""
+    """Everything provisioning creates, what the data folder loads, what runs."""
 
+    profile: str
     region: str
     tables: tuple[Table, ...]
     buckets: tuple[Bucket, ...]
     topic: Topic
     queue: Queue
+    data: DataRules
+    services: tuple[str, ...] = ("aws", "redis")
+    """The services `make run` starts for this profile."""
 
-    def table(self, kind: str) -> Table:
-        """The table for a kind of data (`experiments`, `samples`, `plots-tables`)."""
+    def table(self, kind: str) -> Table | None:
+        """The table for a kind of data (`experiments`, `samples`...), if any."""
         name = f"{kind}-{ENVIRONMENT}"
-        return next(t for t in self.tables if t.name == name)
+        return next((t for t in self.tables if t.name == name), None)
 
     @property
     def source_bucket(self) -> str:
         """Where experiment `r.rds` files live: `<bucket>/<experiment id>/r.rds`."""
-        return f"biomage-source-{ENVIRONMENT}"
+        return self.data.source_bucket
 
     @property
     def topic_arn(self) -> str:
@@ -205,64 +356,7 @@ class Stack:
         return f"arn:aws:sns:{self.region}:{ACCOUNT_ID}:{self.topic.name}"
 
 
-def biomage_stack(settings: Settings) -> Stack:
-    """The stack the Cellenics API, UI and worker expect in `development`.
-
-    As in iac's `cf/*.yaml` (hms-dbmi-cellenics/iac, 2021-09-01).
-    """
-    env = ENVIRONMENT
-    stack = Stack(
-        region=settings.region,
-        tables=(
-            Table(f"experiments-{env}", "experimentId"),
-            Table(f"samples-{env}", "experimentId"),
-            Table(f"projects-{env}", "projectUuid"),
-            Table(f"plots-tables-{env}", "experimentId", "plotUuid"),
-        ),
-        buckets=(
-            Bucket(f"plots-tables-{env}"),
-            Bucket(f"cell-sets-{env}"),
-            Bucket(f"worker-results-{env}"),
-            Bucket(f"processed-matrix-{env}"),
-            Bucket(f"biomage-source-{env}", versioned=True, cors=(UI_UPLOADS,)),
-            Bucket(f"biomage-originals-{env}", versioned=True, cors=(UI_UPLOADS,)),
-        ),
-        topic=Topic(
-            name=f"work-results-{env}-{settings.sandbox_id}",
-            subscriptions=(
-                Subscription(f"{settings.api_url}/v1/workResults", "WorkResponse"),
-                Subscription(
-                    f"{settings.api_url}/v1/pipelineResults", "PipelineResponse"
-                ),
-                Subscription(f"{settings.api_url}/v1/gem2sResults", "GEM2SResponse"),
-            ),
-        ),
-        queue=Queue(
-            name=f"{env}-queue.fifo",
-            attributes=(
-                ("FifoQueue", "true"),
-                ("ContentBasedDeduplication", "true"),
-                ("DeduplicationScope", "messageGroup"),
-                ("FifoThroughputLimit", "perMessageGroupId"),
-            ),
-        ),
-    )
-    return _with_indexes(
-        stack,
-        {
-            f"samples-{env}": (
-                Index(
-                    "gsiByProjectAndExperimentID",
-                    "projectUuid",
-                    "experimentId",
-                    included=("samples",),
-                ),
-            ),
-        },
-    )
-
-
-def _with_indexes(stack: Stack, indexes: dict[str, tuple[Index, ...]]) -> Stack:
+def with_indexes(stack: Stack, indexes: dict[str, tuple[Index, ...]]) -> Stack:
     """`stack` with these global secondary indexes on the tables they name.
 
     Kept apart from the table list so each table stays one line of it.

@@ -43,6 +43,8 @@ class StackRecord:
     """The supervisor's control socket, once it takes reloads (see control.py)."""
     workdir: str = ""
     """The stack's temporary folder, removed by whoever finds the record stale."""
+    profile: str = ""
+    """The profile (INFRAMOCK_PROFILE) the stack was started with."""
 
     def save(self, state_dir: Path) -> None:
         """Write the record atomically, so readers never see half of it."""

@@ -9,7 +9,9 @@ always stops every child, frees the ports and removes its temporary folder.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
+import functools
 import os
 import queue
 import shutil
@@ -18,7 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, TextIO, TypeVar
+from typing import Any, Callable, Iterator, TextIO, TypeVar
 
 import psutil
 
@@ -106,6 +108,7 @@ def _run(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         services={s.name: s.description for s in services},
         pids={c.service.name: c.process.pid for c in supervisor.children},
         workdir=str(workdir),
+        profile=settings.profile,
     )
     record.save(settings.state_dir)
     # While the engines start: import boto3 and build the clients seeding needs.
@@ -119,15 +122,41 @@ def _run(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         result = _in_background(lambda: seed.seed(settings), supervisor)
     except seed.SeedError as err:
         raise StartError(str(err)) from None
-    control = ControlServer(workdir / "control.sock", _reload_for_client)
+    control = ControlServer(
+        workdir / "control.sock", functools.partial(_reload_for_client, settings)
+    )
     dataclasses.replace(record, control=str(control.path)).save(settings.state_dir)
-    views.banner(settings, services, result, time.monotonic() - launched, detached)
-    exited = supervisor.wait_for_exit()
+    with _in_process_services(settings):
+        views.banner(settings, services, result, time.monotonic() - launched, detached)
+        exited = supervisor.wait_for_exit()
     console.error(f"{describe_exit(exited.child, exited.code)}\nstopping the stack")
     return 1
 
 
-def _reload_for_client(request: dict[str, Any], stream: TextIO) -> int:
+@contextlib.contextmanager
+def _in_process_services(settings: Settings) -> Iterator[None]:
+    """The services of the profile that run as threads of this process (the
+    result relay), from provisioning until the stack stops."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.definition.profiles import stack_for
+
+    stack = stack_for(settings)
+    relay = None
+    if "relay" in stack.services:
+        # pylint: disable-next=import-outside-toplevel
+        from inframock.relay import ResultRelay
+
+        relay = ResultRelay(settings, stack).start()
+    try:
+        yield
+    finally:
+        if relay is not None:
+            relay.stop()
+
+
+def _reload_for_client(
+    running: Settings, request: dict[str, Any], stream: TextIO
+) -> int:
     """A `make reload-data` from another terminal, run here with warm clients."""
     # pylint: disable-next=import-outside-toplevel
     from inframock.seed.seed import seed_status
@@ -135,9 +164,22 @@ def _reload_for_client(request: dict[str, Any], stream: TextIO) -> int:
     with console.redirected(stream, request["terminal"], request["width"]):
         return reported(
             lambda: seed_status(
-                Settings.from_raw(request["settings"]), request["everything"]
+                _same_profile(running, Settings.from_raw(request["settings"])),
+                request["everything"],
             )
         )
+
+
+def _same_profile(running: Settings, asked: Settings) -> Settings:
+    """The reload's settings, unless they name another profile than this
+    stack's: that reload would provision a second stack into this one."""
+    if asked.profile != running.profile:
+        raise InframockError(
+            f"the running stack serves profile {running.profile}, this reload "
+            f"asks for {asked.profile}: set INFRAMOCK_PROFILE={running.profile}, "
+            "or restart the stack with the other profile"
+        )
+    return asked
 
 
 def _in_background(work: Callable[[], T], supervisor: Supervisor) -> T:

@@ -26,7 +26,7 @@ terminal = Console(highlight=False, soft_wrap=True)
 _thread = threading.local()
 """Per thread: the console a reload for another terminal prints to."""
 
-SERVICE_STYLES = {"aws": "cyan", "redis": "magenta"}
+SERVICE_STYLES = {"aws": "cyan", "redis": "magenta", "relay": "green"}
 
 
 def current() -> Console:

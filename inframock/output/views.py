@@ -15,9 +15,16 @@ from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 
-from inframock.data.dataset import TABLE_KINDS
 from inframock.definition.stack import ACCOUNT_ID, ENVIRONMENT
-from inframock.output.console import current, duration, error, note, plural, size
+from inframock.output.console import (
+    current,
+    duration,
+    error,
+    note,
+    plural,
+    size,
+    warn,
+)
 
 OBJECT_COLUMNS = (
     ("r.rds", "rds_bytes"),
@@ -46,7 +53,7 @@ def summary(report: LoadReport) -> None:
         or any(n is not None for n in (e.rds_bytes, e.matrix_bytes, e.cell_sets_bytes))
     ]
     if touched:
-        current().print(_load_table(touched))
+        current().print(_load_table(touched, report.table_kinds))
     for experiment in touched:
         for line in experiment.notes:
             note(f"{experiment.id}: {line}")
@@ -67,11 +74,11 @@ def summary(report: LoadReport) -> None:
         note(line)
 
 
-def _load_table(touched: list[ExperimentReport]) -> Table:
+def _load_table(touched: list[ExperimentReport], kinds: tuple[str, ...]) -> Table:
     """Per experiment, items per table and bytes per object kind; only the
     columns some experiment has anything in, so it fits a narrow terminal."""
     columns: dict[str, list[str]] = {
-        kind: [str(e.items.get(kind, 0)) for e in touched] for kind in TABLE_KINDS
+        kind: [str(e.items.get(kind, 0)) for e in touched] for kind in kinds
     }
     for name, attribute in OBJECT_COLUMNS:
         columns[name] = [
@@ -115,7 +122,28 @@ def banner(
             loaded += f", [red]{count} (listed above)[/]"
     rows = [(s.name, s.description) for s in services]
     stop = "`make stop`; `make logs -f` follows its log" if detached else None
-    _ready_panel(settings, rows, loaded, seconds, stop=stop)
+    _ready_panel(settings, rows, loaded, seconds, _relay_rows(settings), stop=stop)
+
+
+def _relay_rows(settings: Settings) -> list[tuple[str, str]]:
+    """The result relay the profile runs in `make run`, if it has one."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.definition.profiles import stack_for
+
+    stack = stack_for(settings)
+    relay = stack.topic.relay
+    if relay is None or "relay" not in stack.services:
+        return []
+    routes = " | ".join(path for _, path in relay.routes)
+    retry = relay.retry
+    return [
+        ("relay", f"{stack.topic.name} → apiUrl + {routes}"),
+        (
+            "",
+            f"retried {retry.retries}× ({retry.min_delay:g}–{retry.max_delay:g} s); "
+            f"BackOff events → {settings.api_url}{relay.events_path}",
+        ),
+    ]
 
 
 def docker_banner(
@@ -149,6 +177,7 @@ def _ready_panel(
     for name, description in services:
         address = endpoint if name == "aws" else settings.redis_url
         grid.add_row(f"{name} ({escape(description)})", escape(address))
+    grid.add_row("profile", escape(settings.profile))
     grid.add_row("region, account", f"{region}, {ACCOUNT_ID}")
     for label, value in extra or []:
         grid.add_row(label, escape(value))
@@ -189,12 +218,16 @@ def status_report(status: StackStatus) -> None:
             for service in status.services
         ],
     )
+    if status.profile:
+        note(f"profile {status.profile} (INFRAMOCK_PROFILE)")
     if status.started_by_pid is not None:
         note(f"started by `make run`, pid {status.started_by_pid}")
     if status.problem:
         error(status.problem)
     for name in status.missing:
         error(f"not provisioned: {name}")
+    for line in status.warnings:
+        warn(line)
     if not status.services[0].up or status.problem:
         return
     _experiments_table(status)
@@ -211,7 +244,7 @@ def status_report(status: StackStatus) -> None:
 
 def _short(name: str) -> str:
     """A resource name without the environment suffix, for narrow columns."""
-    return name.removesuffix(f"-{ENVIRONMENT}")
+    return name.removesuffix(f"-{ACCOUNT_ID}").removesuffix(f"-{ENVIRONMENT}")
 
 
 def _experiments_table(status: StackStatus) -> None:

@@ -28,7 +28,7 @@ from inframock.data.cell_sets import CellSetsError, cell_sets_body
 from inframock.data.dataset import Experiment, Plan, Problem, TableFile
 from inframock.data.digests import Digests, FileMark, content_digest, new_hash
 from inframock.data.typed_json import Labelled, table_items
-from inframock.definition.stack import ENVIRONMENT, Stack, Table
+from inframock.definition.stack import Stack, Table
 from inframock.errors import InframockError
 from inframock.output import console
 
@@ -40,13 +40,8 @@ BATCH_WORKERS = 8
 EXPERIMENT_WORKERS = 4
 PROGRESS_ABOVE = 8 * MB
 """Compressed size above which an upload shows progress."""
-PROCESSED_MATRIX_BUCKET = f"processed-matrix-{ENVIRONMENT}"
-"""Where the worker (since 2021-04) lists `<experiment id>/` and downloads it all."""
-CELL_SETS_BUCKET = f"cell-sets-{ENVIRONMENT}"
-"""Where the API reads `<experiment id>`: the cell sets JSON document."""
 SERVES_AS_MATRIX = (
-    "r.rds also serves as the processed matrix "
-    f"(worker ≥ 2021-04 reads {PROCESSED_MATRIX_BUCKET})"
+    "r.rds also serves as the processed matrix (worker ≥ 2021-04 reads {})"
 )
 
 TRANSFER = TransferConfig(
@@ -88,7 +83,12 @@ class Loader:
                 )
             )
         self.digests.save()
-        return LoadReport(reports, list(load_plan.problems), time.monotonic() - started)
+        return LoadReport(
+            reports,
+            list(load_plan.problems),
+            time.monotonic() - started,
+            self.stack.data.table_kinds,
+        )
 
     def _experiment(
         self,
@@ -120,10 +120,10 @@ class Loader:
         board: ProgressBoard,
     ) -> None:
         """Load the experiment's S3 files that changed; failures become problems."""
-        source = self.stack.source_bucket
+        source, matrix = self.stack.data.source_bucket, self.stack.data.matrix_bucket
         uploads = [
-            (experiment.rds, source, experiment.processed_matrix is None),
-            (experiment.processed_matrix, PROCESSED_MATRIX_BUCKET, False),
+            (experiment.rds, source, self._serves_as_matrix(experiment)),
+            (experiment.processed_matrix, matrix, False),
         ]
         for path, bucket, serves_as_matrix in uploads:
             if path is None:
@@ -131,7 +131,7 @@ class Loader:
             if self.digests.unchanged(path):
                 report.unchanged += 1
                 continue
-            copy = PROCESSED_MATRIX_BUCKET if serves_as_matrix else None
+            copy = matrix if serves_as_matrix else None
             try:
                 written = self._rds(experiment.id, path, bucket, board, copy)
             except RdsError as err:
@@ -140,7 +140,7 @@ class Loader:
             if bucket == source:
                 report.rds_bytes = written
                 if serves_as_matrix:
-                    report.notes.append(SERVES_AS_MATRIX)
+                    report.notes.append(SERVES_AS_MATRIX.format(matrix))
             else:
                 report.matrix_bytes = written
         if experiment.cell_sets is not None:
@@ -155,19 +155,27 @@ class Loader:
                     name = experiment.cell_sets.name
                     report.problems.append(Problem(experiment.id, name, str(err)))
 
+    def _serves_as_matrix(self, experiment: Experiment) -> bool:
+        """Whether the source also goes to the matrix bucket (profile rule)."""
+        return (
+            self.stack.data.source_serves_as_matrix
+            and experiment.processed_matrix is None
+        )
+
     def _cell_sets(self, experiment: str, path: Path) -> int:
         """Put the checked cell sets document at `<cell sets bucket>/<experiment>`.
 
         One PutObject: S3 holds the old document or the new one, never part of it.
         """
         self.digests.forget(path)
+        bucket = self.stack.data.cell_sets_bucket
         try:
             with path.open("rb") as stream:
                 identity = FileMark.stat_of(stream)
                 raw = stream.read()
             body = cell_sets_body(raw)
             self.clients.s3.put_object(
-                Bucket=CELL_SETS_BUCKET,
+                Bucket=bucket,
                 Key=experiment,
                 Body=body,
                 ContentType="application/json",
@@ -178,7 +186,7 @@ class Loader:
             raise CellSetsError(f"upload failed: {err}") from None
         self.digests.record(path, identity, content_digest(raw))
         console.note(
-            f"{experiment}/{path.name} → s3://{CELL_SETS_BUCKET}/{experiment} "
+            f"{experiment}/{path.name} → s3://{bucket}/{experiment} "
             f"({console.size(len(body))})"
         )
         return len(body)
@@ -196,6 +204,7 @@ class Loader:
         except OSError as err:
             return 0, [Problem(experiment, name, f"cannot read: {err.strerror}")]
         table = self.stack.table(file.kind)
+        assert table is not None, "the profile's data rules name its tables"
         labelled, problems = table_items(experiment, name, table, raw)
         try:
             written, reasons = self._write_items(table, labelled, batches)

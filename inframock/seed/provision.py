@@ -7,11 +7,12 @@ whichever engine (moto, LocalStack, ...) answers.
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 from inframock.aws.clients import Clients
 from inframock.aws.listings import subscriptions, table_names
-from inframock.definition.stack import Bucket, Stack, Table
+from inframock.definition.stack import Bucket, Relay, Stack, Table
 
 
 def provision(stack: Stack, clients: Clients) -> list[str]:
@@ -99,6 +100,16 @@ def _bucket(clients: Clients, bucket: Bucket) -> list[str]:
             s3.put_bucket_versioning(
                 Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"}
             )
+    if bucket.lifecycle and bucket_lifecycle_ids(clients, bucket.name) != [
+        rule.rule_id for rule in bucket.lifecycle
+    ]:
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=bucket.name,
+            LifecycleConfiguration={
+                "Rules": [rule.definition for rule in bucket.lifecycle]
+            },
+        )
+        created.append(f"lifecycle of bucket {bucket.name}")
     if bucket.cors and bucket_cors(clients, bucket.name) != bucket.cors_rules:
         s3.put_bucket_cors(
             Bucket=bucket.name,
@@ -118,6 +129,17 @@ def bucket_cors(clients: Clients, name: str) -> list[dict[str, object]]:
         raise
 
 
+def bucket_lifecycle_ids(clients: Clients, name: str) -> list[str]:
+    """The ids of the lifecycle rules bucket `name` has, in order."""
+    try:
+        rules = clients.s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+    except clients.s3.exceptions.ClientError as err:
+        if err.response["Error"]["Code"] == "NoSuchLifecycleConfiguration":
+            return []
+        raise
+    return [rule.get("ID", "") for rule in rules]
+
+
 def _topic(clients: Clients, stack: Stack) -> list[str]:
     sns = clients.sns
     created = []
@@ -125,8 +147,12 @@ def _topic(clients: Clients, stack: Stack) -> list[str]:
     try:
         sns.get_topic_attributes(TopicArn=arn)
     except sns.exceptions.NotFoundException:
-        arn = sns.create_topic(Name=stack.topic.name)["TopicArn"]
+        arn = sns.create_topic(
+            Name=stack.topic.name, Attributes=dict(stack.topic.attributes)
+        )["TopicArn"]
         created.append(f"topic {stack.topic.name}")
+    if stack.topic.relay is not None:
+        created += _relay(clients, stack, arn, stack.topic.relay)
     existing = {
         sub.endpoint: sub
         for sub in subscriptions(clients, arn)
@@ -151,6 +177,44 @@ def _topic(clients: Clients, stack: Stack) -> list[str]:
         )
         created.append(f"subscription {sub.endpoint} ({sub.message_type})")
     return created
+
+
+def _relay(clients: Clients, stack: Stack, topic_arn: str, relay: Relay) -> list[str]:
+    """The relay's queue, subscribed to the topic with the SNS envelope kept."""
+    created = []
+    try:
+        url = clients.sqs.get_queue_url(QueueName=relay.queue)["QueueUrl"]
+    except clients.sqs.exceptions.QueueDoesNotExist:
+        url = clients.sqs.create_queue(QueueName=relay.queue)["QueueUrl"]
+        created.append(f"queue {relay.queue}")
+    queue_arn = relay_queue_arn(clients, url)
+    present = [
+        sub
+        for sub in subscriptions(clients, topic_arn)
+        if sub.protocol == "sqs" and sub.endpoint == queue_arn
+    ]
+    if not present:
+        clients.sns.subscribe(
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={
+                "RawMessageDelivery": "false",
+                "DeliveryPolicy": json.dumps(
+                    {"healthyRetryPolicy": relay.retry.definition}
+                ),
+            },
+            ReturnSubscriptionArn=True,
+        )
+        created.append(f"subscription {queue_arn} (relay of {stack.topic.name})")
+    return created
+
+
+def relay_queue_arn(clients: Clients, url: str) -> str:
+    """The ARN of the relay's queue (what its SNS subscription names)."""
+    return clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
 
 
 def _queue(clients: Clients, stack: Stack) -> list[str]:

@@ -35,6 +35,8 @@ class LoadReport:
     problems: list[Problem]
     seconds: float
     """How long the load took, from plan to the last write."""
+    table_kinds: tuple[str, ...] = ()
+    """The table kinds of the profile's data rules (columns of the summary)."""
 
     @property
     def items(self) -> int:

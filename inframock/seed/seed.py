@@ -17,7 +17,8 @@ from inframock.data.digests import Digests
 from inframock.seed.load import Loader
 from inframock.seed.provision import provision, stack_identity
 from inframock.settings import Settings
-from inframock.definition.stack import ENVIRONMENT, biomage_stack
+from inframock.definition.profiles import stack_for
+from inframock.definition.stack import ENVIRONMENT
 from inframock.output import views
 from inframock.seed.reports import SeedResult
 from inframock.errors import InframockError
@@ -47,7 +48,7 @@ def seed(settings: Settings, everything: bool = False) -> SeedResult:
     """
     check_endpoint_is_local(settings.aws_endpoint, settings.allow_endpoint)
     clients = clients_for(settings.aws_endpoint, settings.region)
-    stack = biomage_stack(settings)
+    stack = stack_for(settings)
     try:
         created = provision(stack, clients)
         identity = stack_identity(stack, clients)
@@ -62,7 +63,7 @@ def seed(settings: Settings, everything: bool = False) -> SeedResult:
     console.note(f"loading {settings.data_path.resolve()}")
     digests = Digests.for_stack(settings.state_dir, identity, fresh=everything)
     loader = Loader(clients, stack, digests, settings.rds_limit)
-    report = loader.load(plan(settings.data_path))
+    report = loader.load(plan(settings.data_path, stack.data))
     views.summary(report)
     return SeedResult(created, report)
 
