@@ -93,6 +93,20 @@ SETTINGS: tuple[Setting, ...] = (
         "endpoint `make pull` reads from (empty: real AWS, your credentials)",
     ),
     Setting(
+        "INFRAMOCK_POSTGRES",
+        "false",
+        "also run PostgreSQL (database aurora_db) on the embedded road",
+    ),
+    Setting("INFRAMOCK_POSTGRES_PORT", "5431", "port of PostgreSQL"),
+    Setting(
+        "INFRAMOCK_POSTGRES_BIN",
+        "",
+        "folder of the postgres binaries to run (default: PATH, then bundled 16)",
+    ),
+    Setting("CELLENICS_IAC_PATH", "../iac", "iac checkout `make migrate` runs"),
+    Setting("CELLENICS_API_PATH", "../api", "api checkout holding the migrations"),
+    Setting("DEV_ACCOUNT", "BIOMAGE", "the api config's DEV_ACCOUNT for migrations"),
+    Setting(
         "INFRAMOCK_SNAPSHOT_DIR",
         "./snapshots",
         "where `make snapshot` saves and `make restore` reads snapshots",
@@ -176,6 +190,13 @@ class Settings:
     snapshot_dir: Path = Path("snapshots")
     compose_project: str = ""
     """The Compose project on the Docker road; empty: derived from the checkout."""
+    postgres: bool = False
+    """Run PostgreSQL too (until profiles carry their extra services as data)."""
+    postgres_port: int = 5431
+    postgres_bin: str = ""
+    iac_path: Path = Path("../iac")
+    api_path: Path = Path("../api")
+    dev_account: str = "BIOMAGE"
 
     @property
     def client_host(self) -> str:
@@ -230,6 +251,14 @@ class Settings:
             pull_endpoint=raw["INFRAMOCK_PULL_ENDPOINT"].strip().rstrip("/"),
             snapshot_dir=Path(raw["INFRAMOCK_SNAPSHOT_DIR"]).expanduser(),
             compose_project=_project(raw["INFRAMOCK_COMPOSE_PROJECT"]),
+            postgres=_truthy("INFRAMOCK_POSTGRES", raw["INFRAMOCK_POSTGRES"]),
+            postgres_port=_port(
+                "INFRAMOCK_POSTGRES_PORT", raw["INFRAMOCK_POSTGRES_PORT"]
+            ),
+            postgres_bin=raw["INFRAMOCK_POSTGRES_BIN"].strip(),
+            iac_path=Path(raw["CELLENICS_IAC_PATH"]).expanduser(),
+            api_path=Path(raw["CELLENICS_API_PATH"]).expanduser(),
+            dev_account=raw["DEV_ACCOUNT"].strip() or "BIOMAGE",
         )
 
 
@@ -251,7 +280,13 @@ def portable_raw_settings() -> dict[str, str]:
     """This process's raw settings with its relative paths made absolute, so
     another process in another folder (the supervisor) reads them the same."""
     raw = raw_settings()
-    for name in ("BIOMAGE_DATA_PATH", "INFRAMOCK_STATE_DIR", "INFRAMOCK_SNAPSHOT_DIR"):
+    for name in (
+        "BIOMAGE_DATA_PATH",
+        "INFRAMOCK_STATE_DIR",
+        "INFRAMOCK_SNAPSHOT_DIR",
+        "CELLENICS_IAC_PATH",
+        "CELLENICS_API_PATH",
+    ):
         raw[name] = str(Path(raw[name]).expanduser().absolute())
     return raw
 

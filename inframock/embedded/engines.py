@@ -14,6 +14,7 @@ import importlib.util
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,16 @@ class Service:
     host: str
     port: int
     is_ready: Callable[[], bool]
+    stop_signal: int = signal.SIGTERM
+    """What asks it to stop."""
+    death_signal: int = signal.SIGKILL
+    """What the kernel sends it if the stack dies (even by SIGKILL)."""
+    run_as: tuple[int, int] | None = None
+    """(uid, gid) to run as instead of ours (PostgreSQL refuses to run as root)."""
+    prepare: Callable[[], None] | None = None
+    """Run just before it starts (e.g. PostgreSQL's initdb on first start)."""
+    on_ready: Callable[[], None] | None = None
+    """Run once it is ready, before seeding (e.g. create the database and roles)."""
 
 
 def aws_service(settings: Settings) -> Service:

@@ -26,6 +26,7 @@ from inframock.output import console, views
 from inframock.embedded.control import ControlServer
 from inframock.embedded.engines import aws_service, redis_service
 from inframock.errors import InframockError, reported
+from inframock.postgres.server import postgres_service
 from inframock.settings import Settings
 from inframock.embedded.record import WORKDIR_PREFIX, StackRecord
 from inframock.embedded.supervisor import (
@@ -85,6 +86,10 @@ def _run(
     services = [aws_service(settings), redis_service(settings, workdir)]
     check_port_free(settings.bind, settings.aws_port, "INFRAMOCK_AWS_PORT")
     check_port_free(settings.bind, settings.redis_port, "INFRAMOCK_REDIS_PORT")
+    # The one place the extra services are chosen; a profile's data replaces it.
+    if settings.postgres:
+        services.append(postgres_service(settings))
+        check_port_free(settings.bind, settings.postgres_port, "INFRAMOCK_POSTGRES_PORT")
     for service in services:
         supervisor.start(service)
     record = StackRecord(
@@ -104,6 +109,9 @@ def _run(
 
     aws.clients_for(settings.aws_endpoint, settings.region).warm()
     supervisor.wait_ready()
+    for service in services:
+        if service.on_ready is not None:
+            _in_background(service.on_ready, supervisor)
     try:
         result = _in_background(lambda: seed.seed(settings), supervisor)
     except seed.SeedError as err:
