@@ -267,3 +267,31 @@ def restore(name: str) -> None:
     from inframock.snapshot import command as snapshots
 
     snapshots.restore(Settings.load(), name)
+
+
+@cli.command()
+@click.option("--down", is_flag=True, help="Roll back every migration instead.")
+def migrate(down: bool) -> None:
+    """Run Cellenics' knex migrations (iac + api checkouts), then seed sql/ files."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.postgres.commands import migrate as run_migrations
+
+    sys.exit(run_migrations(Settings.load(), down))
+
+
+@cli.command("seed-sql")
+def seed_sql() -> None:
+    """Insert the data folder's `<experiment>/sql/<table>.json` rows into PostgreSQL."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.postgres.commands import load_sql
+
+    sys.exit(load_sql(Settings.load()))
+
+
+@cli.command("clean-sql")
+def clean_sql() -> None:
+    """Remove PostgreSQL's data folder (only while the stack is stopped)."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.postgres.commands import clean_sql as remove
+
+    sys.exit(remove(Settings.load()))

@@ -97,7 +97,7 @@ def test_every_image_is_pinned_to_an_explicit_version(spec: dict[str, Any]) -> N
     images = {
         name: defaulted(s["image"]) for name, s in services.items() if "image" in s
     }
-    assert set(images) == {"aws", "redis"}
+    assert set(images) == {"aws", "redis", "postgres"}
     assert all(pinned(image) for image in images.values()), images
     assert services["populate"]["build"] == {
         "context": ".",

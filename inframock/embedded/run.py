@@ -26,6 +26,7 @@ from inframock.output import console, views
 from inframock.embedded.control import ControlServer
 from inframock.embedded.engines import aws_service, redis_service
 from inframock.errors import InframockError, reported
+from inframock.postgres.commands import load_sql
 from inframock.postgres.server import postgres_service
 from inframock.settings import Settings
 from inframock.embedded.record import WORKDIR_PREFIX, StackRecord
@@ -89,7 +90,9 @@ def _run(
     # The one place the extra services are chosen; a profile's data replaces it.
     if settings.postgres:
         services.append(postgres_service(settings))
-        check_port_free(settings.bind, settings.postgres_port, "INFRAMOCK_POSTGRES_PORT")
+        check_port_free(
+            settings.bind, settings.postgres_port, "INFRAMOCK_POSTGRES_PORT"
+        )
     for service in services:
         supervisor.start(service)
     record = StackRecord(
@@ -116,6 +119,8 @@ def _run(
         result = _in_background(lambda: seed.seed(settings), supervisor)
     except seed.SeedError as err:
         raise StartError(str(err)) from None
+    if settings.postgres:
+        _in_background(lambda: load_sql(settings), supervisor)
     control = ControlServer(workdir / "control.sock", _reload_for_client)
     dataclasses.replace(record, control=str(control.path)).save(settings.state_dir)
     views.banner(settings, services, result, time.monotonic() - launched)

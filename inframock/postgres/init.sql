@@ -16,10 +16,18 @@ $$;
 
 -- The role used by the api & develop
 GRANT USAGE ON SCHEMA public TO api_role;
--- RDS doesnt allow master user some things, so we need to
--- grant and later revoke dev_role from postgres to move its privileges
-GRANT dev_role TO postgres;
-ALTER DEFAULT PRIVILEGES FOR USER dev_role IN SCHEMA public
-  GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO api_role;
-REVOKE dev_role FROM postgres;
-GRANT postgres TO dev_role;
+DO $$
+BEGIN
+  -- Once only: once dev_role is a member of postgres, granting dev_role to
+  -- postgres would be circular.
+  IF NOT pg_has_role('dev_role', 'postgres', 'MEMBER') THEN
+    -- RDS doesnt allow master user some things, so we need to
+    -- grant and later revoke dev_role from postgres to move its privileges
+    GRANT dev_role TO postgres;
+    ALTER DEFAULT PRIVILEGES FOR USER dev_role IN SCHEMA public
+      GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO api_role;
+    REVOKE dev_role FROM postgres;
+    GRANT postgres TO dev_role;
+  END IF;
+END
+$$;

@@ -170,7 +170,9 @@ def initdb(bindir: Path, data: Path, run_as: tuple[int, int] | None) -> None:
         capture_output=True,
         text=True,
         check=False,
-        preexec_fn=(lambda: _drop(run_as)) if run_as else None,  # pylint: disable=subprocess-popen-preexec-fn
+        preexec_fn=(
+            (lambda: _drop(run_as)) if run_as else None
+        ),  # pylint: disable=subprocess-popen-preexec-fn
     )
     if result.returncode != 0:
         shutil.rmtree(data, ignore_errors=True)
