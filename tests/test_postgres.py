@@ -110,7 +110,7 @@ def test_roles_grants_persistence_and_clean_sql(pg_stack: Any) -> None:
             "SELECT has_schema_privilege('api_role', 'public', 'USAGE')"
         ).fetchone() == (True,)
         # The compose road's init SQL (the same file) runs again without error.
-        conn.execute(INIT_SQL.read_text().encode())
+        conn.execute(INIT_SQL.read_text(encoding="utf-8").encode())
     # Tables dev_role creates (as migrations do) are readable and writable by
     # the API's role, through the default privileges.
     with connect(stack, "dev_role") as conn:

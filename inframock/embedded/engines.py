@@ -155,10 +155,10 @@ def find_redis_server(explicit: str) -> tuple[str, str]:
     )
 
 
-def redis_version(binary: str) -> str | None:
-    """`redis 7.2.4` or `valkey 8.1.8` if `binary` is a new enough server, else None."""
+def version_output(binary: str) -> str | None:
+    """What `binary --version` prints, or None if it cannot be run."""
     try:
-        out = subprocess.run(
+        return subprocess.run(
             [binary, "--version"],
             capture_output=True,
             text=True,
@@ -166,6 +166,13 @@ def redis_version(binary: str) -> str | None:
             check=False,
         ).stdout
     except OSError:
+        return None
+
+
+def redis_version(binary: str) -> str | None:
+    """`redis 7.2.4` or `valkey 8.1.8` if `binary` is a new enough server, else None."""
+    out = version_output(binary)
+    if out is None:
         return None
     match = re.search(r"^(Redis|Valkey) server v=(\d+)\.(\d+)\.(\d+)", out)
     if not match or tuple(map(int, match.group(2, 3))) < MIN_REDIS:

@@ -91,7 +91,8 @@ def migrate(settings: Settings, down: bool = False) -> int:
         PGHOST=host,
         PGPORT=str(port),
     )
-    console.note(f"{' '.join(command[1:3])} in {migrations_folder(settings)}")
+    action = " ".join(command[1:-2])
+    console.note(f"knex {action} in {migrations_folder(settings)}")
     return subprocess.run(
         command, cwd=migrations_folder(settings), env=env, check=False
     ).returncode

@@ -142,7 +142,7 @@ def _column_types(conn: Any, table: str) -> dict[str, str]:
         "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
         (f'public."{table}"',),
     ).fetchall()
-    return {name: kind for name, kind in rows}
+    return dict(rows)
 
 
 def _has_unique_key(conn: Any, table: str) -> bool:
@@ -183,6 +183,15 @@ def _statement(
     ).format(sql.Identifier(table), names, values, sql.Identifier(table), same)
 
 
+def _row_problem(row: Any, table: str, types: dict[str, str]) -> str | None:
+    """Why `row` cannot be a row of `table`, before asking PostgreSQL."""
+    if not isinstance(row, dict) or not row:
+        return "expected a non-empty JSON object of column: value"
+    if unknown := sorted(set(row) - set(types)):
+        return f"no column {', '.join(unknown)} in table {table}"
+    return None
+
+
 def _insert(conn: Any, batch: _Rows, report: SqlSeedReport) -> None:
     # pylint: disable-next=import-outside-toplevel
     from psycopg import Error
@@ -192,14 +201,7 @@ def _insert(conn: Any, batch: _Rows, report: SqlSeedReport) -> None:
     keyed = _has_unique_key(conn, batch.table)
     for index, row in enumerate(batch.rows):
         where = f"row {index}"
-        if not isinstance(row, dict) or not row:
-            problem = "expected a non-empty JSON object of column: value"
-            report.problems.append(
-                Problem(batch.experiment, batch.file, problem, where)
-            )
-            continue
-        if unknown := sorted(set(row) - set(types)):
-            problem = f"no column {', '.join(unknown)} in table {batch.table}"
+        if problem := _row_problem(row, batch.table, types):
             report.problems.append(
                 Problem(batch.experiment, batch.file, problem, where)
             )
@@ -210,10 +212,11 @@ def _insert(conn: Any, batch: _Rows, report: SqlSeedReport) -> None:
         ]
         if not keyed:
             values = values + values  # once to insert, once to compare
-        statement = _statement(batch.table, list(row), types, keyed)
         try:
             with conn.transaction():
-                inserted = conn.execute(statement, values).rowcount
+                inserted = conn.execute(
+                    _statement(batch.table, list(row), types, keyed), values
+                ).rowcount
         except Error as err:
             reason = (err.diag.message_primary or str(err)).strip()
             report.problems.append(Problem(batch.experiment, batch.file, reason, where))

@@ -23,7 +23,12 @@ import signal
 import subprocess
 from pathlib import Path
 
-from inframock.embedded.engines import EngineError, Service, child_environment
+from inframock.embedded.engines import (
+    EngineError,
+    Service,
+    child_environment,
+    version_output,
+)
 from inframock.settings import Settings
 
 MIN_POSTGRES = 14
@@ -69,7 +74,7 @@ def postgres_service(settings: Settings) -> Service:
         stop_signal=signal.SIGINT,  # fast shutdown: ends sessions, checkpoints
         death_signal=signal.SIGINT,
         run_as=run_as,
-        prepare=lambda: initdb(bindir, data, run_as),
+        prepare=lambda: initdb(bindir, data, run_as, version),
         on_ready=lambda: bootstrap(host, settings.postgres_port),
     )
 
@@ -105,17 +110,8 @@ def postgres_version(binary: Path) -> str | None:
     """`16.2` if `binary` is a postgres server new enough, else None."""
     if not binary.is_file() or not (binary.parent / "initdb").is_file():
         return None
-    try:
-        out = subprocess.run(
-            [str(binary), "--version"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout
-    except OSError:
-        return None
-    match = re.search(r"\(PostgreSQL\) (\d+)(\.\d+)?", out)
+    out = version_output(str(binary))
+    match = re.search(r"\(PostgreSQL\) (\d+)(\.\d+)?", out or "")
     if not match or int(match.group(1)) < MIN_POSTGRES:
         return None
     return match.group(1) + (match.group(2) or "")
@@ -131,7 +127,7 @@ def _bundled() -> str | None:
 
 
 def _unprivileged_owner(state_dir: Path) -> tuple[int, int]:
-    """Who runs PostgreSQL for root: the state folder's owner if not root, else nobody."""
+    """Who runs PostgreSQL for root: the state folder's owner, else nobody."""
     folder = state_dir.absolute()
     while not folder.exists():
         folder = folder.parent
@@ -142,11 +138,20 @@ def _unprivileged_owner(state_dir: Path) -> tuple[int, int]:
     return nobody.pw_uid, nobody.pw_gid
 
 
-def initdb(bindir: Path, data: Path, run_as: tuple[int, int] | None) -> None:
+def initdb(
+    bindir: Path, data: Path, run_as: tuple[int, int] | None, version: str
+) -> None:
     """Create the cluster in `data` unless it exists: superuser `postgres`,
     UTF8, trust authentication for loopback TCP only."""
     if (data / "PG_VERSION").is_file():
         _check_owner(data, run_as)
+        made_by = (data / "PG_VERSION").read_text(encoding="utf-8").strip()
+        if made_by != version.split(".", maxsplit=1)[0]:
+            raise EngineError(
+                f"{data} holds a PostgreSQL {made_by} database, but the server "
+                f"found is {version}: run `make clean-sql` to start afresh, or set "
+                f"INFRAMOCK_POSTGRES_BIN to a PostgreSQL {made_by}"
+            )
         return
     data.mkdir(parents=True, exist_ok=True)
     if run_as is not None:
