@@ -24,7 +24,7 @@ from inframock.definition.stack import Stack, Table, biomage_stack
 from inframock.embedded.record import StackRecord
 from inframock.probes import redis_ping, stack_is_reachable
 from inframock.seed.provision import bucket_cors, queue_attributes_differing
-from inframock.settings import Settings
+from inframock.settings import Settings, url_host
 
 QUEUE_DEPTH = (
     "ApproximateNumberOfMessages",
@@ -136,6 +136,8 @@ def collect_status(settings: Settings, aws_version: str = "") -> StackStatus:
         _aws_status(settings, record, pids.get("aws"), aws_version),
         _redis_status(settings, pids.get("redis")),
     ]
+    if settings.postgres:
+        services.append(_postgres_status(settings, record, pids.get("postgres")))
     status = StackStatus(False, services, record.pid if record else None)
     if not services[0].up:
         status.problem = (
@@ -179,6 +181,19 @@ def _aws_status(
     up = stack_is_reachable(settings)
     service = ServiceStatus("aws", up, settings.aws_endpoint, version or "?")
     return _process(service, pid) if up else service
+
+
+def _postgres_status(
+    settings: Settings, record: StackRecord | None, pid: int | None
+) -> ServiceStatus:
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.postgres.server import DATABASE, SUPERUSER, can_connect
+
+    host, port = settings.client_host, settings.postgres_port
+    url = f"postgresql://{SUPERUSER}@{url_host(host)}:{port}/{DATABASE}"
+    version = record.services.get("postgres", "?") if record else "?"
+    service = ServiceStatus("postgres", can_connect(host, port), url, version)
+    return _process(service, pid) if service.up else service
 
 
 def _redis_status(settings: Settings, pid: int | None) -> ServiceStatus:

@@ -121,6 +121,9 @@ def test_roles_grants_persistence_and_clean_sql(pg_stack: Any) -> None:
         assert conn.execute("SELECT count(*) FROM kept").fetchone() == (2,)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DROP TABLE kept")
+    status = json.loads(stack.cli("status", "--json").stdout)
+    postgres = [s for s in status["services"] if s["name"] == "postgres"]
+    assert postgres and postgres[0]["up"] and postgres[0]["pid"], status["services"]
     refused = stack.cli("clean-sql")
     assert refused.returncode != 0 and "stop it first" in refused.stdout
     assert data.is_dir()
