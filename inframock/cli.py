@@ -209,6 +209,13 @@ def env() -> None:
         "AWS_REGION": settings.region,
         "REDIS_URL": settings.redis_url,
     }
+    if settings.postgres:  # psql and libpq clients: no password (trust)
+        exports.update(
+            PGHOST=settings.client_host,
+            PGPORT=str(settings.postgres_port),
+            PGUSER="postgres",
+            PGDATABASE="aurora_db",
+        )
     for name, value in exports.items():
         click.echo(f"export {name}={shlex.quote(value)}")
 

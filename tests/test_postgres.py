@@ -86,6 +86,16 @@ def postgres_pid(stack: RunningStack) -> int:
     return min(found, key=lambda p: p.create_time()).pid
 
 
+def check_status_and_env(stack: RunningStack) -> None:
+    """`make status` shows PostgreSQL up; `make env` points psql at it."""
+    status = json.loads(stack.cli("status", "--json").stdout)
+    postgres = [s for s in status["services"] if s["name"] == "postgres"]
+    assert postgres and postgres[0]["up"] and postgres[0]["pid"], status["services"]
+    exports = stack.cli("env").stdout
+    port = stack.env["INFRAMOCK_POSTGRES_PORT"]
+    assert f"export PGPORT={port}" in exports and "PGDATABASE=aurora_db" in exports
+
+
 def test_roles_grants_persistence_and_clean_sql(pg_stack: Any) -> None:
     stack = pg_stack().wait_ready()
     data = Path(stack.env["INFRAMOCK_STATE_DIR"]) / "postgres"
@@ -121,9 +131,7 @@ def test_roles_grants_persistence_and_clean_sql(pg_stack: Any) -> None:
         assert conn.execute("SELECT count(*) FROM kept").fetchone() == (2,)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DROP TABLE kept")
-    status = json.loads(stack.cli("status", "--json").stdout)
-    postgres = [s for s in status["services"] if s["name"] == "postgres"]
-    assert postgres and postgres[0]["up"] and postgres[0]["pid"], status["services"]
+    check_status_and_env(stack)
     refused = stack.cli("clean-sql")
     assert refused.returncode != 0 and "stop it first" in refused.stdout
     assert data.is_dir()
