@@ -73,6 +73,22 @@ snapshot: $(INSTALLED) ## Save the running stack's whole state as snapshots/<NAM
 restore: $(INSTALLED) ## Replace the running stack's whole state with snapshot NAME=<name>
 	@$(INFRAMOCK) restore "$(NAME)"
 
+.PHONY: migrate
+migrate: $(INSTALLED) ## Run Cellenics' knex migrations (../iac, ../api) on the stack's Postgres, then seed sql/
+	@$(INFRAMOCK) migrate
+
+.PHONY: migrate-down
+migrate-down: $(INSTALLED) ## Roll back every Cellenics migration on the stack's Postgres
+	@$(INFRAMOCK) migrate --down
+
+.PHONY: seed-sql
+seed-sql: $(INSTALLED) ## Insert the data folder's <experiment>/sql/<table>.json rows into Postgres
+	@$(INFRAMOCK) seed-sql
+
+.PHONY: clean-sql
+clean-sql: $(INSTALLED) ## Remove the Postgres data folder (<state>/postgres); the stack must be stopped
+	@$(INFRAMOCK) clean-sql
+
 .PHONY: test
 test: $(INSTALLED) ## Run the whole test suite against real servers on free ports
 	$(PY) -m pytest

@@ -17,6 +17,7 @@ import click
 
 from inframock import compose
 from inframock.errors import InframockError, UsageError, reported
+from inframock.definition.profiles import runs
 from inframock.output import console, views
 from inframock.settings import Settings, portable_raw_settings
 
@@ -268,6 +269,13 @@ def env() -> None:
         "AWS_REGION": settings.region,
         "REDIS_URL": settings.redis_url,
     }
+    if runs(settings, "postgres"):  # psql and libpq clients: no password (trust)
+        exports.update(
+            PGHOST=settings.client_host,
+            PGPORT=str(settings.postgres_port),
+            PGUSER="postgres",
+            PGDATABASE="aurora_db",
+        )
     for name, value in exports.items():
         click.echo(f"export {name}={shlex.quote(value)}")
 
@@ -326,3 +334,31 @@ def restore(name: str) -> None:
     from inframock.snapshot import command as snapshots
 
     snapshots.restore(Settings.load(), name)
+
+
+@cli.command()
+@click.option("--down", is_flag=True, help="Roll back every migration instead.")
+def migrate(down: bool) -> None:
+    """Run Cellenics' knex migrations (iac + api checkouts), then seed sql/ files."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.postgres.commands import migrate as run_migrations
+
+    sys.exit(run_migrations(Settings.load(), down))
+
+
+@cli.command("seed-sql")
+def seed_sql() -> None:
+    """Insert the data folder's `<experiment>/sql/<table>.json` rows into PostgreSQL."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.postgres.commands import load_sql
+
+    sys.exit(load_sql(Settings.load()))
+
+
+@cli.command("clean-sql")
+def clean_sql() -> None:
+    """Remove PostgreSQL's data folder (only while the stack is stopped)."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.postgres.commands import clean_sql as remove
+
+    sys.exit(remove(Settings.load()))

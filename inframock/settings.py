@@ -105,6 +105,15 @@ SETTINGS: tuple[Setting, ...] = (
         "ops",
         "aws log: ops (one line per operation), http (access log) or quiet",
     ),
+    Setting("INFRAMOCK_POSTGRES_PORT", "5431", "port of PostgreSQL"),
+    Setting(
+        "INFRAMOCK_POSTGRES_BIN",
+        "",
+        "folder of the postgres binaries to run (default: PATH, then bundled 16)",
+    ),
+    Setting("CELLENICS_IAC_PATH", "../iac", "iac checkout `make migrate` runs"),
+    Setting("CELLENICS_API_PATH", "../api", "api checkout holding the migrations"),
+    Setting("DEV_ACCOUNT", "BIOMAGE", "the api config's DEV_ACCOUNT for migrations"),
     Setting(
         "INFRAMOCK_SNAPSHOT_DIR",
         "./snapshots",
@@ -233,6 +242,11 @@ class Settings:
     """Which Cellenics stack is served (inframock.definition.profiles)."""
     relay_delays: tuple[float, float] | None = None
     """Min and max seconds between relay retries; None: the topic's policy."""
+    postgres_port: int = 5431
+    postgres_bin: str = ""
+    iac_path: Path = Path("../iac")
+    api_path: Path = Path("../api")
+    dev_account: str = "BIOMAGE"
 
     @property
     def client_host(self) -> str:
@@ -290,6 +304,13 @@ class Settings:
             log=_log_mode(raw["INFRAMOCK_LOG"]),
             profile=_profile(raw["INFRAMOCK_PROFILE"]),
             relay_delays=_delays(raw["INFRAMOCK_RELAY_DELAYS"]),
+            postgres_port=_port(
+                "INFRAMOCK_POSTGRES_PORT", raw["INFRAMOCK_POSTGRES_PORT"]
+            ),
+            postgres_bin=raw["INFRAMOCK_POSTGRES_BIN"].strip(),
+            iac_path=Path(raw["CELLENICS_IAC_PATH"]).expanduser(),
+            api_path=Path(raw["CELLENICS_API_PATH"]).expanduser(),
+            dev_account=raw["DEV_ACCOUNT"].strip() or "BIOMAGE",
         )
 
 
@@ -311,7 +332,13 @@ def portable_raw_settings() -> dict[str, str]:
     """This process's raw settings with its relative paths made absolute, so
     another process in another folder (the supervisor) reads them the same."""
     raw = raw_settings()
-    for name in ("BIOMAGE_DATA_PATH", "INFRAMOCK_STATE_DIR", "INFRAMOCK_SNAPSHOT_DIR"):
+    for name in (
+        "BIOMAGE_DATA_PATH",
+        "INFRAMOCK_STATE_DIR",
+        "INFRAMOCK_SNAPSHOT_DIR",
+        "CELLENICS_IAC_PATH",
+        "CELLENICS_API_PATH",
+    ):
         raw[name] = str(Path(raw[name]).expanduser().absolute())
     return raw
 

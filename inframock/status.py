@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from inframock.aws.clients import Clients
 from inframock.aws.listings import bucket_names, subscriptions, table_names
-from inframock.definition.profiles import stack_for
+from inframock.definition.profiles import runs, stack_for
 from inframock.definition.stack import Bucket, Stack, Table
 from inframock.embedded.record import StackRecord
 from inframock.probes import redis_ping, stack_is_reachable
@@ -31,7 +31,7 @@ from inframock.seed.provision import (
     queue_attributes_differing,
 )
 from inframock.regions import region_warnings
-from inframock.settings import Settings
+from inframock.settings import Settings, url_host
 
 QUEUE_DEPTH = (
     "ApproximateNumberOfMessages",
@@ -147,6 +147,8 @@ def collect_status(settings: Settings, aws_version: str = "") -> StackStatus:
         _aws_status(settings, record, pids.get("aws"), aws_version),
         _redis_status(settings, pids.get("redis")),
     ]
+    if runs(settings, "postgres"):
+        services.append(_postgres_status(settings, record, pids.get("postgres")))
     status = StackStatus(False, services, record.pid if record else None)
     status.profile = settings.profile
     if not services[0].up:
@@ -198,6 +200,19 @@ def _aws_status(
     up = stack_is_reachable(settings)
     service = ServiceStatus("aws", up, settings.aws_endpoint, version or "?")
     return _process(service, pid) if up else service
+
+
+def _postgres_status(
+    settings: Settings, record: StackRecord | None, pid: int | None
+) -> ServiceStatus:
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.postgres.server import DATABASE, SUPERUSER, can_connect
+
+    host, port = settings.client_host, settings.postgres_port
+    url = f"postgresql://{SUPERUSER}@{url_host(host)}:{port}/{DATABASE}"
+    version = record.services.get("postgres", "?") if record else "?"
+    service = ServiceStatus("postgres", can_connect(host, port), url, version)
+    return _process(service, pid) if service.up else service
 
 
 def _redis_status(settings: Settings, pid: int | None) -> ServiceStatus:

@@ -3,10 +3,13 @@ into a running stack (its items, object versions and processes)."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from inframock.testing.datafolder import (
@@ -120,3 +123,20 @@ def publish_to_an_api_that_is_down(sns: Any, host: str) -> int:
     finally:
         sns.delete_topic(TopicArn=topic)
     return int(response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+def npm_ci(folder: Path, what: str) -> Path:
+    """`npm ci` in `folder` (its pinned lockfile); skips `what` without node/npm."""
+    npm = shutil.which("npm")
+    if shutil.which("node") is None or npm is None:
+        pytest.skip(f"node and npm are needed for {what}: not on PATH")
+    result = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return folder

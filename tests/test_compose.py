@@ -49,6 +49,8 @@ DOCKERFILE = ROOT / "populate" / "Dockerfile"
 BIND_PREFIX = "${INFRAMOCK_BIND:-127.0.0.1}:"
 VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
 FULL_VERSION = re.compile(r"\d+\.\d+\.\d+([-.][\w.-]+)?")
+POSTGRES_VERSION = re.compile(r"\d+\.\d+(-[\w.-]+)?")
+"""PostgreSQL's own versions have two parts: 16.11 is a full version."""
 SEED_COMMAND = ["python", "-m", "populate", "seed"]
 EXPERIMENT = "exp-compose-1"
 RDS = payload(300_000, seed=7)
@@ -67,8 +69,9 @@ def defaulted(value: str) -> str:
 
 def pinned(image: str) -> bool:
     """True for `name:x.y.z...`: an explicit full version, never `latest`."""
-    _, _, tag = image.rpartition(":")
-    return "/" not in tag and bool(FULL_VERSION.fullmatch(tag))
+    name, _, tag = image.rpartition(":")
+    full = POSTGRES_VERSION if name == "postgres" else FULL_VERSION
+    return "/" not in tag and bool(full.fullmatch(tag))
 
 
 # The Compose file -------------------------------------------------------------
@@ -106,7 +109,7 @@ def test_every_image_is_pinned_to_an_explicit_version(spec: dict[str, Any]) -> N
     images = {
         name: defaulted(s["image"]) for name, s in services.items() if "image" in s
     }
-    assert set(images) == {"aws", "redis"}
+    assert set(images) == {"aws", "redis", "postgres"}
     assert all(pinned(image) for image in images.values()), images
     assert services["populate"]["build"] == {
         "context": ".",
@@ -146,6 +149,7 @@ def test_ports_are_published_on_the_configured_address_only(
     assert published == {
         "aws": [BIND_PREFIX + "${INFRAMOCK_AWS_PORT:-4566}:4566"],
         "redis": [BIND_PREFIX + "${INFRAMOCK_REDIS_PORT:-6379}:6379"],
+        "postgres": [BIND_PREFIX + "${INFRAMOCK_POSTGRES_PORT:-5431}:5432"],
         "populate": [],
     }
     assert all("expose" not in s for s in spec["services"].values())

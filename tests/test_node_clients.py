@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from inframock.testing.harness import RunningStack
+from tests.helpers import npm_ci
 
 CLIENTS = Path(__file__).resolve().parent / "clients"
 NODE = shutil.which("node")
-NPM = shutil.which("npm")
 EXPERIMENT = "node-client-check"
 """The id the script names its objects, items, keys and channel after."""
 
@@ -34,18 +34,7 @@ Results = dict[str, dict[str, Any]]
 @pytest.fixture(scope="session", name="node_clients")
 def node_clients_fixture() -> Path:
     """`tests/clients` with its pinned packages installed by `npm ci`."""
-    if NODE is None or NPM is None:
-        pytest.skip("node and npm are needed for the Node client tests: not on PATH")
-    result = subprocess.run(
-        [NPM, "ci", "--no-audit", "--no-fund", "--prefer-offline"],
-        cwd=CLIENTS,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return CLIENTS
+    return npm_ci(CLIENTS, "the Node client tests")
 
 
 def run_checks(clients: Path, stack: RunningStack, *checks: str) -> Results:

@@ -153,5 +153,5 @@ def stack(settings: Settings) -> Stack:
             cell_sets_bucket=bucket_name("cell-sets"),
             source_serves_as_matrix=False,
         ),
-        services=("aws", "redis", "relay"),
+        services=("aws", "redis", "relay", "postgres"),
     )

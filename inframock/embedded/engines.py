@@ -14,6 +14,7 @@ import importlib.util
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,16 @@ class Service:
     host: str
     port: int
     is_ready: Callable[[], bool]
+    stop_signal: int = signal.SIGTERM
+    """What asks it to stop."""
+    death_signal: int = signal.SIGKILL
+    """What the kernel sends it if the stack dies (even by SIGKILL)."""
+    run_as: tuple[int, int] | None = None
+    """(uid, gid) to run as instead of ours (PostgreSQL refuses to run as root)."""
+    prepare: Callable[[], None] | None = None
+    """Run just before it starts (e.g. PostgreSQL's initdb on first start)."""
+    on_ready: Callable[[], None] | None = None
+    """Run once it is ready, before seeding (e.g. create the database and roles)."""
 
 
 def aws_service(settings: Settings) -> Service:
@@ -147,10 +158,10 @@ def find_redis_server(explicit: str) -> tuple[str, str]:
     )
 
 
-def redis_version(binary: str) -> str | None:
-    """`redis 7.2.4` or `valkey 8.1.8` if `binary` is a new enough server, else None."""
+def version_output(binary: str) -> str | None:
+    """What `binary --version` prints, or None if it cannot be run."""
     try:
-        out = subprocess.run(
+        return subprocess.run(
             [binary, "--version"],
             capture_output=True,
             text=True,
@@ -158,6 +169,13 @@ def redis_version(binary: str) -> str | None:
             check=False,
         ).stdout
     except OSError:
+        return None
+
+
+def redis_version(binary: str) -> str | None:
+    """`redis 7.2.4` or `valkey 8.1.8` if `binary` is a new enough server, else None."""
+    out = version_output(binary)
+    if out is None:
         return None
     match = re.search(r"^(Redis|Valkey) server v=(\d+)\.(\d+)\.(\d+)", out)
     if not match or tuple(map(int, match.group(2, 3))) < MIN_REDIS:

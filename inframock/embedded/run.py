@@ -24,10 +24,13 @@ from typing import Any, Callable, Iterator, TextIO, TypeVar
 
 import psutil
 
+from inframock.definition.profiles import runs
 from inframock.output import console, views
 from inframock.embedded.control import ControlServer
 from inframock.embedded.engines import aws_service, redis_service
 from inframock.errors import InframockError, reported
+from inframock.postgres.commands import load_sql
+from inframock.postgres.server import postgres_service
 from inframock.settings import Settings
 from inframock.embedded.record import WORKDIR_PREFIX, StackRecord
 from inframock.embedded.supervisor import (
@@ -98,6 +101,11 @@ def _run(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     services = [aws_service(settings), redis_service(settings, workdir)]
     check_port_free(settings.bind, settings.aws_port, "INFRAMOCK_AWS_PORT")
     check_port_free(settings.bind, settings.redis_port, "INFRAMOCK_REDIS_PORT")
+    if runs(settings, "postgres"):  # the profile's data says which services run
+        services.append(postgres_service(settings))
+        check_port_free(
+            settings.bind, settings.postgres_port, "INFRAMOCK_POSTGRES_PORT"
+        )
     for service in services:
         supervisor.start(service)
     record = StackRecord(
@@ -118,10 +126,15 @@ def _run(  # pylint: disable=too-many-arguments,too-many-positional-arguments
 
     aws.clients_for(settings.aws_endpoint, settings.region).warm()
     supervisor.wait_ready()
+    for service in services:
+        if service.on_ready is not None:
+            _in_background(service.on_ready, supervisor)
     try:
         result = _in_background(lambda: seed.seed(settings), supervisor)
     except seed.SeedError as err:
         raise StartError(str(err)) from None
+    if runs(settings, "postgres"):
+        _in_background(lambda: load_sql(settings), supervisor)
     control = ControlServer(
         workdir / "control.sock", functools.partial(_reload_for_client, settings)
     )

@@ -144,6 +144,18 @@ def port_holder(port: int) -> str:
     return ""
 
 
+def _become_child(run_as: tuple[int, int] | None, signum: int, parent: int) -> None:
+    """Between fork and exec: drop to `run_as`, then die with the parent.
+
+    The order matters: changing credentials clears the parent-death signal.
+    """
+    if run_as is not None:
+        os.setgroups([])
+        os.setgid(run_as[1])
+        os.setuid(run_as[0])
+    die_with_parent(signum, parent=parent)
+
+
 @dataclasses.dataclass
 class Child:
     """A running service and the tail of its output."""
@@ -173,6 +185,8 @@ class Supervisor:
 
     def start(self, service: Service) -> Child:
         """Start `service` as a child that dies with this process."""
+        if service.prepare is not None:
+            service.prepare()
         try:
             # pylint: disable-next=consider-using-with,subprocess-popen-preexec-fn
             process = subprocess.Popen(
@@ -182,7 +196,9 @@ class Supervisor:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # the terminal's Ctrl-C reaches us only
-                preexec_fn=functools.partial(die_with_parent, parent=os.getpid()),
+                preexec_fn=functools.partial(
+                    _become_child, service.run_as, service.death_signal, os.getpid()
+                ),
             )
         except OSError as err:
             raise StartError(f"cannot start {service.name}: {err}") from None
@@ -239,10 +255,11 @@ class Supervisor:
                 tick()
 
     def stop_all(self) -> None:
-        """SIGTERM every child, give them STOP_GRACE seconds, then SIGKILL the rest."""
+        """Ask every child to stop (its `stop_signal`), give them STOP_GRACE
+        seconds, then SIGKILL the rest."""
         for child in self.children:
             if child.process.poll() is None:
-                child.process.terminate()
+                child.process.send_signal(child.service.stop_signal)
         deadline = time.monotonic() + STOP_GRACE
         for child in self.children:
             try:

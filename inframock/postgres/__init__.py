@@ -1,0 +1,1 @@
+"""PostgreSQL for today's Cellenics: the server, its migrations and SQL seeding."""
