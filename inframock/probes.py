@@ -9,8 +9,10 @@ from __future__ import annotations
 import socket
 import urllib.error
 import urllib.request
+from typing import TYPE_CHECKING
 
-from inframock.settings import Settings
+if TYPE_CHECKING:  # the engine imports this module where settings' libraries are not
+    from inframock.settings import Settings
 
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 """Probes of the stack go straight to it, whatever proxy the user has set."""

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -55,8 +56,25 @@ def wait_until(condition: Any, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+def searchable(folder: Path) -> Path:
+    """`folder`, created, that other users may pass through (not list).
+
+    As root, PostgreSQL runs as another user, which must reach its data folder
+    in the state folder; pytest's own temporary folders are private to root.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        top = Path(tempfile.gettempdir()).resolve()
+        for part in (folder.resolve(), *folder.resolve().parents):
+            if part in (top, part.parent):
+                break
+            part.chmod(part.stat().st_mode | 0o011)
+    return folder
+
+
 def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
     """The environment of a CLI run: free ports, its own state folder, no .env."""
+    searchable(tmp)
     env = {
         k: v
         for k, v in os.environ.items()
@@ -65,6 +83,7 @@ def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
     env.update(
         INFRAMOCK_AWS_PORT=str(free_port()),
         INFRAMOCK_REDIS_PORT=str(free_port()),
+        INFRAMOCK_POSTGRES_PORT=str(free_port()),
         INFRAMOCK_STATE_DIR=str(tmp / "state"),
         BIOMAGE_DATA_PATH=str(tmp / "data"),
         BIOMAGE_API_URL="http://127.0.0.1:9",
@@ -213,6 +232,8 @@ class Deliveries(http.server.ThreadingHTTPServer):
 
 
 class DeliveryHandler(http.server.BaseHTTPRequestHandler):
+    """Records each SNS delivery the stack POSTs; answers 200 like the API."""
+
     server: Deliveries
 
     def do_POST(self) -> None:  # pylint: disable=invalid-name
