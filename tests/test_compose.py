@@ -28,12 +28,7 @@ from inframock import compose
 from inframock.aws.endpoint import EndpointRefused, check_endpoint_is_local
 from inframock.settings import SETTINGS, Runtime, Settings, SettingsError
 from inframock.probes import http_ok
-from inframock.testing.harness import (
-    base_env,
-    cli,
-    free_port,
-    wait_until,
-)
+from inframock.testing.harness import base_env, cli, engine_process, free_port
 from inframock.testing.datafolder import (
     experiment_folder,
     payload,
@@ -332,26 +327,8 @@ def fixture_moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     (mount / "inframock").symlink_to(ROOT / "inframock")
     env = {name: defaulted(str(value)) for name, value in aws["environment"].items()}
     env.update(PATH="/usr/bin:/bin", PYTHONPATH=str(mount), MOTO_PORT=str(port))
-    server = subprocess.Popen(  # pylint: disable=consider-using-with
-        command,
-        env=env,
-        cwd=mount,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            lambda: http_ok(f"{endpoint}/moto-api/") or server.poll() is not None,
-            60,
-            "the aws service's engine",
-        )
-        assert server.poll() is None, f"the engine exited with {server.returncode}"
-        yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    with engine_process(command, port, env, mount, "the aws service's engine") as url:
+        yield url
 
 
 def spec_of_file() -> dict[str, Any]:

@@ -114,12 +114,28 @@ def cli(
 @contextlib.contextmanager
 def standalone_moto(port: int | None = None) -> Iterator[str]:
     """A plain `moto.server` of our own (not an inframock stack), on `port` or a
-    free one: the `aws` container's engine, another environment to pull from, or
-    an endpoint to kill and bring back."""
+    free one: another environment to pull from, or an endpoint to kill and
+    bring back."""
     port = port or free_port()
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    env = {**os.environ, "MOTO_ACCOUNT_ID": "000000000000"}
+    with engine_process(command, port, env) as endpoint:
+        yield endpoint
+
+
+@contextlib.contextmanager
+def engine_process(
+    command: list[str],
+    port: int,
+    env: dict[str, str],
+    cwd: Path | None = None,
+    what: str = "a moto server",
+) -> Iterator[str]:
+    """An AWS engine run by `command` on 127.0.0.1:`port`, ready, then stopped."""
     server = subprocess.Popen(  # pylint: disable=consider-using-with
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env={**os.environ, "MOTO_ACCOUNT_ID": "000000000000"},
+        command,
+        env=env,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,  # moto logs every request: nobody reads them
         stderr=subprocess.DEVNULL,
@@ -129,9 +145,9 @@ def standalone_moto(port: int | None = None) -> Iterator[str]:
         wait_until(
             lambda: http_ok(f"{endpoint}/moto-api/") or server.poll() is not None,
             60,
-            "a moto server",
+            what,
         )
-        assert server.poll() is None, f"moto exited with {server.returncode}"
+        assert server.poll() is None, f"{what} exited with {server.returncode}"
         yield endpoint
     finally:
         server.terminate()
