@@ -1,0 +1,1 @@
+"""The embedded road: the stack as supervised child processes of `make run`."""

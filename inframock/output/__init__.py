@@ -1,0 +1,1 @@
+"""Everything inframock prints: where lines go, progress, and the views."""

@@ -1,0 +1,1 @@
+"""Seeding a running stack: provision its resources, then load the data folder."""

@@ -1,0 +1,1 @@
+"""Real stacks for tests, `make bench` and the soak: the harness and its data."""
