@@ -1,1 +1,1 @@
-"""Talking to the AWS endpoint: boto3 clients, the local-endpoint guard, listings, batches."""
+"""Talking to the AWS endpoint: clients, the local-endpoint guard, listings, batches."""

@@ -1,1 +1,1 @@
-"""`make snapshot` / `make restore`: a stack's whole state on disk, one module per service."""
+"""`make snapshot` / `make restore`: a stack's whole state on disk, per service."""
