@@ -27,7 +27,6 @@ from dotenv import dotenv_values
 from inframock import compose
 from inframock.aws.endpoint import EndpointRefused, check_endpoint_is_local
 from inframock.settings import SETTINGS, Runtime, Settings, SettingsError
-from inframock.probes import http_ok
 from inframock.testing.harness import base_env, cli, engine_process, free_port
 from inframock.testing.datafolder import (
     experiment_folder,
