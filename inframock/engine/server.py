@@ -15,6 +15,8 @@ module of this package owns the difference and is wired in here.
 from __future__ import annotations
 
 import os
+import signal
+from pathlib import Path
 from typing import Any
 
 from moto.moto_server.werkzeug_app import (
@@ -24,7 +26,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import run_simple
 from werkzeug.test import Client
 
-from inframock.engine import fifo_dedup, oplog, sns_delivery
+from inframock.engine import fifo_dedup, oplog, persistence, sns_delivery
 from inframock.engine.continue_once import SingleContinueHandler
 from inframock.engine.health import Health
 
@@ -92,6 +94,10 @@ def main(host: str, port: int) -> None:
     sns_delivery.install()
     fifo_dedup.install()
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    kept = os.environ.get(persistence.STATE_ENV, "")
+    with_file = os.environ.get(persistence.WITH_ENV, "")
+    if kept:  # before the first request: the stack is ready with its state
+        persistence.restore(Path(kept), Path(with_file) if with_file else None)
     app = DomainDispatcherApplication(create_backend_app)
     warm_up(app, f"{host}:{port}", region)
     redis = redis_address(os.environ.get("INFRAMOCK_ENGINE_REDIS", ""))
@@ -102,4 +108,14 @@ def main(host: str, port: int) -> None:
         handler = oplog.without_access_log(handler)
     if mode == "ops":
         served = oplog.OpLog(served)
+    signal.signal(signal.SIGTERM, _stop_serving)
     run_simple(host, port, served, threaded=True, request_handler=handler)
+    if kept:  # the port is closed: nothing changes the state any more
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        persistence.save(Path(kept), Path(with_file) if with_file else None)
+
+
+def _stop_serving(_signum: int, _frame: object) -> None:
+    """SIGTERM ends `serve_forever` as Ctrl-C does (werkzeug catches
+    KeyboardInterrupt and closes the socket), so what follows it runs."""
+    raise KeyboardInterrupt

@@ -1,0 +1,486 @@
+"""The engine's whole state kept across restarts (INFRAMOCK_PERSIST).
+
+moto keeps everything in memory, in one `BackendDict` per service (account →
+region → backend object). With `INFRAMOCK_ENGINE_STATE` set to a folder, the
+engine pickles every backend in use when it stops and puts them back, in
+process, before it serves its first request; nothing goes through HTTP.
+
+What pickle cannot take as moto holds it is reduced here, in one place:
+
+- an S3 object's bytes (`FakeKey._value_buffer`, a temporary file) are not
+  copied into the pickle but kept as a file of their own under `objects/`,
+  written once; a restored key reads that file (`BlobBuffer`) instead of a
+  copy, so a restore costs the same with 5 GB of objects as with none, and
+  the next save of a key restored that way writes nothing. A key whose bytes
+  already live in a named file (a cached data-folder object) is hard-linked;
+- locks and conditions (`FakeKey.lock`, SQS's `Queue._messages_lock`) are
+  made anew.
+
+Messages in flight become visible again on restore (their receiver is gone).
+
+The save is atomic: object files are new names that no saved state refers to
+yet, the state itself is written to a temporary name and renamed over
+`engine.pickle` only when whole, and only then are object files no state
+refers to any more removed. A crash or `kill -9` at any point of a save
+leaves the previous state readable. A lock file keeps a restore from reading
+while an earlier engine still saves.
+
+tests/test_persist.py (its moto test) tells when a moto release changes
+what this relies on: `BackendDict`/`AccountSpecificBackend`, `FakeKey`'s
+buffer and lock, SQS messages' `visible_at`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import importlib
+import io
+import json
+import os
+import pickle
+import shutil
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+STATE_ENV = "INFRAMOCK_ENGINE_STATE"
+"""The folder the engine saves its state in; unset: nothing is kept."""
+WITH_ENV = "INFRAMOCK_ENGINE_STATE_WITH"
+"""A file saved and restored with the state (the loader's record of loaded files)."""
+PAUSE_ENV = "INFRAMOCK_ENGINE_SAVE_PAUSE"
+"""Seconds a save waits before it commits (tests kill the engine there)."""
+
+STATE_FILE = "engine.pickle"
+RESTORED_FILE = "restored.json"
+OBJECTS = "objects"
+LOCK_FILE = "lock"
+FORMAT = 1
+CHUNK = 8 * 1024 * 1024
+PROGRESS_EVERY = 2.0
+"""Seconds between progress lines of a long save."""
+SKIPPED_SERVICES = frozenset({"moto_api"})
+"""Backends that hold the engine's own machinery, not AWS state."""
+
+
+def log(line: str) -> None:
+    """One line on the engine's stderr (the stack relays it to its log)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+class BlobBuffer(io.RawIOBase):
+    """A saved object's bytes as `FakeKey._value_buffer` reads them.
+
+    The file is opened for each read and closed after, so a million restored
+    objects hold no file descriptors. moto only seeks and reads a key's buffer
+    after creating it; a write (which moto does not do) is refused.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            self._position = offset
+        elif whence == io.SEEK_CUR:
+            self._position += offset
+        else:
+            self._position = self.path.stat().st_size + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int | None = -1) -> bytes:
+        with self.path.open("rb") as stream:
+            stream.seek(self._position)
+            data = stream.read(-1 if size is None else size)
+        self._position += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def close(self) -> None:
+        """Nothing stays open; the file belongs to the saved state."""
+        super().close()
+
+
+def _backend_dicts() -> Iterator[tuple[str, str, Any]]:
+    """(module, attribute, BackendDict) of every moto service in use."""
+    from moto.core.base_backend import (  # pylint: disable=import-outside-toplevel
+        BackendDict,
+    )
+
+    for backends in list(BackendDict._instances):  # pylint: disable=protected-access
+        if backends.service_name in SKIPPED_SERVICES:
+            continue
+        module = sys.modules.get(backends.backend.__module__)
+        found = [
+            name
+            for name, value in vars(module or object()).items()
+            if value is backends
+        ]
+        if found:
+            yield backends.backend.__module__, found[0], backends
+
+
+def _fresh_lock(kind: type) -> Any:
+    return kind()
+
+
+class _Pickler(pickle.Pickler):
+    """moto's backends, with object bytes as files and locks made anew."""
+
+    def __init__(self, stream: BinaryIO, blobs: "Blobs") -> None:
+        super().__init__(stream, protocol=pickle.HIGHEST_PROTOCOL)
+        self.blobs = blobs
+        from moto.s3.models import FakeKey  # pylint: disable=import-outside-toplevel
+
+        self.fake_key = FakeKey
+        self.locks = (
+            type(threading.Lock()),
+            type(threading.RLock()),
+            threading.Condition,
+            threading.Event,
+            threading.Semaphore,
+        )
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, self.fake_key):
+            state = {
+                k: v for k, v in vars(obj).items() if k not in ("_value_buffer", "lock")
+            }
+            state["_inframock_blob"] = self.blobs.keep(obj)
+            return (_new_key, (type(obj),), state, None, None, _set_key_state)
+        if isinstance(obj, dict) and type(obj).__module__.startswith("moto."):
+            # moto's dict subclasses: S3's version store yields only the
+            # latest version from items(); keep the dict's own entries.
+            return (
+                _new_key,
+                (type(obj),),
+                (
+                    dict(vars(obj)) if hasattr(obj, "__dict__") else {},
+                    {k: dict.__getitem__(obj, k) for k in dict.keys(obj)},
+                ),
+                None,
+                None,
+                _set_dict_state,
+            )
+        if isinstance(obj, self.locks):
+            kind = type(obj)
+            if kind is type(threading.RLock()):
+                return (threading.RLock, ())
+            if kind is type(threading.Lock()):
+                return (threading.Lock, ())
+            return (_fresh_lock, (kind,))
+        return NotImplemented
+
+
+_OBJECTS_DIR: list[Path] = []
+"""Where restored keys find their bytes (set while a restore unpickles)."""
+
+
+def _new_key(kind: type) -> Any:
+    return kind.__new__(kind)
+
+
+def _set_dict_state(store: Any, state: tuple[dict[str, Any], dict[Any, Any]]) -> None:
+    attributes, entries = state
+    if attributes:
+        store.__dict__.update(attributes)
+    dict.update(store, entries)
+
+
+def _set_key_state(key: Any, state: dict[str, Any]) -> None:
+    blob = state.pop("_inframock_blob")
+    key.__dict__.update(state)
+    key.lock = threading.Lock()
+    key._value_buffer = BlobBuffer(  # pylint: disable=protected-access
+        _OBJECTS_DIR[0] / blob
+    )
+
+
+class Blobs:
+    """The object files of one save: those kept as they are, and new ones."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.used: set[str] = set()
+        self.written = 0
+        self.linked = 0
+        self._last_progress = time.monotonic()
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def keep(self, key: Any) -> str:
+        """The name of a file holding `key`'s bytes, written if need be."""
+        buffer = key._value_buffer  # pylint: disable=protected-access
+        if isinstance(buffer, BlobBuffer) and buffer.path.parent == self.folder:
+            if buffer.path.exists():
+                self.used.add(buffer.path.name)
+                return buffer.path.name
+        name = uuid.uuid4().hex
+        target = self.folder / name
+        source = _named_file(buffer)
+        if source is not None:
+            try:
+                os.link(source, target)
+                self.linked += 1
+                self.used.add(name)
+                return name
+            except OSError:
+                pass
+        partial = self.folder / f".{name}.partial"
+        with key.lock, partial.open("wb") as out:
+            try:
+                buffer.seek(0)
+                while chunk := buffer.read(CHUNK):
+                    out.write(chunk)
+                    self.written += len(chunk)
+                    self._progress()
+            except ValueError:  # a disposed key's closed buffer: no bytes
+                pass
+            out.flush()
+            os.fsync(out.fileno())
+        partial.rename(target)
+        self.used.add(name)
+        return name
+
+    def _progress(self) -> None:
+        if time.monotonic() - self._last_progress >= PROGRESS_EVERY:
+            self._last_progress = time.monotonic()
+            log(f"saving state: {self.written / 1e6:,.0f} MB of objects written")
+
+
+def _named_file(buffer: Any) -> Path | None:
+    """The file on disk holding a buffer's bytes, when it is one we may link."""
+    path = getattr(buffer, "path", None) or getattr(buffer, "name", None)
+    if isinstance(path, (str, Path)) and os.path.isabs(str(path)):
+        candidate = Path(path)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold the state folder's lock (another engine may still be saving)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / LOCK_FILE).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log("waiting for the previous engine to finish saving its state")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def counts() -> dict[str, int]:
+    """What the engine holds: tables, items, buckets, object versions, bytes,
+    queues, messages, topics, subscriptions."""
+    found = dict.fromkeys(
+        (
+            "tables",
+            "items",
+            "buckets",
+            "object_versions",
+            "bytes",
+            "queues",
+            "messages",
+            "topics",
+            "subscriptions",
+        ),
+        0,
+    )
+    for _, _, backends in _backend_dicts():
+        for _, _, backend in backends.iter_backends():
+            try:
+                _count(backends.service_name, backend, found)
+            except (AttributeError, TypeError) as err:  # counts only inform
+                log(f"cannot count {backends.service_name}'s resources: {err!r}")
+    return found
+
+
+def _count(service: str, backend: Any, found: dict[str, int]) -> None:
+    if service == "dynamodb":
+        for table in backend.tables.values():
+            found["tables"] += 1
+            found["items"] += len(table)
+    elif service == "s3":
+        for bucket in backend.buckets.values():
+            found["buckets"] += 1
+            for name in list(bucket.keys):
+                for key in bucket.keys.getlist(name):
+                    if hasattr(key, "size"):
+                        found["object_versions"] += 1
+                        found["bytes"] += key.size
+    elif service == "sqs":
+        for queue in backend.queues.values():
+            found["queues"] += 1
+            found["messages"] += len(queue._messages)  # pylint: disable=W0212
+    elif service == "sns":
+        found["topics"] += len(backend.topics)
+        found["subscriptions"] += len(backend.subscriptions)
+
+
+def save(folder: Path, with_file: Path | None = None) -> None:
+    """Write the engine's whole state to `folder`, atomically."""
+    started = time.monotonic()
+    with _locked(folder):
+        blobs = Blobs(folder / OBJECTS)
+        entries = [
+            (module, attribute, account, region, backend)
+            for module, attribute, backends in _backend_dicts()
+            for account, region, backend in backends.iter_backends()
+        ]
+        header = {
+            "format": FORMAT,
+            "moto": _moto_version(),
+            "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "counts": counts(),
+            "with": _read(with_file),
+        }
+        partial = folder / f".{STATE_FILE}.{os.getpid()}.partial"
+        with partial.open("wb") as out:
+            pickle.dump(header, out, protocol=pickle.HIGHEST_PROTOCOL)
+            _Pickler(out, blobs).dump(entries)
+            out.flush()
+            os.fsync(out.fileno())
+        pause = float(os.environ.get(PAUSE_ENV) or 0)
+        if pause:
+            log(f"saving state: pausing {pause:g} s before it is committed")
+            time.sleep(pause)
+        partial.rename(folder / STATE_FILE)
+        _fsync_dir(folder)
+        removed = _remove_unused(blobs)
+        for stale in folder.glob(f".{STATE_FILE}.*.partial"):
+            stale.unlink(missing_ok=True)
+    found = header["counts"]
+    log(
+        f"state saved in {time.monotonic() - started:.2f} s: {describe(found)}; "
+        f"{blobs.written / 1e6:,.1f} MB of objects written, {blobs.linked} linked, "
+        f"{removed} unused removed"
+    )
+
+
+def _remove_unused(blobs: Blobs) -> int:
+    removed = 0
+    for path in blobs.folder.iterdir():
+        if path.name not in blobs.used:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _read(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def _moto_version() -> str:
+    import importlib.metadata  # pylint: disable=import-outside-toplevel
+
+    return importlib.metadata.version("moto")
+
+
+def describe(found: dict[str, int]) -> str:
+    """`4 tables (14 items), 7 buckets (9 object versions, 12.6 MB), ...`."""
+    return (
+        f"{found['tables']} tables ({found['items']} items), "
+        f"{found['buckets']} buckets ({found['object_versions']} object versions, "
+        f"{found['bytes'] / 1e6:,.1f} MB), {found['queues']} queues "
+        f"({found['messages']} messages), {found['topics']} topics "
+        f"({found['subscriptions']} subscriptions)"
+    )
+
+
+def restore(folder: Path, with_file: Path | None = None) -> dict[str, Any] | None:
+    """Put the saved state back into moto's backends; what was restored.
+
+    Returns None when nothing was saved. Writes `restored.json` in `folder`
+    either way, for the banner and `make status`.
+    """
+    started = time.monotonic()
+    with _locked(folder):
+        path = folder / STATE_FILE
+        if not path.is_file():
+            _write_json(folder / RESTORED_FILE, {"restored": False, "pid": os.getpid()})
+            return None
+        _OBJECTS_DIR[:] = [folder / OBJECTS]
+        with path.open("rb") as stream:
+            header = pickle.load(stream)
+            entries = pickle.load(stream)
+    for module, attribute, account, region, backend in entries:
+        backends = getattr(importlib.import_module(module), attribute)
+        dict.__setitem__(backends[account], region, backend)
+    _messages_visible_again()
+    if with_file is not None and header.get("with") is not None:
+        _write_atomically(with_file, header["with"])
+    summary = {
+        "restored": True,
+        "pid": os.getpid(),
+        "saved_at": header["saved_at"],
+        "counts": header["counts"],
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    _write_json(folder / RESTORED_FILE, summary)
+    log(
+        f"state restored in {summary['seconds']:.2f} s (saved {header['saved_at']}): "
+        f"{describe(header['counts'])}"
+    )
+    return summary
+
+
+def _messages_visible_again() -> None:
+    """Messages received before the save: their receivers are gone."""
+    from moto.sqs.models import sqs_backends  # pylint: disable=import-outside-toplevel
+
+    for _, _, backend in sqs_backends.iter_backends():
+        for queue in backend.queues.values():
+            for message in queue._messages:  # pylint: disable=protected-access
+                message.visible_at = 0.0
+            queue._pending_messages = set()  # pylint: disable=protected-access
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    _write_atomically(path, json.dumps(document, indent=2))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(text)
+    partial.rename(path)
+
+
+def forget(folder: Path) -> bool:
+    """Remove the saved state (`make clean-state`); True if there was one."""
+    existed = (folder / STATE_FILE).exists()
+    shutil.rmtree(folder, ignore_errors=True)
+    return existed
