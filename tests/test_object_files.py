@@ -28,7 +28,7 @@ from inframock.aws.clients import DUMMY_CREDENTIALS
 from inframock.aws.object_files import register_file
 from inframock.engine.object_files import FileValue
 from inframock.testing.datafolder import payload
-from inframock.testing.harness import engine_process, free_port
+from inframock.testing.harness import engine_process, free_port, standalone_moto
 
 BODY = payload(3 * 1024 * 1024 + 17, seed=14)
 
@@ -198,6 +198,8 @@ def test_a_file_the_engine_cannot_see_or_a_missing_bucket_means_upload_instead(
     assert register_file(engine, bucket, "k", tmp_path / "absent") is None
     assert register_file(engine, "no-such-bucket", "k", _file(tmp_path)) is None
     assert register_file("http://10.1.2.3:1", bucket, "k", _file(tmp_path)) is None
+    with standalone_moto() as plain:  # a moto that is not ours answers 500
+        assert register_file(plain, bucket, "k", _file(tmp_path)) is None
 
 
 def test_file_value_copies_before_any_write(tmp_path: Path) -> None:

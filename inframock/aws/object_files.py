@@ -21,9 +21,12 @@ from inframock.aws.clients import INTERNAL_HEADER
 
 PATH = "/_inframock/objects"
 TIMEOUT = 30
+ANSWERED_BY = "X-Inframock-Objects"
+"""Set on every answer of inframock's engine to PATH; any other server (a plain
+moto answers 500 or 404) is not one that can serve files."""
 NOT_HERE = (403, 404, 405, 409)
-"""Answers that mean "this engine cannot serve that file": upload instead.
-404 is also a plain moto's answer to the path, or a missing bucket."""
+"""Answers of inframock's engine that mean "cannot serve that file (not local,
+not visible, no such bucket)": upload instead."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,9 +87,11 @@ def register_file(
     )
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            if response.headers.get(ANSWERED_BY) is None:
+                return None
             answer = json.loads(response.read())
     except urllib.error.HTTPError as err:
-        if err.code in NOT_HERE:
+        if err.code in NOT_HERE or err.headers.get(ANSWERED_BY) is None:
             return None
         raise RegistrationFailed(f"{err.code} {err.read()[:200]!r}") from None
     except (urllib.error.URLError, OSError, ValueError) as err:

@@ -38,6 +38,8 @@ from moto.s3.models import FakeKey, s3_backends
 
 PATH = "/_inframock/objects"
 INTERNAL_HEADER = "HTTP_X_INFRAMOCK_INTERNAL"
+ANSWERED_BY = ("X-Inframock-Objects", "1")
+"""On every answer of this endpoint: the loader tells it from any other server's."""
 COPY_CHUNK = 16 * 1024 * 1024
 SPOOL_LIMIT = 16 * 1024 * 1024
 
@@ -190,7 +192,11 @@ class ObjectFiles:
         body = json.dumps(document).encode()
         start_response(
             status,
-            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ANSWERED_BY,
+            ],
         )
         return [body]
 
