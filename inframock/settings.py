@@ -86,6 +86,11 @@ SETTINGS: tuple[Setting, ...] = (
         "largest gunzipped r.rds accepted (stops gzip bombs)",
     ),
     Setting(
+        "INFRAMOCK_CACHE_LIMIT_MB",
+        "20480",
+        "disk the gunzipped r.rds cache (<state>/objects) may use; LRU beyond",
+    ),
+    Setting(
         "INFRAMOCK_RUNTIME",
         "auto",
         "local, docker, or auto (docker when an engine and Compose answer)",
@@ -229,6 +234,8 @@ class Settings:
     state_dir: Path
     rds_limit: int
     """Largest gunzipped r.rds accepted, in bytes."""
+    cache_limit: int = 20480 * 1024 * 1024
+    """Bytes the object cache may keep (data/object_cache.py)."""
     runtime: Runtime = "auto"
     """The road: `local`, `docker` or `auto` (see inframock.compose)."""
     pull_endpoint: str = ""
@@ -295,6 +302,11 @@ class Settings:
             redis_server=raw["INFRAMOCK_REDIS_SERVER"].strip(),
             state_dir=Path(raw["INFRAMOCK_STATE_DIR"]).expanduser(),
             rds_limit=_positive("INFRAMOCK_RDS_LIMIT_MB", raw["INFRAMOCK_RDS_LIMIT_MB"])
+            * 1024
+            * 1024,
+            cache_limit=_positive(
+                "INFRAMOCK_CACHE_LIMIT_MB", raw["INFRAMOCK_CACHE_LIMIT_MB"]
+            )
             * 1024
             * 1024,
             runtime=_runtime(raw["INFRAMOCK_RUNTIME"]),

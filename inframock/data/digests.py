@@ -119,6 +119,11 @@ class Digests:
         with self._lock:
             self._marks.pop(str(path.resolve()), None)
 
+    def loaded(self) -> set[str]:
+        """The content digests of the files loaded into this stack."""
+        with self._lock:
+            return {mark.digest for mark in self._marks.values()}
+
     def save(self) -> None:
         """Write the marks atomically."""
         with self._lock:

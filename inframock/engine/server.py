@@ -29,6 +29,7 @@ from werkzeug.test import Client
 from inframock.engine import fifo_dedup, oplog, persistence, sns_delivery
 from inframock.engine.continue_once import SingleContinueHandler
 from inframock.engine.health import Health
+from inframock.engine.object_files import ObjectFiles
 
 WARM_UP = {
     "s3": ("GET", {}, b""),
@@ -86,7 +87,8 @@ def redis_address(value: str) -> tuple[str, int] | None:
 def main(host: str, port: int) -> None:
     """Serve moto's app on host:port, as `moto_server` does, once it is warm.
 
-    In front of it: the health endpoints (`health`), then the log
+    In front of it: the health endpoints (`health`), the registration of
+    objects whose bytes live in files (`object_files`), then the log
     (`INFRAMOCK_LOG`: `ops` writes `oplog`'s lines instead of werkzeug's access
     log, `http` keeps the access log, `quiet` writes neither).
     """
@@ -101,7 +103,7 @@ def main(host: str, port: int) -> None:
     app = DomainDispatcherApplication(create_backend_app)
     warm_up(app, f"{host}:{port}", region)
     redis = redis_address(os.environ.get("INFRAMOCK_ENGINE_REDIS", ""))
-    served: Any = Health(app, redis, region)
+    served: Any = ObjectFiles(Health(app, redis, region))
     handler: type = SingleContinueHandler
     mode = os.environ.get("INFRAMOCK_LOG", "ops")
     if mode != "http":

@@ -1,10 +1,13 @@
 """Carry out a load plan against the stack: DynamoDB batches and S3 streams.
 
 Items go in batches of 25, several batches at once; an `r.rds.gz` (and a
-`processed-matrix.r.rds.gz`) is gunzipped while it streams to S3 as a multipart
-upload, so memory stays bounded whatever the file size. An experiment without
-a processed matrix of its own gets its `r.rds` copied there server-side, as the
-worker since 2021-04 reads `processed-matrix-development`. Every failure becomes
+`processed-matrix.r.rds.gz`) is gunzipped once into the object cache
+(data/object_cache.py), whose file a local engine then serves as the object
+(aws/object_files.py): no bytes cross HTTP, and a restart with the same files
+gunzips nothing. A remote engine gets the cached file as a multipart upload.
+An experiment without a processed matrix of its own gets its `r.rds` at
+`processed-matrix-development` too (the same file; or copied server-side), as
+the worker since 2021-04 reads it there. Every failure becomes
 a `Problem` naming experiment, file and record; whatever is good still loads,
 and nothing half-written is left behind.
 """
@@ -12,21 +15,27 @@ and nothing half-written is left behind.
 from __future__ import annotations
 
 import contextlib
-import gzip
+import threading
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from inframock.aws.batch import BATCH_SIZE, UnprocessedItems, write_batch
 from inframock.aws.clients import Clients
+from inframock.aws.object_files import RegistrationFailed, register_file
 from inframock.data.cell_sets import CellSetsError, cell_sets_body
 from inframock.data.dataset import Experiment, Plan, Problem, TableFile
-from inframock.data.digests import Digests, FileMark, content_digest, new_hash
+from inframock.data.digests import Digests, FileMark, content_digest
+from inframock.data.object_cache import (
+    Entry,
+    GunzipError,
+    InflatesPastLimit,
+    ObjectCache,
+)
 from inframock.data.typed_json import Labelled, table_items
 from inframock.definition.stack import Stack, Table
 from inframock.errors import InframockError
@@ -53,6 +62,7 @@ TRANSFER = TransferConfig(
 # Parts read ahead of the uploads: bounds the loader's memory whatever the size
 # (about 40 MB above boto3's own; measured, 3 keeps moto's ingest rate).
 TRANSFER.max_in_memory_upload_chunks = 3
+DEFAULT_CACHE_LIMIT = 20480 * MB
 COPY_PARTS = 4
 """Server-side copies go in this many parts. moto reads the whole source for
 each UploadPartCopy, so 8 MB parts made a 256 MB copy take 9 s (measured); and
@@ -63,13 +73,27 @@ whole-object one, which clients then fail to verify."""
 class Loader:
     """Loads plans into one stack through one set of clients."""
 
-    def __init__(
-        self, clients: Clients, stack: Stack, digests: Digests, rds_limit: int
+    def __init__(  # pylint: disable=too-many-arguments
+        self,
+        clients: Clients,
+        stack: Stack,
+        digests: Digests,
+        rds_limit: int,
+        cache: ObjectCache | None = None,
     ) -> None:
+        """`cache` defaults to one beside the digests, with the default limit."""
         self.clients = clients
         self.stack = stack
         self.digests = digests
         self.rds_limit = rds_limit
+        self.cache = cache or ObjectCache(digests.path.parent, DEFAULT_CACHE_LIMIT)
+        self.used: set[str] = set()
+        """Cache entries this load put into the stack."""
+        self.incomplete: list[Entry] = []
+        """Entries whose MD5 is computed after the load (off its path)."""
+        self.register_files = True
+        """False once the engine said it cannot serve files (not local)."""
+        self._lock = threading.Lock()
 
     def load(self, load_plan: Plan) -> LoadReport:
         """Load every experiment of the plan; report what was loaded and what failed."""
@@ -88,6 +112,15 @@ class Loader:
                 )
             )
         self.digests.save()
+        self.cache.prune(self.used | self.digests.loaded())
+        self.cache.save()
+        if self.incomplete:
+            threading.Thread(
+                target=_complete,
+                args=(self.cache, list(self.incomplete)),
+                name="object-cache-md5",
+                daemon=True,
+            ).start()
         return LoadReport(
             reports,
             list(load_plan.problems),
@@ -275,91 +308,98 @@ class Loader:
         board: ProgressBoard,
         copy_to: str | None,
     ) -> int:
-        """Gunzip `path` while streaming it to `<bucket>/<experiment>/r.rds`; then,
-        if asked, copy that object server-side to the same key of `copy_to`, so
-        it is gunzipped once.
+        """Put the gunzipped `path` at `<bucket>/<experiment>/r.rds` (and, if
+        asked, at the same key of `copy_to`).
 
-        Any failure (bad gzip, over the size limit, the endpoint gone) aborts the
-        multipart upload, so S3 gets no object and no new version; a failed copy
-        leaves the file to be loaded again on the next reload.
+        The gunzipped bytes come from the object cache (gunzipped into it now
+        if need be); a local engine then serves them from the cached file, with
+        no upload. Otherwise (another container, a remote endpoint) they are
+        uploaded as a multipart upload, and copied server-side. Any failure
+        (bad gzip, over the size limit, the endpoint gone) leaves S3 without a
+        new object or version, and the file to be loaded again next time.
         """
         self.digests.forget(path)
         key = f"{experiment}/r.rds"
         label = f"{experiment}/{path.name} → s3://{bucket}/{key}"
         try:
-            with path.open("rb") as raw, contextlib.ExitStack() as progress:
-                identity = FileMark.stat_of(raw)
-                if identity[0] == 0:
-                    raise RdsError("empty file: not a gzip file")
+            with contextlib.ExitStack() as progress:
+                size = path.stat().st_size
                 advance: Callable[[int], None] = _no_progress
-                if identity[0] > PROGRESS_ABOVE:
-                    advance = progress.enter_context(board.track(label, identity[0]))
-                compressed = _Compressed(raw, advance)
-                inflated = _Inflated(gzip.GzipFile(fileobj=compressed), self.rds_limit)
-                self.clients.s3.upload_fileobj(inflated, bucket, key, Config=TRANSFER)
-                if copy_to is not None:
-                    self.clients.s3.copy(
-                        {"Bucket": bucket, "Key": key},
-                        copy_to,
-                        key,
-                        Config=TransferConfig(
-                            multipart_threshold=8 * MB,
-                            multipart_chunksize=max(
-                                8 * MB, -(-inflated.total // COPY_PARTS)
-                            ),
-                        ),
-                    )
-        except (gzip.BadGzipFile, zlib.error) as err:
-            raise RdsError(f"not a valid gzip file: {err}") from None
-        except EOFError:
+                if size > PROGRESS_ABOVE:
+                    advance = progress.enter_context(board.track(label, size))
+                entry = self.cache.entry(path, self.rds_limit, advance)
+        except InflatesPastLimit:
             raise RdsError(
-                "truncated gzip file: it ends before its end marker"
+                f"inflates past {console.size(self.rds_limit)} "
+                "(INFRAMOCK_RDS_LIMIT_MB): refusing what looks like a gzip bomb"
             ) from None
-        except (ClientError, BotoCoreError, OSError) as err:
+        except GunzipError as err:
+            raise RdsError(str(err)) from None
+        except OSError as err:
+            raise RdsError(f"cannot read: {err.strerror or err}") from None
+        with self._lock:
+            self.used.add(entry.digest)
+            if entry.md5 is None or entry.crc32 is None:
+                self.incomplete.append(entry)
+        try:
+            registered = self._register(entry, bucket, key)
+            if not registered:
+                self.clients.s3.upload_file(
+                    str(entry.path), bucket, key, Config=TRANSFER
+                )
+            if copy_to is not None and not (
+                registered and self._register(entry, copy_to, key)
+            ):
+                self._copy(bucket, key, copy_to, entry.size)
+        except (ClientError, BotoCoreError, OSError, RegistrationFailed) as err:
             raise RdsError(f"upload failed: {err}") from None
-        self.digests.record(path, identity, compressed.digest.hexdigest())
-        console.note(f"{label} ({console.size(inflated.total)})")
-        return inflated.total
+        self.digests.record(path, entry.identity, entry.digest)
+        how = "cached" if entry.reused else "gunzipped"
+        console.note(f"{label} ({console.size(entry.size)}, {how})")
+        return entry.size
+
+    def _register(self, entry: Entry, bucket: str, key: str) -> bool:
+        """Have a local engine serve `bucket/key` from the cached file; False
+        when it cannot (then the bytes go through HTTP)."""
+        if not self.register_files:
+            return False
+        registered = register_file(
+            self.clients.endpoint,
+            bucket,
+            key,
+            entry.path,
+            md5=entry.md5,
+            crc32=entry.crc32,
+        )
+        if registered is None:
+            self.register_files = False  # the same answer for every file
+            return False
+        return True
+
+    def _copy(self, bucket: str, key: str, copy_to: str, size: int) -> None:
+        """Copy `bucket/key` to the same key of `copy_to`, server-side."""
+        self.clients.s3.copy(
+            {"Bucket": bucket, "Key": key},
+            copy_to,
+            key,
+            Config=TransferConfig(
+                multipart_threshold=8 * MB,
+                multipart_chunksize=max(8 * MB, -(-size // COPY_PARTS)),
+            ),
+        )
 
 
 class RdsError(InframockError):
     """An `r.rds.gz` could not be loaded; the message says why."""
 
 
-class _Compressed:
-    """The compressed side of an upload: digested and shown as progress as read."""
-
-    def __init__(self, raw: Any, advance: Callable[[int], None]) -> None:
-        self._raw = raw
-        self._advance = advance
-        self.digest = new_hash()
-
-    def read(self, size: int = -1) -> bytes:
-        """Read like the file, digest the chunk and count it as progress."""
-        data: bytes = self._raw.read(size)
-        self.digest.update(data)
-        self._advance(len(data))
-        return data
-
-
-class _Inflated:
-    """The gunzipped side of an upload: counted, and stopped at the size limit."""
-
-    def __init__(self, gunzip: Any, limit: int) -> None:
-        self._gunzip = gunzip
-        self.limit = limit
-        self.total = 0
-
-    def read(self, size: int = -1) -> bytes:
-        """Read like the file; raise RdsError once past the limit (a gzip bomb)."""
-        data: bytes = self._gunzip.read(size)
-        self.total += len(data)
-        if self.total > self.limit:
-            raise RdsError(
-                f"inflates past {console.size(self.limit)} "
-                "(INFRAMOCK_RDS_LIMIT_MB): refusing what looks like a gzip bomb"
-            )
-        return data
+def _complete(cache: ObjectCache, entries: list[Entry]) -> None:
+    """Record the MD5 of new cache entries, for the next start (background)."""
+    for entry in entries:
+        try:
+            cache.complete(entry)
+        except OSError:
+            continue  # pruned meanwhile: the next load rebuilds it
 
 
 def _no_progress(_: int) -> None:

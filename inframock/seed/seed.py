@@ -14,6 +14,7 @@ from inframock.aws.clients import clients_for
 from inframock.aws.endpoint import check_endpoint_is_local
 from inframock.data.dataset import plan
 from inframock.data.digests import Digests
+from inframock.data.object_cache import ObjectCache
 from inframock.seed.load import Loader
 from inframock.seed.provision import provision, stack_identity
 from inframock.settings import Settings
@@ -62,7 +63,8 @@ def seed(settings: Settings, everything: bool = False) -> SeedResult:
         return SeedResult(created, None, skipped)
     console.note(f"loading {settings.data_path.resolve()}")
     digests = Digests.for_stack(settings.state_dir, identity, fresh=everything)
-    loader = Loader(clients, stack, digests, settings.rds_limit)
+    cache = ObjectCache(settings.state_dir, settings.cache_limit)
+    loader = Loader(clients, stack, digests, settings.rds_limit, cache)
     report = loader.load(plan(settings.data_path, stack.data))
     views.summary(report)
     return SeedResult(created, report)

@@ -1,0 +1,99 @@
+"""Ask the stack's engine to serve an S3 object from a file, instead of uploading it.
+
+The client side of `inframock/engine/object_files.py`: one small JSON request
+names the file, and no object bytes cross HTTP. The engine answers only a
+loopback caller, and only for a file it can see; anywhere else (the Docker
+road's engine in its container, a remote endpoint, a plain moto) the answer is
+`None`, and the caller uploads through S3 as before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from inframock.aws.clients import INTERNAL_HEADER
+
+PATH = "/_inframock/objects"
+TIMEOUT = 30
+ANSWERED_BY = "X-Inframock-Objects"
+"""Set on every answer of inframock's engine to PATH; any other server (a plain
+moto answers 500 or 404) is not one that can serve files."""
+NOT_HERE = (403, 404, 405, 409)
+"""Answers of inframock's engine that mean "cannot serve that file (not local,
+not visible, no such bucket)": upload instead."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Registered:
+    """What the engine made of a registration."""
+
+    etag: str
+    size: int
+    version_id: str
+
+
+class RegistrationFailed(Exception):
+    """The engine was reached but refused the registration for another reason."""
+
+
+def is_local(endpoint: str) -> bool:
+    """Whether `endpoint`'s host is this machine (the only place a file is visible)."""
+    host = urllib.parse.urlsplit(endpoint).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def register_file(
+    endpoint: str,
+    bucket: str,
+    key: str,
+    path: Path,
+    *,
+    md5: str | None = None,
+    crc32: int | None = None,
+    content_type: str = "binary/octet-stream",
+) -> Registered | None:
+    """Have the engine at `endpoint` serve `bucket/key` from `path`.
+
+    None when this engine cannot (not local, not ours, file not visible).
+    """
+    if not is_local(endpoint):
+        return None
+    body = json.dumps(
+        {
+            "bucket": bucket,
+            "key": key,
+            "path": str(path.resolve()),
+            "md5": md5,
+            "crc32": crc32,
+            "content_type": content_type,
+        }
+    ).encode()
+    request = urllib.request.Request(
+        endpoint.rstrip("/") + PATH,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", INTERNAL_HEADER: "provision"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            if response.headers.get(ANSWERED_BY) is None:
+                return None
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        if err.code in NOT_HERE or err.headers.get(ANSWERED_BY) is None:
+            return None
+        raise RegistrationFailed(f"{err.code} {err.read()[:200]!r}") from None
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise RegistrationFailed(str(err)) from None
+    return Registered(answer["etag"], int(answer["size"]), answer["version_id"])
