@@ -42,6 +42,7 @@ import os
 import pickle
 import shutil
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -72,26 +73,31 @@ def log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-class BlobBuffer(io.RawIOBase):
+class BlobBuffer:
     """A saved object's bytes as `FakeKey._value_buffer` reads them.
 
     The file is opened for each read and closed after, so a million restored
-    objects hold no file descriptors. moto only seeks and reads a key's buffer
-    after creating it; a write (which moto does not do) is refused.
+    objects hold no file descriptors (object_files.FileValue keeps one open:
+    fine for the loader's few large files, not for a whole saved state). moto
+    only seeks and reads an existing key's buffer; should anything truncate or
+    write, it gets a private copy first, and the saved file is never changed.
     """
 
     def __init__(self, path: Path) -> None:
-        super().__init__()
         self.path = path
         self._position = 0
+        self._private: Any = None
+        self._closed = False
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
+    @property
+    def backed_by_file(self) -> bool:
+        """True until something wrote to the value."""
+        return self._private is None
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Like a file's seek."""
+        if self._private is not None:
+            return int(self._private.seek(offset, whence))
         if whence == io.SEEK_SET:
             self._position = offset
         elif whence == io.SEEK_CUR:
@@ -101,21 +107,50 @@ class BlobBuffer(io.RawIOBase):
         return self._position
 
     def tell(self) -> int:
+        """Like a file's tell."""
+        if self._private is not None:
+            return int(self._private.tell())
         return self._position
 
     def read(self, size: int | None = -1) -> bytes:
+        """Like a file's read."""
+        if self._closed:
+            raise ValueError("read of a closed object value")
+        if self._private is not None:
+            return bytes(self._private.read(size))
         with self.path.open("rb") as stream:
             stream.seek(self._position)
             data = stream.read(-1 if size is None else size)
         self._position += len(data)
         return data
 
-    def readall(self) -> bytes:
-        return self.read(-1)
+    def _copy_on_write(self) -> Any:
+        if self._private is None:
+            private = tempfile.SpooledTemporaryFile(CHUNK)  # pylint: disable=R1732
+            with self.path.open("rb") as stream:
+                shutil.copyfileobj(stream, private, CHUNK)
+            private.seek(self._position)
+            self._private = private
+        return self._private
+
+    def truncate(self, size: int | None = None) -> int:
+        """Like a file's truncate, on a private copy."""
+        return int(self._copy_on_write().truncate(size))
+
+    def write(self, data: bytes) -> int:
+        """Like a file's write, on a private copy."""
+        return int(self._copy_on_write().write(data))
 
     def close(self) -> None:
         """Nothing stays open; the file belongs to the saved state."""
-        super().close()
+        self._closed = True
+        if self._private is not None:
+            self._private.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether close() was called."""
+        return self._closed
 
 
 def _backend_dicts() -> Iterator[tuple[str, str, Any]]:
@@ -227,13 +262,12 @@ class Blobs:
     def keep(self, key: Any) -> str:
         """The name of a file holding `key`'s bytes, written if need be."""
         buffer = key._value_buffer  # pylint: disable=protected-access
-        if isinstance(buffer, BlobBuffer) and buffer.path.parent == self.folder:
-            if buffer.path.exists():
-                self.used.add(buffer.path.name)
-                return buffer.path.name
+        source = _named_file(buffer)
+        if source is not None and source.parent == self.folder:
+            self.used.add(source.name)  # restored from a save: kept as it is
+            return source.name
         name = uuid.uuid4().hex
         target = self.folder / name
-        source = _named_file(buffer)
         if source is not None:
             try:
                 os.link(source, target)
@@ -265,12 +299,13 @@ class Blobs:
 
 
 def _named_file(buffer: Any) -> Path | None:
-    """The file on disk holding a buffer's bytes, when it is one we may link."""
-    path = getattr(buffer, "path", None) or getattr(buffer, "name", None)
-    if isinstance(path, (str, Path)) and os.path.isabs(str(path)):
-        candidate = Path(path)
-        if candidate.is_file():
-            return candidate
+    """The file holding a value's bytes, when the value is read from one and
+    nothing wrote to it since: a saved object (`BlobBuffer`) or a data-folder
+    object served from the loader's cache (`object_files.FileValue`)."""
+    path = getattr(buffer, "path", None)
+    if isinstance(path, Path) and getattr(buffer, "backed_by_file", False):
+        if path.is_file():
+            return path
     return None
 
 
