@@ -21,13 +21,16 @@ $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 .PHONY: venv
 venv: $(INSTALLED) ## Create or update the virtualenv (.venv)
 
+# PERSIST=1: keep the whole state across restarts (INFRAMOCK_PERSIST=true).
+KEEP := $(if $(filter-out 0 false no,$(PERSIST)),INFRAMOCK_PERSIST=true )
+
 .PHONY: run
-run: $(INSTALLED) ## Start the stack in the foreground, provision it and load ./data (Ctrl-C stops)
-	$(INFRAMOCK) run
+run: $(INSTALLED) ## Start the stack in the foreground, provision it and load ./data (Ctrl-C stops; PERSIST=1 keeps state)
+	$(KEEP)$(INFRAMOCK) run
 
 .PHONY: start
-start: $(INSTALLED) ## Start the stack in the background (same checks and banner); returns once it is ready
-	@$(INFRAMOCK) start
+start: $(INSTALLED) ## Start the stack in the background (same checks and banner); returns once it is ready (PERSIST=1)
+	@$(KEEP)$(INFRAMOCK) start
 
 .PHONY: logs
 logs: $(INSTALLED) ## Follow the background stack's log until it stops (LINES=n: from its last n lines)
@@ -88,6 +91,10 @@ seed-sql: $(INSTALLED) ## Insert the data folder's <experiment>/sql/<table>.json
 .PHONY: clean-sql
 clean-sql: $(INSTALLED) ## Remove the Postgres data folder (<state>/postgres); the stack must be stopped
 	@$(INFRAMOCK) clean-sql
+
+.PHONY: clean-state
+clean-state: $(INSTALLED) ## Forget the state PERSIST=1 saved (<state>/persist, <state>/redis); the stack must be stopped
+	@$(INFRAMOCK) clean-state
 
 .PHONY: test
 test: $(INSTALLED) ## Run the whole test suite against real servers on free ports

@@ -59,6 +59,12 @@ def run(detached: bool) -> None:
     """Start the stack in the foreground, provision it and load the data folder."""
     settings = Settings.load()
     road = _road(settings, quiet=detached)
+    if road.docker and settings.persist:
+        raise UsageError(
+            "INFRAMOCK_PERSIST keeps the state of the embedded road only; the "
+            "Docker road always starts clean. Use INFRAMOCK_RUNTIME=local, or "
+            "`make snapshot`/`make restore` on the Docker road"
+        )
     _first_use(settings)
     if road.docker:
         sys.exit(compose.up(road, settings))
@@ -362,3 +368,13 @@ def clean_sql() -> None:
     from inframock.postgres.commands import clean_sql as remove
 
     sys.exit(remove(Settings.load()))
+
+
+@cli.command("clean-state")
+def clean_state() -> None:
+    """Forget the state INFRAMOCK_PERSIST saved (AWS engine and Redis), only
+    while the stack is stopped: the next start is clean."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.embedded.persisted import clean_state as forget
+
+    sys.exit(forget(Settings.load()))

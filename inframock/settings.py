@@ -81,6 +81,11 @@ SETTINGS: tuple[Setting, ...] = (
         "where the running stack records its pid and ports",
     ),
     Setting(
+        "INFRAMOCK_PERSIST",
+        "false",
+        "keep the whole state across restarts (saved on stop, restored at start)",
+    ),
+    Setting(
         "INFRAMOCK_RDS_LIMIT_MB",
         "16384",
         "largest gunzipped r.rds accepted (stops gzip bombs)",
@@ -234,6 +239,8 @@ class Settings:
     state_dir: Path
     rds_limit: int
     """Largest gunzipped r.rds accepted, in bytes."""
+    persist: bool = False
+    """Keep the stack's whole state across restarts (inframock.engine.persistence)."""
     cache_limit: int = 20480 * 1024 * 1024
     """Bytes the object cache may keep (data/object_cache.py)."""
     runtime: Runtime = "auto"
@@ -254,6 +261,16 @@ class Settings:
     iac_path: Path = Path("../iac")
     api_path: Path = Path("../api")
     dev_account: str = "BIOMAGE"
+
+    @property
+    def persist_dir(self) -> Path:
+        """Where the AWS engine keeps its saved state (INFRAMOCK_PERSIST)."""
+        return self.state_dir / "persist"
+
+    @property
+    def redis_dir(self) -> Path:
+        """Where Redis keeps its dump when the state persists."""
+        return self.state_dir / "redis"
 
     @property
     def client_host(self) -> str:
@@ -304,6 +321,7 @@ class Settings:
             rds_limit=_positive("INFRAMOCK_RDS_LIMIT_MB", raw["INFRAMOCK_RDS_LIMIT_MB"])
             * 1024
             * 1024,
+            persist=_truthy("INFRAMOCK_PERSIST", raw["INFRAMOCK_PERSIST"]),
             cache_limit=_positive(
                 "INFRAMOCK_CACHE_LIMIT_MB", raw["INFRAMOCK_CACHE_LIMIT_MB"]
             )

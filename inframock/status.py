@@ -134,6 +134,8 @@ class StackStatus:
     """The profile (INFRAMOCK_PROFILE) whose definition status checked against."""
     warnings: list[str] = dataclasses.field(default_factory=list)
     """What works but will likely trip a service (e.g. regions disagreeing)."""
+    persisted: str = ""
+    """What the running stack restored at start, when it keeps its state."""
 
 
 def collect_status(settings: Settings, aws_version: str = "") -> StackStatus:
@@ -151,6 +153,14 @@ def collect_status(settings: Settings, aws_version: str = "") -> StackStatus:
         services.append(_postgres_status(settings, record, pids.get("postgres")))
     status = StackStatus(False, services, record.pid if record else None)
     status.profile = settings.profile
+    if record is not None and record.persist:
+        # pylint: disable-next=import-outside-toplevel
+        from inframock.engine import persistence
+
+        status.persisted = persistence.describe_restore(
+            persistence.last_restore(settings.persist_dir, pids.get("aws")),
+            settings.persist_dir,
+        )
     if not services[0].up:
         status.problem = (
             "the AWS endpoint does not answer: start the stack with `make run`"

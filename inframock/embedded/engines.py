@@ -53,6 +53,8 @@ class Service:
     """Run just before it starts (e.g. PostgreSQL's initdb on first start)."""
     on_ready: Callable[[], None] | None = None
     """Run once it is ready, before seeding (e.g. create the database and roles)."""
+    stop_timeout: float = 3.0
+    """Seconds it has to exit after `stop_signal` before it is killed."""
 
 
 def aws_service(settings: Settings) -> Service:
@@ -68,6 +70,7 @@ def aws_service(settings: Settings) -> Service:
         INFRAMOCK_LOG=settings.log,
         # The Redis its health endpoint pings (inframock/engine/health.py).
         INFRAMOCK_ENGINE_REDIS=f"{settings.client_host}:{settings.redis_port}",
+        **persisted_state(settings),
     )
     url = f"http://{url_host(settings.client_host)}:{settings.aws_port}/moto-api/"
     return Service(
@@ -85,12 +88,44 @@ def aws_service(settings: Settings) -> Service:
         host=settings.bind,
         port=settings.aws_port,
         is_ready=lambda: http_ok(url),
+        stop_timeout=SAVE_TIMEOUT if settings.persist else 3.0,
+        # Even when `make run` is killed, the state is saved.
+        death_signal=signal.SIGTERM if settings.persist else signal.SIGKILL,
     )
 
 
+SAVE_TIMEOUT = 3600.0
+"""Seconds a service that saves the state on stop may take (a first save
+writes every object the services made; a progress line shows it going)."""
+
+
+def persisted_state(settings: Settings) -> dict[str, str]:
+    """The engine's environment for INFRAMOCK_PERSIST (inframock.engine.persistence):
+    where it saves its state, and the loader's record saved with it (so a
+    reload after the restore loads what changed since that state, no less)."""
+    if not settings.persist:
+        return {}
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.data.digests import DIGEST_FILE
+    from inframock.engine import persistence  # pylint: disable=C0415
+
+    return {
+        persistence.STATE_ENV: str(settings.persist_dir.absolute()),
+        persistence.WITH_ENV: str((settings.state_dir / DIGEST_FILE).absolute()),
+    }
+
+
 def redis_service(settings: Settings, workdir: Path) -> Service:
-    """A Redis-compatible server that persists nothing and writes only in `workdir`."""
+    """A Redis-compatible server that persists nothing and writes only in `workdir`.
+
+    With INFRAMOCK_PERSIST its folder is `<state>/redis` instead: it loads
+    `dump.rdb` from there at start and writes it (atomically: a temporary
+    file renamed) when it stops, and only then.
+    """
     binary, version = find_redis_server(settings.redis_server)
+    if settings.persist:
+        workdir = settings.redis_dir.absolute()
+        workdir.mkdir(parents=True, exist_ok=True)
     command = [
         binary,
         "--bind",
@@ -106,6 +141,8 @@ def redis_service(settings: Settings, workdir: Path) -> Service:
         "--dir",
         str(workdir),
     ]
+    if settings.persist:
+        command += ["--dbfilename", "dump.rdb", "--shutdown-on-sigterm", "save"]
     if settings.exposed:
         # Protected mode would refuse the Docker bridge the user asked to serve.
         command += ["--protected-mode", "no"]
@@ -118,6 +155,8 @@ def redis_service(settings: Settings, workdir: Path) -> Service:
         host=settings.bind,
         port=settings.redis_port,
         is_ready=lambda: redis_ping(host, settings.redis_port),
+        stop_timeout=SAVE_TIMEOUT if settings.persist else 3.0,
+        death_signal=signal.SIGTERM if settings.persist else signal.SIGKILL,
     )
 
 

@@ -45,6 +45,8 @@ class StackRecord:
     """The stack's temporary folder, removed by whoever finds the record stale."""
     profile: str = ""
     """The profile (INFRAMOCK_PROFILE) the stack was started with."""
+    persist: bool = False
+    """Whether it saves its state when it stops (INFRAMOCK_PERSIST)."""
 
     def save(self, state_dir: Path) -> None:
         """Write the record atomically, so readers never see half of it."""

@@ -75,6 +75,8 @@ def run(settings: Settings, detached: bool = False) -> int:
         return signalled.exit_code
     finally:
         ignore_signals()
+        if settings.persist:
+            console.note(f"saving the stack's state in {settings.state_dir}")
         supervisor.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
         StackRecord.remove(settings.state_dir, os.getpid())
@@ -117,6 +119,7 @@ def _run(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         pids={c.service.name: c.process.pid for c in supervisor.children},
         workdir=str(workdir),
         profile=settings.profile,
+        persist=settings.persist,
     )
     record.save(settings.state_dir)
     # While the engines start: import boto3 and build the clients seeding needs.

@@ -15,6 +15,8 @@ from inframock.output import console
 from inframock.settings import Settings
 
 STOP_TIMEOUT = 15.0
+SAVE_TIMEOUT = 3600.0
+"""How long a stack that saves its state (INFRAMOCK_PERSIST) may take to stop."""
 
 
 def stop_stack(settings: Settings) -> int:
@@ -24,16 +26,20 @@ def stop_stack(settings: Settings) -> int:
         console.note(f"no inframock stack is running (nothing in {settings.state_dir})")
         return 0
     console.note(f"stopping the stack (pid {record.pid})")
+    timeout = STOP_TIMEOUT
+    if record.persist:
+        timeout = SAVE_TIMEOUT
+        console.note(
+            "it saves its state first (INFRAMOCK_PERSIST); its log shows how far"
+        )
     try:
         process = psutil.Process(record.pid)
         process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
+        deadline = time.monotonic() + timeout
         # A zombie has finished: its parent (a shell, make) just has not reaped it.
         while process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
             if time.monotonic() > deadline:
-                console.error(
-                    f"pid {record.pid} did not stop within {STOP_TIMEOUT:.0f} s"
-                )
+                console.error(f"pid {record.pid} did not stop within {timeout:.0f} s")
                 return 1
             time.sleep(0.05)
     except psutil.NoSuchProcess:

@@ -255,13 +255,15 @@ class Supervisor:
                 tick()
 
     def stop_all(self) -> None:
-        """Ask every child to stop (its `stop_signal`), give them STOP_GRACE
-        seconds, then SIGKILL the rest."""
+        """Ask every child to stop (its `stop_signal`), give each its
+        `stop_timeout` (STOP_GRACE, or longer for one that saves the state),
+        then SIGKILL the rest."""
         for child in self.children:
             if child.process.poll() is None:
                 child.process.send_signal(child.service.stop_signal)
-        deadline = time.monotonic() + STOP_GRACE
+        asked = time.monotonic()
         for child in self.children:
+            deadline = asked + max(STOP_GRACE, child.service.stop_timeout)
             try:
                 child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

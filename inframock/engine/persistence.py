@@ -514,8 +514,38 @@ def _write_atomically(path: Path, text: str) -> None:
     partial.rename(path)
 
 
-def forget(folder: Path) -> bool:
-    """Remove the saved state (`make clean-state`); True if there was one."""
-    existed = (folder / STATE_FILE).exists()
-    shutil.rmtree(folder, ignore_errors=True)
-    return existed
+def last_restore(folder: Path, engine_pid: int | None = None) -> dict[str, Any] | None:
+    """What the engine restored when it started (`restored.json`), if it is
+    the engine `engine_pid`'s (when given) and the file can be read."""
+    try:
+        document = json.loads((folder / RESTORED_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    if engine_pid is not None and document.get("pid") != engine_pid:
+        return None
+    return document
+
+
+def saved_at(folder: Path) -> str | None:
+    """When the state in `folder` was saved; None when there is none."""
+    try:
+        with (folder / STATE_FILE).open("rb") as stream:
+            header = pickle.load(stream)  # the small header only
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+    return str(header.get("saved_at")) if isinstance(header, dict) else None
+
+
+def describe_restore(document: dict[str, Any] | None, folder: Path) -> str:
+    """One line for the banner and `make status` about the saved state."""
+    if document is None:
+        return f"none restored (no record in {folder})"
+    if not document.get("restored"):
+        return f"nothing saved yet: saved to {folder} when the stack stops"
+    when = str(document.get("saved_at", "?"))[:19].replace("T", " ")
+    return (
+        f"restored {describe(document['counts'])} saved {when} UTC, "
+        f"in {float(document.get('seconds', 0)):.2f} s"
+    )

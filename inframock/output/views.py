@@ -122,7 +122,31 @@ def banner(
             loaded += f", [red]{count} (listed above)[/]"
     rows = [(s.name, s.description) for s in services]
     stop = "`make stop`; `make logs -f` follows its log" if detached else None
-    _ready_panel(settings, rows, loaded, seconds, _relay_rows(settings), stop=stop)
+    extra = _relay_rows(settings) + _state_rows(settings)
+    _ready_panel(settings, rows, loaded, seconds, extra, stop=stop)
+
+
+def _state_rows(settings: Settings) -> list[tuple[str, str]]:
+    """What the stack restored (INFRAMOCK_PERSIST), or that a saved state is
+    left alone because it is off."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.engine import persistence
+
+    folder = settings.persist_dir
+    if settings.persist:
+        restored = persistence.last_restore(folder)
+        return [("state", persistence.describe_restore(restored, folder))]
+    when = persistence.saved_at(folder)
+    if when is None:
+        return []
+    return [
+        (
+            "state",
+            f"started clean: the state saved {when[:19].replace('T', ' ')} UTC in "
+            f"{folder} is kept for INFRAMOCK_PERSIST=true (`make clean-state` "
+            "forgets it)",
+        )
+    ]
 
 
 def _relay_rows(settings: Settings) -> list[tuple[str, str]]:
@@ -220,6 +244,8 @@ def status_report(status: StackStatus) -> None:
     )
     if status.profile:
         note(f"profile {status.profile} (INFRAMOCK_PROFILE)")
+    if status.persisted:
+        note(f"state (INFRAMOCK_PERSIST): {status.persisted}")
     if status.started_by_pid is not None:
         note(f"started by `make run`, pid {status.started_by_pid}")
     if status.problem:
