@@ -10,7 +10,10 @@ and measures, in one run:
 3. DynamoDB loading against a sequential `put_item` loop and against the best
    concurrent `batch_write_item` rate the emulator gives;
 4. `make reload-data` of many experiments: nothing changed, one file, all;
-5. peak memory of the loader on two r.rds sizes (it must not grow with size).
+5. peak memory of the loader on two r.rds sizes (it must not grow with size);
+6. restarts with 1 GB and 5 GB of unchanged r.rds (`--restart-gb`) against a
+   restart with an empty data folder, the first load of each against
+   `gzip -dc > /dev/null` and zlib alone, and the disk the cache takes.
 
 Prints a table and writes the same figures as JSON. Every figure is a ratio of
 things measured here, now, so it means the same on any machine.
@@ -19,6 +22,7 @@ things measured here, now, so it means the same on any machine.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import json
 import os
@@ -31,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
@@ -41,6 +46,7 @@ from rich.console import Console
 from rich.table import Table
 
 from inframock.data.default import write as write_default
+from inframock.data.object_cache import FOLDER as CACHE_FOLDER, ObjectCache
 from inframock.testing.harness import ROOT, RunningStack, base_env
 
 MB = 1024 * 1024
@@ -85,10 +91,7 @@ class BenchStack(RunningStack):
             capture_output=True,
             text=True,
         )
-        match = LOADED.search(result.stdout)
-        if match is None:
-            raise RuntimeError(f"no load summary in:\n{result.stdout}")
-        return float(match.group(1))
+        return loaded_seconds(result.stdout)
 
 
 def median_start(work: Path, data: Path, runs: int) -> tuple[float, list[float]]:
@@ -131,16 +134,103 @@ def rds_figures(stack: BenchStack, work: Path, size_mb: int) -> dict[str, float]
     upload = timed(
         lambda: s3.upload_file(str(plain), "biomage-source-development", "plain")
     )
-    gunzip = timed(
-        lambda: subprocess.run(f"gzip -dc '{rds}' > /dev/null", shell=True, check=True)
-    )
-    load = stack.load_seconds(data)
+    gunzip = timed(lambda: gzip_dc(rds))
+    shutil.rmtree(Path(stack.env["INFRAMOCK_STATE_DIR"]) / CACHE_FOLDER)
+    load = stack.load_seconds(data)  # a first load: the cache is empty
     plain.unlink()
     return {
         "inframock_mb_s": size_mb / load,
         "upload_file_mb_s": size_mb / upload,
         "gunzip_mb_s": size_mb / gunzip,
     }
+
+
+def gzip_dc(path: Path) -> None:
+    """`gzip -dc path > /dev/null`: the machine's own gunzip."""
+    subprocess.run(f"gzip -dc '{path}' > /dev/null", shell=True, check=True)
+
+
+def zlib_alone(path: Path) -> None:
+    """Inflate `path` with Python's zlib, output thrown away: the least a
+    Python loader can do."""
+    inflater = zlib.decompressobj(wbits=31)
+    with path.open("rb") as stream:
+        while chunk := stream.read(4 * MB):
+            while chunk:
+                inflater.decompress(chunk, 8 * MB)
+                chunk = inflater.unconsumed_tail
+
+
+def restart_figures(work: Path, sizes_gb: list[float], runs: int) -> dict[str, Any]:
+    """Ready after a restart with unchanged r.rds of each size, against an
+    empty data folder (median of `runs` each, side by side); each size's first
+    load against gzip -dc and zlib alone; the disk the cache takes."""
+    state = work / "state"
+    empty = work / "empty"
+    figures: dict[str, Any] = {"sizes": {}}
+    datas = {}
+    for size in sizes_gb:
+        data = work / f"restart-{size:g}gb"
+        rds = write_rds(data / "big", int(size * 1024) * MB)
+        shutil.rmtree(state / CACHE_FOLDER, ignore_errors=True)
+        stack = BenchStack(work, data)
+        first = loaded_seconds(stack.output)
+        wait_for_md5(state)  # as a stack left running a few seconds does
+        stack.stop()
+        mb = size * 1024
+        figures["sizes"][f"{size:g}"] = {
+            "first_load_mb_s": mb / first,
+            "gzip_dc_mb_s": mb / timed(functools.partial(gzip_dc, rds)),
+            "zlib_mb_s": mb / timed(functools.partial(zlib_alone, rds)),
+        }
+        datas[size] = data
+    for _ in range(runs):  # interleaved, so load on the machine hits all alike
+        figures.setdefault("empty_runs_s", []).append(ready(work, empty))
+        for size, data in datas.items():
+            figures["sizes"][f"{size:g}"].setdefault("runs_s", []).append(
+                ready(work, data)
+            )
+    figures["empty_median_s"] = statistics.median(figures["empty_runs_s"])
+    for size in figures["sizes"].values():
+        size["median_s"] = statistics.median(size["runs_s"])
+    figures["cache_disk_mb"] = ObjectCache(state, 0).disk_used() / MB
+    figures["data_gz_mb"] = (
+        sum(f.stat().st_size for d in datas.values() for f in d.rglob("*.gz")) / MB
+    )
+    for data in datas.values():
+        shutil.rmtree(data)
+    return figures
+
+
+def ready(work: Path, data: Path) -> float:
+    """Seconds from `make run` to ready."""
+    stack = BenchStack(work, data)
+    stack.stop()
+    assert stack.ready_after is not None
+    return stack.ready_after
+
+
+def loaded_seconds(output: str) -> float:
+    """The load's own seconds, from its summary line."""
+    match = LOADED.search(output)
+    if match is None:
+        raise RuntimeError(f"no load summary in:\n{output}")
+    return float(match.group(1))
+
+
+def wait_for_md5(state: Path, timeout: float = 600) -> None:
+    """Wait until every cache entry has its MD5 (computed after the load)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = [
+            json.loads(p.read_text())
+            for p in (state / CACHE_FOLDER).glob("*.json")
+            if p.name != "marks.json"
+        ]
+        if all(d.get("md5") for d in described):
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the cache entries got no MD5")
 
 
 def plot_records(experiment: str, count: int) -> dict[str, Any]:
@@ -276,7 +366,15 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=20_000, help="plots records")
     parser.add_argument("--experiments", type=int, default=100, help="for reloads")
     parser.add_argument(
+        "--restart-gb",
+        default="1,5",
+        help="r.rds sizes (GB, comma-separated) for the restart figures",
+    )
+    parser.add_argument(
         "--json", type=Path, default=ROOT / "bench-results" / "bench.json"
+    )
+    parser.add_argument(
+        "--only-restart", action="store_true", help="only the restart figures"
     )
     args = parser.parse_args()
     results: dict[str, Any] = {
@@ -291,6 +389,12 @@ def main() -> None:
         work = Path(tmp)
         empty = work / "empty"
         empty.mkdir()
+        if args.only_restart:
+            sizes = [float(size) for size in args.restart_gb.split(",") if size]
+            results["restart"] = restart_figures(work, sizes, args.runs)
+            for row in restart_rows(results["restart"]):
+                console.print("  ".join(row))
+            return
         console.print("start-up …")
         median_empty, empties = median_start(work, empty, args.runs)
         default = work / "default"
@@ -323,6 +427,9 @@ def main() -> None:
             results["reload"] = reload_figures(stack, work, args.experiments)
         finally:
             stack.stop()
+        console.print("restarts with unchanged r.rds …")
+        sizes = [float(size) for size in args.restart_gb.split(",") if size]
+        results["restart"] = restart_figures(work, sizes, args.runs)
     report(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
@@ -332,6 +439,47 @@ def main() -> None:
 def ratio(numerator: float, denominator: float) -> str:
     """A ratio with two decimals."""
     return f"{numerator / denominator:.2f}"
+
+
+def restart_rows(restart: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The rows of the restart figures."""
+    empty = restart["empty_median_s"]
+    rows = [("restart, empty data (median)", f"{empty:.2f} s", "")]
+    for size, figures in restart["sizes"].items():
+        rows.append(
+            (
+                f"restart, {size} GB r.rds unchanged",
+                f"{figures['median_s']:.2f} s ({figures['median_s'] - empty:+.2f} s)",
+                "≤ +0.5 s",
+            )
+        )
+    for size, figures in restart["sizes"].items():
+        rows += [
+            (
+                f"first load of {size} GB",
+                f"{figures['first_load_mb_s']:.0f} MB/s",
+                "",
+            ),
+            (
+                "  ÷ gzip -dc",
+                ratio(figures["first_load_mb_s"], figures["gzip_dc_mb_s"]),
+                "≥ 0.9",
+            ),
+            (
+                "  ÷ zlib alone",
+                ratio(figures["first_load_mb_s"], figures["zlib_mb_s"]),
+                "",
+            ),
+        ]
+    rows.append(
+        (
+            "cache disk used",
+            f"{restart['cache_disk_mb']:.0f} MB "
+            f"(.gz files: {restart['data_gz_mb']:.0f} MB)",
+            "",
+        )
+    )
+    return rows
 
 
 def report(results: dict[str, Any]) -> None:
@@ -379,6 +527,7 @@ def report(results: dict[str, Any]) -> None:
         ("reload, nothing changed", f"{reload['unchanged_s']:.2f} s", "≤ 0.3 s"),
         ("reload, one file changed", f"{reload['one_changed_s']:.2f} s", ""),
         ("reload, everything", f"{reload['all_changed_s']:.2f} s", ""),
+        *restart_rows(results["restart"]),
     ]
     table = Table(title="inframock bench", title_justify="left")
     for column in ("measure", "figure", "target"):

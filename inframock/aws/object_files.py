@@ -94,6 +94,8 @@ def register_file(
         if err.code in NOT_HERE or err.headers.get(ANSWERED_BY) is None:
             return None
         raise RegistrationFailed(f"{err.code} {err.read()[:200]!r}") from None
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        raise RegistrationFailed(str(err)) from None
+    except (urllib.error.URLError, OSError):
+        return None  # unreachable: the upload's retries and error say so
+    except ValueError as err:
+        raise RegistrationFailed(f"unreadable answer: {err}") from None
     return Registered(answer["etag"], int(answer["size"]), answer["version_id"])
