@@ -13,7 +13,9 @@ and measures, in one run:
 5. peak memory of the loader on two r.rds sizes (it must not grow with size);
 6. restarts with 1 GB and 5 GB of unchanged r.rds (`--restart-gb`) against a
    restart with an empty data folder, the first load of each against
-   `gzip -dc > /dev/null` and zlib alone, and the disk the cache takes.
+   `gzip -dc > /dev/null` and zlib alone, and the disk the cache takes;
+7. restarts that restore 1 GB and 5 GB of generated state (INFRAMOCK_PERSIST,
+   `--persist-gb`) against a clean start, and what saving that state costs.
 
 Prints a table and writes the same figures as JSON. Every figure is a ratio of
 things measured here, now, so it means the same on any machine.
@@ -57,8 +59,8 @@ console = Console(highlight=False)
 class BenchStack(RunningStack):
     """`make run` in the background, as a user starts it, and timed `make` calls."""
 
-    def __init__(self, work: Path, data: Path) -> None:
-        env = base_env(work, BIOMAGE_DATA_PATH=str(data))
+    def __init__(self, work: Path, data: Path, **overrides: str) -> None:
+        env = base_env(work, BIOMAGE_DATA_PATH=str(data), **overrides)
         super().__init__(env, ["make", "--no-print-directory", "-s", "run"])
         self.wait_ready()
 
@@ -200,6 +202,82 @@ def restart_figures(work: Path, sizes_gb: list[float], runs: int) -> dict[str, A
     for data in datas.values():
         shutil.rmtree(data)
     return figures
+
+
+PERSIST_OBJECT_MB = 256
+"""Generated state is PUT as objects of this size (as services write results)."""
+
+
+def persisted_figures(work: Path, sizes_gb: list[float], runs: int) -> dict[str, Any]:
+    """Ready after a restart that restores N GB of generated state
+    (INFRAMOCK_PERSIST), against a clean start with an empty data folder,
+    interleaved (median of `runs` each); and the first save's seconds."""
+    empty = work / "empty"
+    figures: dict[str, Any] = {"sizes": {}}
+    for size in sizes_gb:
+        place = work / f"persist-{size:g}gb"
+        stack = BenchStack(place, empty, INFRAMOCK_PERSIST="true")
+        s3 = stack.client("s3")
+        s3.create_bucket(
+            Bucket="generated-state",
+            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+        )
+        block = random.Random(size).randbytes(MB) * PERSIST_OBJECT_MB
+        for number in range(max(1, int(size * 1024) // PERSIST_OBJECT_MB)):
+            s3.put_object(Bucket="generated-state", Key=f"r{number}.rds", Body=block)
+        stopping = time.monotonic()
+        stack.stop()
+        first_save = time.monotonic() - stopping
+        figures["sizes"][f"{size:g}"] = {"first_save_s": first_save, "runs_s": []}
+    for _ in range(runs):  # interleaved, so load on the machine hits all alike
+        figures.setdefault("empty_runs_s", []).append(ready(work, empty))
+        for size in sizes_gb:
+            stack = BenchStack(
+                work / f"persist-{size:g}gb", empty, INFRAMOCK_PERSIST="true"
+            )
+            stopping = time.monotonic()
+            stack.stop()
+            entry = figures["sizes"][f"{size:g}"]
+            entry["runs_s"].append(stack.ready_after)
+            entry.setdefault("later_save_s", []).append(time.monotonic() - stopping)
+            assert "restored" in stack.output, stack.output
+    figures["empty_median_s"] = statistics.median(figures["empty_runs_s"])
+    for size in sizes_gb:
+        entry = figures["sizes"][f"{size:g}"]
+        entry["median_s"] = statistics.median(entry["runs_s"])
+        entry["later_save_median_s"] = statistics.median(entry["later_save_s"])
+        shutil.rmtree(work / f"persist-{size:g}gb")
+    return figures
+
+
+def only_persisted(work: Path, sizes_gb: list[float], runs: int, out: Path) -> None:
+    """`--only-persist`: the persisted-restart figures alone, printed and written."""
+    figures = persisted_figures(work, sizes_gb, runs)
+    for row in persisted_rows(figures):
+        console.print("  ".join(row))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"persisted": figures}, indent=2))
+
+
+def persisted_rows(persisted: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The rows of the persisted-restart figures."""
+    empty = persisted["empty_median_s"]
+    rows = [("clean start, empty data (median)", f"{empty:.2f} s", "")]
+    for size, figures in persisted["sizes"].items():
+        rows += [
+            (
+                f"persisted restart, {size} GB generated",
+                f"{figures['median_s']:.2f} s ({figures['median_s'] - empty:+.2f} s)",
+                "≤ +1.0 s",
+            ),
+            (
+                "  first save / later saves",
+                f"{figures['first_save_s']:.1f} s / "
+                f"{figures['later_save_median_s']:.2f} s",
+                "",
+            ),
+        ]
+    return rows
 
 
 def ready(work: Path, data: Path) -> float:
@@ -358,8 +436,8 @@ def loader_peak_mb(stack: BenchStack, work: Path, size_mb: int) -> float:
     return peak / 1e6
 
 
-def main() -> None:
-    """Run every measurement, print the table, write the JSON."""
+def arguments() -> argparse.Namespace:
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="start-ups to time")
     parser.add_argument("--rds-mb", type=int, default=256, help="r.rds size (MB)")
@@ -376,7 +454,22 @@ def main() -> None:
     parser.add_argument(
         "--only-restart", action="store_true", help="only the restart figures"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--persist-gb",
+        default="1,5",
+        help="generated state (GB, comma-separated) for the persisted restarts",
+    )
+    parser.add_argument(
+        "--only-persist",
+        action="store_true",
+        help="only the persisted-restart figures",
+    )
+    return parser.parse_args()
+
+
+def main() -> None:
+    """Run every measurement, print the table, write the JSON."""
+    args = arguments()
     results: dict[str, Any] = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -389,6 +482,10 @@ def main() -> None:
         work = Path(tmp)
         empty = work / "empty"
         empty.mkdir()
+        persist_sizes = [float(size) for size in args.persist_gb.split(",") if size]
+        if args.only_persist:
+            only_persisted(work, persist_sizes, args.runs, args.json)
+            return
         if args.only_restart:
             sizes = [float(size) for size in args.restart_gb.split(",") if size]
             results["restart"] = restart_figures(work, sizes, args.runs)
@@ -430,6 +527,8 @@ def main() -> None:
         console.print("restarts with unchanged r.rds …")
         sizes = [float(size) for size in args.restart_gb.split(",") if size]
         results["restart"] = restart_figures(work, sizes, args.runs)
+        console.print("persisted restarts …")
+        results["persisted"] = persisted_figures(work, persist_sizes, args.runs)
     report(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
@@ -528,6 +627,7 @@ def report(results: dict[str, Any]) -> None:
         ("reload, one file changed", f"{reload['one_changed_s']:.2f} s", ""),
         ("reload, everything", f"{reload['all_changed_s']:.2f} s", ""),
         *restart_rows(results["restart"]),
+        *persisted_rows(results["persisted"]),
     ]
     table = Table(title="inframock bench", title_justify="left")
     for column in ("measure", "figure", "target"):

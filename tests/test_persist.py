@@ -234,7 +234,7 @@ def _same_stack(env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def test_persisted_state_comes_back_exactly(
+def test_persisted_state_comes_back_exactly(  # pylint: disable=too-many-locals
     make_stack: Callable[..., RunningStack],
 ) -> None:
     """Item for item, version for version byte for byte, messages (the one in
@@ -383,8 +383,6 @@ def test_moto_still_has_what_persistence_relies_on() -> None:
     """Fails when a moto release changes an internal the engine's persistence
     reduces or reaches (inframock/engine/persistence.py's docstring)."""
     # pylint: disable=import-outside-toplevel,protected-access
-    import threading as threads
-
     from moto.core.base_backend import AccountSpecificBackend, BackendDict
     from moto.s3.models import FakeKey
     from moto.s3.utils import _VersionedKeyStore
@@ -395,7 +393,7 @@ def test_moto_still_has_what_persistence_relies_on() -> None:
     assert hasattr(BackendDict, "iter_backends")
     key = FakeKey("k", b"bytes", "000000000000", "eu-west-1")
     assert key._value_buffer.read() == b"" or key.value == b"bytes"
-    assert isinstance(key.lock, type(threads.Lock()))
+    assert isinstance(key.lock, type(threading.Lock()))
     assert key.contentsize == 5
     store = _VersionedKeyStore()
     store["k"] = 1
@@ -405,6 +403,6 @@ def test_moto_still_has_what_persistence_relies_on() -> None:
     message = Message("id", "body")
     assert message.visible_at == 0.0
     queue = Queue("q", "eu-west-1", "000000000000")
-    assert isinstance(queue._messages_lock, threads.Condition)
+    assert isinstance(queue._messages_lock, threading.Condition)
     assert isinstance(queue._pending_messages, set)
     key.dispose()

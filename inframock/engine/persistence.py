@@ -36,6 +36,7 @@ import contextlib
 import datetime
 import fcntl
 import importlib
+import importlib.metadata
 import io
 import json
 import os
@@ -172,8 +173,15 @@ def _backend_dicts() -> Iterator[tuple[str, str, Any]]:
             yield backends.backend.__module__, found[0], backends
 
 
-def _fresh_lock(kind: type) -> Any:
-    return kind()
+FACTORIES: dict[type, Any] = {
+    type(threading.Lock()): threading.Lock,
+    type(threading.RLock()): threading.RLock,
+}
+"""What makes a new lock of a type that cannot be instantiated itself."""
+
+
+def _fresh_lock(factory: Any) -> Any:
+    return factory()
 
 
 class _Pickler(pickle.Pickler):
@@ -194,6 +202,7 @@ class _Pickler(pickle.Pickler):
         )
 
     def reducer_override(self, obj: Any) -> Any:
+        """How `obj` is pickled, where moto's own way will not do."""
         if isinstance(obj, self.fake_key):
             state = {
                 k: v for k, v in vars(obj).items() if k not in ("_value_buffer", "lock")
@@ -215,12 +224,7 @@ class _Pickler(pickle.Pickler):
                 _set_dict_state,
             )
         if isinstance(obj, self.locks):
-            kind = type(obj)
-            if kind is type(threading.RLock()):
-                return (threading.RLock, ())
-            if kind is type(threading.Lock()):
-                return (threading.Lock, ())
-            return (_fresh_lock, (kind,))
+            return (_fresh_lock, (FACTORIES.get(type(obj), type(obj)),))
         return NotImplemented
 
 
@@ -440,8 +444,6 @@ def _read(path: Path | None) -> str | None:
 
 
 def _moto_version() -> str:
-    import importlib.metadata  # pylint: disable=import-outside-toplevel
-
     return importlib.metadata.version("moto")
 
 
