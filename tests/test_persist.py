@@ -17,6 +17,12 @@ from typing import Any, Callable
 
 import psutil
 
+from inframock.testing.datafolder import (
+    experiment_folder,
+    payload,
+    write_json,
+    write_rds,
+)
 from inframock.testing.harness import RunningStack, wait_until
 
 BUCKET = "persisted-bucket"
@@ -406,3 +412,46 @@ def test_moto_still_has_what_persistence_relies_on() -> None:
     assert isinstance(queue._messages_lock, threading.Condition)
     assert isinstance(queue._pending_messages, set)
     key.dispose()
+
+
+def test_after_a_restore_the_data_folder_loads_only_what_changed(
+    make_stack: Callable[..., RunningStack], tmp_path: Path
+) -> None:
+    """The loader's record comes back with the state: unchanged files are not
+    loaded again (an item the services changed stays changed, the r.rds keeps
+    one version), a new file is. Objects served from the loader's cache are
+    linked into the saved state, not copied."""
+    data = tmp_path / "data"
+    folder = experiment_folder(data, "exp-1")
+    write_json(folder, "mock_experiment.json", {"experimentId": "exp-1", "v": 1})
+    write_rds(folder, payload(2_000_000))
+    first = make_stack(data, INFRAMOCK_PERSIST="true").wait_ready()
+    ddb = first.client("dynamodb")
+    table = "experiments-development"
+    ddb.update_item(
+        TableName=table,
+        Key={"experimentId": {"S": "exp-1"}},
+        UpdateExpression="SET v = :v",
+        ExpressionAttributeValues={":v": {"N": "2"}},
+    )
+    first.stop()
+    assert "0 linked" not in first.output, first.output
+    write_json(
+        experiment_folder(data, "exp-2"),
+        "mock_experiment.json",
+        {"experimentId": "exp-2", "v": 1},
+    )
+    second = make_stack(data, **_same_stack(first.env)).wait_ready()
+    assert "1 item, 0 B into S3, 0 errors; 2 unchanged files skipped" in second.output
+    ddb = second.client("dynamodb")
+    item = ddb.get_item(TableName=table, Key={"experimentId": {"S": "exp-1"}})
+    assert item["Item"]["v"] == {"N": "2"}
+    assert ddb.get_item(TableName=table, Key={"experimentId": {"S": "exp-2"}})["Item"]
+    listing = second.client("s3").list_object_versions(
+        Bucket="biomage-source-development", Prefix="exp-1/"
+    )
+    assert len(listing["Versions"]) == 1
+    body = second.client("s3").get_object(
+        Bucket="biomage-source-development", Key="exp-1/r.rds"
+    )["Body"]
+    assert body.read() == payload(2_000_000)
