@@ -58,13 +58,9 @@ def cli() -> None:
 def run(detached: bool) -> None:
     """Start the stack in the foreground, provision it and load the data folder."""
     settings = Settings.load()
+    _refuse_persist_on_docker(settings, settings.runtime == "docker")
     road = _road(settings, quiet=detached)
-    if road.docker and settings.persist:
-        raise UsageError(
-            "INFRAMOCK_PERSIST keeps the state of the embedded road only; the "
-            "Docker road always starts clean. Use INFRAMOCK_RUNTIME=local, or "
-            "`make snapshot`/`make restore` on the Docker road"
-        )
+    _refuse_persist_on_docker(settings, road.docker)
     _first_use(settings)
     if road.docker:
         sys.exit(compose.up(road, settings))
@@ -75,6 +71,17 @@ def run(detached: bool) -> None:
     sys.stdout.flush()
     # Loader threads may still be mid-request to the stopped engine: do not wait.
     os._exit(code)  # pylint: disable=protected-access
+
+
+def _refuse_persist_on_docker(settings: Settings, docker: bool) -> None:
+    """UsageError for INFRAMOCK_PERSIST on the Docker road, which does not keep
+    state (its engine and Redis run in containers that start clean)."""
+    if docker and settings.persist:
+        raise UsageError(
+            "INFRAMOCK_PERSIST keeps the state of the embedded road only; the "
+            "Docker road always starts clean. Use INFRAMOCK_RUNTIME=local, or "
+            "`make snapshot`/`make restore` on the Docker road"
+        )
 
 
 def _first_use(settings: Settings) -> None:

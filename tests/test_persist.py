@@ -23,7 +23,7 @@ from inframock.testing.datafolder import (
     write_json,
     write_rds,
 )
-from inframock.testing.harness import RunningStack, wait_until
+from inframock.testing.harness import RunningStack, base_env, cli, wait_until
 
 BUCKET = "persisted-bucket"
 TABLE = "persisted-table"
@@ -455,3 +455,14 @@ def test_after_a_restore_the_data_folder_loads_only_what_changed(
         Bucket="biomage-source-development", Key="exp-1/r.rds"
     )["Body"]
     assert body.read() == payload(2_000_000)
+
+
+def test_the_docker_road_refuses_persist(tmp_path: Path) -> None:
+    """The Docker road keeps no state: asking for it is a usage error, said
+    before anything starts."""
+    env = base_env(tmp_path, INFRAMOCK_RUNTIME="docker", INFRAMOCK_PERSIST="true")
+    result = cli(env, "run", timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "INFRAMOCK_PERSIST keeps the state of the embedded road only" in (
+        result.stdout + result.stderr
+    )
