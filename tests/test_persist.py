@@ -466,3 +466,18 @@ def test_the_docker_road_refuses_persist(tmp_path: Path) -> None:
     assert "INFRAMOCK_PERSIST keeps the state of the embedded road only" in (
         result.stdout + result.stderr
     )
+
+
+def test_a_state_that_cannot_be_read_stops_the_start_with_the_reason(
+    make_stack: Callable[..., RunningStack], tmp_path: Path
+) -> None:
+    """A saved state this engine cannot read (another moto, a damaged file)
+    is named, left alone, and the way to start clean is said."""
+    state = tmp_path / "state" / "persist"
+    state.mkdir(parents=True)
+    (state / "engine.pickle").write_bytes(b"not a pickle")
+    stack = make_stack(INFRAMOCK_PERSIST="true")
+    assert stack.wait_exit(timeout=60) != 0
+    assert f"{state / 'engine.pickle'}: cannot be read" in stack.output, stack.output
+    assert "make clean-state" in stack.output
+    assert (state / "engine.pickle").read_bytes() == b"not a pickle"

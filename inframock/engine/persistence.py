@@ -471,9 +471,7 @@ def restore(folder: Path, with_file: Path | None = None) -> dict[str, Any] | Non
             _write_json(folder / RESTORED_FILE, {"restored": False, "pid": os.getpid()})
             return None
         _OBJECTS_DIR[:] = [folder / OBJECTS]
-        with path.open("rb") as stream:
-            header = pickle.load(stream)
-            entries = pickle.load(stream)
+        header, entries = _load(path)
     for module, attribute, account, region, backend in entries:
         backends = getattr(importlib.import_module(module), attribute)
         dict.__setitem__(backends[account], region, backend)
@@ -493,6 +491,35 @@ def restore(folder: Path, with_file: Path | None = None) -> dict[str, Any] | Non
         f"{describe(header['counts'])}"
     )
     return summary
+
+
+class RestoreError(Exception):
+    """The saved state cannot be read by this engine; the message says why
+    and what to do."""
+
+
+def _load(path: Path) -> tuple[dict[str, Any], list[Any]]:
+    """The header and backends saved in `path`, or RestoreError."""
+    advice = (
+        "the saved state is left as it is: start clean with `make clean-state`, "
+        "or start without INFRAMOCK_PERSIST"
+    )
+    try:
+        with path.open("rb") as stream:
+            header = pickle.load(stream)
+            if not isinstance(header, dict) or header.get("format") != FORMAT:
+                raise RestoreError(f"{path}: not a state this engine wrote; {advice}")
+            if header.get("moto") != _moto_version():
+                raise RestoreError(
+                    f"{path} was saved by moto {header.get('moto')}, this engine "
+                    f"runs moto {_moto_version()}; {advice} (or carry the state "
+                    "over with `make snapshot`/`make restore` on the old version)"
+                )
+            return header, pickle.load(stream)
+    except RestoreError:
+        raise
+    except Exception as err:  # pylint: disable=broad-exception-caught
+        raise RestoreError(f"{path}: cannot be read ({err!r}); {advice}") from None
 
 
 def _messages_visible_again() -> None:

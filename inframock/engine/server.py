@@ -99,7 +99,11 @@ def main(host: str, port: int) -> None:
     kept = os.environ.get(persistence.STATE_ENV, "")
     with_file = os.environ.get(persistence.WITH_ENV, "")
     if kept:  # before the first request: the stack is ready with its state
-        persistence.restore(Path(kept), Path(with_file) if with_file else None)
+        try:
+            persistence.restore(Path(kept), Path(with_file) if with_file else None)
+        except persistence.RestoreError as err:
+            persistence.log(f"error: {err}")
+            raise SystemExit(1) from None
     app = DomainDispatcherApplication(create_backend_app)
     warm_up(app, f"{host}:{port}", region)
     redis = redis_address(os.environ.get("INFRAMOCK_ENGINE_REDIS", ""))
