@@ -481,3 +481,21 @@ def test_a_state_that_cannot_be_read_stops_the_start_with_the_reason(
     assert f"{state / 'engine.pickle'}: cannot be read" in stack.output, stack.output
     assert "make clean-state" in stack.output
     assert (state / "engine.pickle").read_bytes() == b"not a pickle"
+
+
+def test_a_kill_of_make_run_still_saves(
+    make_stack: Callable[..., RunningStack],
+) -> None:
+    """`kill -9` of `make run`: its engine gets SIGTERM from the kernel (the
+    parent-death signal) and saves before it exits."""
+    first = make_stack(INFRAMOCK_PERSIST="true").wait_ready()
+    first.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration=REGION)
+    engine = _engine(first)
+    first.process.kill()
+    first.wait_exit(timeout=30)
+    engine.wait(timeout=60)
+    second = make_stack(
+        Path(first.env["BIOMAGE_DATA_PATH"]), **_same_stack(first.env)
+    ).wait_ready()
+    names = [b["Name"] for b in second.client("s3").list_buckets()["Buckets"]]
+    assert BUCKET in names
