@@ -63,6 +63,8 @@ OBJECTS = "objects"
 LOCK_FILE = "lock"
 FORMAT = 1
 CHUNK = 8 * 1024 * 1024
+ATTEMPTS = 3
+"""Saves tried when a request still finishing changes a backend meanwhile."""
 PROGRESS_EVERY = 2.0
 """Seconds between progress lines of a long save."""
 SKIPPED_SERVICES = frozenset({"moto_api"})
@@ -395,11 +397,18 @@ def save(folder: Path, with_file: Path | None = None) -> None:
             "with": _read(with_file),
         }
         partial = folder / f".{STATE_FILE}.{os.getpid()}.partial"
-        with partial.open("wb") as out:
-            pickle.dump(header, out, protocol=pickle.HIGHEST_PROTOCOL)
-            _Pickler(out, blobs).dump(entries)
-            out.flush()
-            os.fsync(out.fileno())
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with partial.open("wb") as out:
+                    pickle.dump(header, out, protocol=pickle.HIGHEST_PROTOCOL)
+                    _Pickler(out, blobs).dump(entries)
+                    out.flush()
+                    os.fsync(out.fileno())
+                break
+            except RuntimeError as err:  # changed while read: a late request
+                if attempt == ATTEMPTS:
+                    raise
+                log(f"saving state: {err}; again ({attempt + 1} of {ATTEMPTS})")
         pause = float(os.environ.get(PAUSE_ENV) or 0)
         if pause:
             log(f"saving state: pausing {pause:g} s before it is committed")

@@ -118,7 +118,14 @@ def main(host: str, port: int) -> None:
     run_simple(host, port, served, threaded=True, request_handler=handler)
     if kept:  # the port is closed: nothing changes the state any more
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        persistence.save(Path(kept), Path(with_file) if with_file else None)
+        try:
+            persistence.save(Path(kept), Path(with_file) if with_file else None)
+        except Exception as err:  # pylint: disable=broad-exception-caught
+            persistence.log(
+                f"error: the state could not be saved ({err!r}); the state "
+                f"saved before is kept in {kept}"
+            )
+            raise SystemExit(1) from None
 
 
 def _stop_serving(_signum: int, _frame: object) -> None:
