@@ -57,10 +57,10 @@ console = Console(highlight=False)
 class BenchStack(RunningStack):
     """`make run` in the background, as a user starts it, and timed `make` calls."""
 
-    def __init__(self, work: Path, data: Path) -> None:
+    def __init__(self, work: Path, data: Path, timeout: float = 60) -> None:
         env = base_env(work, BIOMAGE_DATA_PATH=str(data))
         super().__init__(env, ["make", "--no-print-directory", "-s", "run"])
-        self.wait_ready()
+        self.wait_ready(timeout)
 
     def make(self, *args: str, data: Path | None = None) -> float:
         """Seconds a `make <args>` took (it must succeed)."""
@@ -172,7 +172,7 @@ def restart_figures(work: Path, sizes_gb: list[float], runs: int) -> dict[str, A
     for size in sizes_gb:
         data = work / f"restart-{size:g}gb"
         rds = write_rds(data / "big", int(size * 1024) * MB)  # new: not cached
-        stack = BenchStack(work, data)
+        stack = BenchStack(work, data, timeout=1800)  # a first load of GBs
         first = loaded_seconds(stack.output)
         wait_for_md5(state)  # as a stack left running a few seconds does
         stack.stop()
