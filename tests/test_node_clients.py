@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from inframock.testing.harness import RunningStack
-from tests.helpers import npm_ci
+from tests.helpers import GOOD, RDS_BYTES, SOURCE, npm_ci
 
 CLIENTS = Path(__file__).resolve().parent / "clients"
 NODE = shutil.which("node")
@@ -49,6 +49,7 @@ def run_checks(clients: Path, stack: RunningStack, *checks: str) -> Results:
             "INFRAMOCK_TEST_ENDPOINT": stack.endpoint,
             "INFRAMOCK_TEST_REDIS_PORT": str(stack.redis_port),
             "INFRAMOCK_TEST_ID": EXPERIMENT,
+            "INFRAMOCK_TEST_REGISTERED": f"{SOURCE}/{GOOD}/r.rds",
         },
         capture_output=True,
         text=True,
@@ -152,3 +153,18 @@ def test_ioredis_publish_reaches_a_subscriber_on_another_connection(
     assert result["receivers"] == 1
     assert result["from"] == f"{EXPERIMENT}:experiment-updates"
     assert result["message"] == "pipeline finished"
+
+
+def test_aws_sdk_v2_sees_a_cached_r_rds_as_it_sees_a_put_one(
+    results: Results, session_stack: RunningStack
+) -> None:
+    # The loader had the engine serve this r.rds from its cache file
+    # (engine/object_files.py); aws-sdk v2 puts the same bytes again.
+    seen = passed(results, "s3_registered_like_put")
+    assert seen["registered"] == seen["put"]
+    body = session_stack.client("s3").get_object(Bucket=SOURCE, Key=f"{GOOD}/r.rds")
+    assert seen["registered"]["get"]["ContentLength"] == RDS_BYTES
+    assert (
+        seen["registered"]["get"]["sha256"]
+        == hashlib.sha256(body["Body"].read()).hexdigest()
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import inspect
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -26,7 +27,7 @@ from moto.s3.models import FakeKey
 
 from inframock.aws.clients import DUMMY_CREDENTIALS
 from inframock.aws.object_files import register_file
-from inframock.engine.object_files import FileValue
+from inframock.engine.object_files import FileValue, backing_file
 from inframock.testing.datafolder import payload
 from inframock.testing.harness import engine_process, free_port, standalone_moto
 
@@ -215,6 +216,18 @@ def test_file_value_copies_before_any_write(tmp_path: Path) -> None:
     assert value.read() == b"new" and not value.backed_by_file
     value.close()
     assert path.read_bytes() == b"0123456789"
+
+
+def test_file_values_hold_no_descriptor_and_name_their_file(tmp_path: Path) -> None:
+    path = _file(tmp_path, b"bytes")
+    before = len(os.listdir("/proc/self/fd"))
+    values = [FileValue(path) for _ in range(50)]
+    assert len(os.listdir("/proc/self/fd")) == before
+    key = FakeKey("k", b"", "000000000000", "eu-west-1")
+    key._value_buffer = values[0]  # pylint: disable=protected-access
+    assert backing_file(key) == path
+    key.value = b"written"
+    assert backing_file(key) is None and path.read_bytes() == b"bytes"
 
 
 def test_moto_keeps_a_keys_value_where_the_registration_puts_it(tmp_path: Path) -> None:

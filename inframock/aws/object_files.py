@@ -33,7 +33,8 @@ not visible, no such bucket)": upload instead."""
 class Registered:
     """What the engine made of a registration."""
 
-    etag: str
+    etag: str | None
+    """None when the engine computes it when first asked (no MD5 was given)."""
     size: int
     version_id: str
 

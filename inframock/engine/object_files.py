@@ -44,18 +44,58 @@ COPY_CHUNK = 16 * 1024 * 1024
 SPOOL_LIMIT = 16 * 1024 * 1024
 
 
-class FileValue:
-    """A FakeKey's value read from a file, copied on the first write.
+class _FileView:
+    """A read-only file position on `path`; the file is opened for each read.
 
-    moto only seeks, reads, truncates, writes and closes a key's buffer. Reads
-    go to the file (opened once, read-only); a truncate or write first copies
-    what the file holds into a private spooled buffer, as moto's own is, and
-    works on that from then on.
+    So a stack serving thousands of cached objects holds no descriptor for
+    any of them (an open file each would meet the usual limit of 1024).
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._stream: Any = path.open("rb")
+        with path.open("rb") as stream:  # readable now, or a clear error
+            self.size = os.fstat(stream.fileno()).st_size
+        self.position = 0
+        self.closed = False
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Like a file's seek."""
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.position, os.SEEK_END: self.size}
+        self.position = max(0, base[whence] + offset)
+        return self.position
+
+    def tell(self) -> int:
+        """Like a file's tell."""
+        return self.position
+
+    def read(self, size: int = -1) -> bytes:
+        """Like a file's read."""
+        if self.closed:
+            raise ValueError("read of closed file")
+        with self.path.open("rb") as stream:
+            stream.seek(self.position)
+            data = stream.read(size)
+        self.position += len(data)
+        return data
+
+    def close(self) -> None:
+        """Nothing stays open; reads are refused from now on."""
+        self.closed = True
+
+
+class FileValue:
+    """A FakeKey's value read from a file, copied on the first write.
+
+    moto only seeks, reads, truncates, writes and closes a key's buffer. Reads
+    go to the file (read-only, opened per read); a truncate or write first
+    copies what the file holds into a private spooled buffer, as moto's own
+    is, and works on that from then on.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stream: Any = _FileView(path)
+        self.size: int = self._stream.size
         self._copied = False
         self._lock = threading.Lock()
 
@@ -144,7 +184,7 @@ def register(
         value = FileValue(path)
     except OSError as err:
         raise RegistrationError("409 Conflict", f"{path}: {err.strerror}") from None
-    size = os.fstat(value._stream.fileno()).st_size  # pylint: disable=protected-access
+    size = value.size
     backend = s3_backends[account_id][partition]
     try:
         fake = backend.put_object(
@@ -166,6 +206,16 @@ def register(
     fake.set_metadata({"Content-Type": content_type, **(metadata or {})})
     fake.set_acl(backend.get_bucket(bucket).acl)
     return fake
+
+
+def backing_file(fake: FakeKey) -> Path | None:
+    """The file whose bytes `fake` serves, or None (moto's own buffer, or a
+    private copy since a write). Whoever saves the engine's state can keep
+    this path instead of the bytes."""
+    value = fake._value_buffer  # pylint: disable=protected-access
+    if isinstance(value, FileValue) and value.backed_by_file:
+        return value.path
+    return None
 
 
 def _base64_crc32(crc32: int) -> str:
@@ -224,8 +274,9 @@ class ObjectFiles:
             return "400 Bad Request", {"error": f"bad request: {err}"}
         except RegistrationError as err:
             return err.status, {"error": str(err)}
-        return "200 OK", {
-            "etag": fake.etag,
+        known = fake._etag  # pylint: disable=protected-access
+        return "200 OK", {  # an unknown ETag stays unknown: no MD5 of the file here
+            "etag": None if known is None else f'"{known}"',
             "size": fake.size,
             "version_id": fake.version_id,
         }

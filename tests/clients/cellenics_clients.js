@@ -119,6 +119,38 @@ const checks = {
     };
   },
 
+  // INFRAMOCK_TEST_REGISTERED (`bucket/key`) names an object the loader had
+  // the engine serve from a cached file; it is put again by aws-sdk, and the
+  // two must look alike to it (HEAD, GET, a range GET).
+  async s3_registered_like_put() {
+    const [Bucket, ...rest] = (process.env.INFRAMOCK_TEST_REGISTERED || '').split('/');
+    const registered = { Bucket, Key: rest.join('/') };
+    const put = { Bucket, Key: `${id}/put-again` };
+    const s3 = new AWS.S3();
+    const original = await s3.getObject(registered).promise();
+    // aws-sdk defaults to application/octet-stream; the loader, as boto3, sends none.
+    await s3.putObject({ ...put, Body: original.Body, ContentType: original.ContentType }).promise();
+    const seen = async (params) => {
+      const head = await s3.headObject(params).promise();
+      const got = await s3.getObject(params).promise();
+      const range = await s3.getObject({ ...params, Range: 'bytes=1000-1999999' }).promise();
+      const keep = (r) => ({
+        ETag: r.ETag,
+        ContentLength: r.ContentLength,
+        ContentType: r.ContentType,
+        AcceptRanges: r.AcceptRanges,
+        ContentRange: r.ContentRange,
+        Metadata: r.Metadata,
+      });
+      return {
+        head: keep(head),
+        get: { ...keep(got), sha256: sha256(got.Body) },
+        range: { ...keep(range), sha256: sha256(range.Body) },
+      };
+    };
+    return { registered: await seen(registered), put: await seen(put) };
+  },
+
   async dynamodb_samples_gsi_query() {
     const dynamodb = new AWS.DynamoDB();
     const projectUuid = `project-${id}`;
