@@ -9,10 +9,11 @@ What pickle cannot take as moto holds it is reduced here, in one place:
 
 - an S3 object's bytes (`FakeKey._value_buffer`, a temporary file) are not
   copied into the pickle but kept as a file of their own under `objects/`,
-  written once; a restored key reads that file (`BlobBuffer`) instead of a
-  copy, so a restore costs the same with 5 GB of objects as with none, and
-  the next save of a key restored that way writes nothing. A key whose bytes
-  already live in a named file (a cached data-folder object) is hard-linked;
+  written once; a restored key reads that file (object_files.FileValue:
+  opened per read, copied on write) instead of a copy, so a restore costs the
+  same with 5 GB of objects as with none, and the next save of a key restored
+  that way writes nothing. A key whose bytes already live in a file (a cached
+  data-folder object, `object_files.backing_file`) is hard-linked;
 - locks and conditions (`FakeKey.lock`, SQS's `Queue._messages_lock`) are
   made anew.
 
@@ -37,13 +38,10 @@ import datetime
 import fcntl
 import importlib
 import importlib.metadata
-import io
 import json
 import os
 import pickle
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -74,86 +72,6 @@ SKIPPED_SERVICES = frozenset({"moto_api"})
 def log(line: str) -> None:
     """One line on the engine's stderr (the stack relays it to its log)."""
     print(line, file=sys.stderr, flush=True)
-
-
-class BlobBuffer:
-    """A saved object's bytes as `FakeKey._value_buffer` reads them.
-
-    The file is opened for each read and closed after, so a million restored
-    objects hold no file descriptors (object_files.FileValue keeps one open:
-    fine for the loader's few large files, not for a whole saved state). moto
-    only seeks and reads an existing key's buffer; should anything truncate or
-    write, it gets a private copy first, and the saved file is never changed.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._position = 0
-        self._private: Any = None
-        self._closed = False
-
-    @property
-    def backed_by_file(self) -> bool:
-        """True until something wrote to the value."""
-        return self._private is None
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        """Like a file's seek."""
-        if self._private is not None:
-            return int(self._private.seek(offset, whence))
-        if whence == io.SEEK_SET:
-            self._position = offset
-        elif whence == io.SEEK_CUR:
-            self._position += offset
-        else:
-            self._position = self.path.stat().st_size + offset
-        return self._position
-
-    def tell(self) -> int:
-        """Like a file's tell."""
-        if self._private is not None:
-            return int(self._private.tell())
-        return self._position
-
-    def read(self, size: int | None = -1) -> bytes:
-        """Like a file's read."""
-        if self._closed:
-            raise ValueError("read of a closed object value")
-        if self._private is not None:
-            return bytes(self._private.read(size))
-        with self.path.open("rb") as stream:
-            stream.seek(self._position)
-            data = stream.read(-1 if size is None else size)
-        self._position += len(data)
-        return data
-
-    def _copy_on_write(self) -> Any:
-        if self._private is None:
-            private = tempfile.SpooledTemporaryFile(CHUNK)  # pylint: disable=R1732
-            with self.path.open("rb") as stream:
-                shutil.copyfileobj(stream, private, CHUNK)
-            private.seek(self._position)
-            self._private = private
-        return self._private
-
-    def truncate(self, size: int | None = None) -> int:
-        """Like a file's truncate, on a private copy."""
-        return int(self._copy_on_write().truncate(size))
-
-    def write(self, data: bytes) -> int:
-        """Like a file's write, on a private copy."""
-        return int(self._copy_on_write().write(data))
-
-    def close(self) -> None:
-        """Nothing stays open; the file belongs to the saved state."""
-        self._closed = True
-        if self._private is not None:
-            self._private.close()
-
-    @property
-    def closed(self) -> bool:
-        """Whether close() was called."""
-        return self._closed
 
 
 def _backend_dicts() -> Iterator[tuple[str, str, Any]]:
@@ -246,10 +164,13 @@ def _set_dict_state(store: Any, state: tuple[dict[str, Any], dict[Any, Any]]) ->
 
 
 def _set_key_state(key: Any, state: dict[str, Any]) -> None:
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.engine.object_files import FileValue
+
     blob = state.pop("_inframock_blob")
     key.__dict__.update(state)
     key.lock = threading.Lock()
-    key._value_buffer = BlobBuffer(  # pylint: disable=protected-access
+    key._value_buffer = FileValue(  # pylint: disable=protected-access
         _OBJECTS_DIR[0] / blob
     )
 
@@ -267,8 +188,11 @@ class Blobs:
 
     def keep(self, key: Any) -> str:
         """The name of a file holding `key`'s bytes, written if need be."""
+        # pylint: disable-next=import-outside-toplevel
+        from inframock.engine.object_files import backing_file
+
         buffer = key._value_buffer  # pylint: disable=protected-access
-        source = _named_file(buffer)
+        source = backing_file(key)
         if source is not None and source.parent == self.folder:
             self.used.add(source.name)  # restored from a save: kept as it is
             return source.name
@@ -302,17 +226,6 @@ class Blobs:
         if time.monotonic() - self._last_progress >= PROGRESS_EVERY:
             self._last_progress = time.monotonic()
             log(f"saving state: {self.written / 1e6:,.0f} MB of objects written")
-
-
-def _named_file(buffer: Any) -> Path | None:
-    """The file holding a value's bytes, when the value is read from one and
-    nothing wrote to it since: a saved object (`BlobBuffer`) or a data-folder
-    object served from the loader's cache (`object_files.FileValue`)."""
-    path = getattr(buffer, "path", None)
-    if isinstance(path, Path) and getattr(buffer, "backed_by_file", False):
-        if path.is_file():
-            return path
-    return None
 
 
 @contextlib.contextmanager
