@@ -62,8 +62,8 @@ endif
 endif
 
 .PHONY: pull
-pull: $(INSTALLED) ## Copy an experiment from another environment into the data folder: EXPERIMENT=<id> FROM=<env>
-	@$(INFRAMOCK) pull "$(EXPERIMENT)" --from "$(FROM)"
+pull: $(INSTALLED) ## Copy an experiment from another environment into the data folder: EXPERIMENT=<id> FROM=<env> [ACCOUNT=<id>]
+	@$(INFRAMOCK) pull "$(EXPERIMENT)" --from "$(FROM)" $(if $(ACCOUNT),--account "$(ACCOUNT)")
 
 .PHONY: snapshot
 snapshot: $(INSTALLED) ## Save the running stack's whole state as snapshots/<NAME>: NAME=<name>

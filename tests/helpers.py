@@ -3,8 +3,10 @@ into a running stack (its items, object versions and processes)."""
 
 from __future__ import annotations
 
+import http.server
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +142,38 @@ def npm_ci(folder: Path, what: str) -> Path:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return folder
+
+
+class Receiver(http.server.ThreadingHTTPServer):
+    """A stand-in API: records each POST (path, headers, body) and answers 200."""
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+        super().__init__((host, port), _Handler)
+        self.received: list[tuple[str, dict[str, str], bytes]] = []
+        self.url = f"http://{host}:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop serving and free the port."""
+        self.shutdown()
+        self.server_close()
+
+    def paths(self) -> list[str]:
+        """The paths POSTed to so far."""
+        return [path for path, _, _ in self.received]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:  # pylint: disable=invalid-name
+        """Record the request and answer 200 `ok`, as the API does."""
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.server.received.append((self.path, headers, body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *_: Any) -> None:  # quiet
+        pass
