@@ -5,28 +5,28 @@ own AWS credentials (and AWS_PROFILE), so every remote client is read-only by
 construction: a hook refuses any operation but the few reads a pull needs,
 before a request is signed.
 
-The profile (INFRAMOCK_PROFILE) says what is read and written, from its
-stack's data: each local bucket name is the remote's with `development` (and
-the account `000000000000`, for the `current` profile's suffixed buckets) in
-place of the environment (and its account: `--account`, else the credentials'
-own, from STS GetCallerIdentity). The files written are exactly what the
-profile's loader reads: in the
-`2021` profile `mock_experiment.json`, `mock_samples.json`, an empty
-`mock_plots_tables.json`, and when the remote has them `mock_projects.json`,
-`r.rds.gz`, `processed-matrix.r.rds.gz` and `mock_cell_sets.json`; in the
-`current` profile, which has no DynamoDB (experiments live in the
-environment's Aurora, which a pull does not reach), `biomage-source.r.rds.gz`,
-`processed-matrix.r.rds.gz` and `mock_cell_sets.json`. Numbers stay exact
-(DynamoDB's decimals are written as JSON numbers, digit for digit); an item
-holding sets or binary is written in DynamoDB's typed JSON, which the loader
-reads back exactly. The experiment keeps `meta.pipeline` and `meta.gem2s`: the API in development asks Step Functions
-about those executions, and the local endpoint's `ExecutionDoesNotExist` makes
-it report them SUCCEEDED (without them it reports NOT_CREATED and refuses work).
-Only what changed is written: JSON files whose bytes differ, and S3 objects
-whose ETag differs from the last pull's (kept in the hidden `.pull.json`, which
-the loader ignores) or whose local copy was changed. Every file is written to a
-hidden temporary file in the same folder and renamed, so the data folder never
-holds half a file.
+The profile (INFRAMOCK_PROFILE) says what is read and written, from its stack's
+data: each local bucket name is the remote's with `development` (and the
+account `000000000000`, for the `current` profile's suffixed buckets) in place
+of the environment (and its account: `--account`, else the credentials' own,
+from STS GetCallerIdentity). The files written are exactly what the profile's
+loader reads: in the `2021` profile `mock_experiment.json`,
+`mock_samples.json`, an empty `mock_plots_tables.json`, and when the remote has
+them `mock_projects.json`, `r.rds.gz`, `processed-matrix.r.rds.gz` and
+`mock_cell_sets.json`; in the `current` profile, which has no DynamoDB
+(experiments live in the environment's Aurora, which a pull does not reach),
+`biomage-source.r.rds.gz`, `processed-matrix.r.rds.gz` and
+`mock_cell_sets.json`. Numbers stay exact (DynamoDB's decimals are written as
+JSON numbers, digit for digit); an item holding sets or binary is written in
+DynamoDB's typed JSON, which the loader reads back exactly. The experiment
+keeps `meta.pipeline` and `meta.gem2s`: the API in development asks Step
+Functions about those executions, and the local endpoint's
+`ExecutionDoesNotExist` makes it report them SUCCEEDED (without them it reports
+NOT_CREATED and refuses work). Only what changed is written: JSON files whose
+bytes differ, and S3 objects whose ETag differs from the last pull's (kept in
+the hidden `.pull.json`, which the loader ignores) or whose local copy was
+changed. Every file is written to a hidden temporary file in the same folder
+and renamed, so the data folder never holds half a file.
 """
 
 from __future__ import annotations
