@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import boto3
 import psutil
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
@@ -22,7 +23,13 @@ from inframock.testing.datafolder import (
     write_json,
     write_rds,
 )
-from inframock.testing.harness import RunningStack, free_port, port_is_free, wait_until
+from inframock.testing.harness import (
+    RunningStack,
+    base_env,
+    free_port,
+    port_is_free,
+    wait_until,
+)
 
 GOOD = "exp-good-1"
 PLOTS = 6
@@ -177,3 +184,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *_: Any) -> None:  # quiet
         pass
+
+
+def remote_client(endpoint: str, service: str) -> Any:
+    """A client of the "remote" environment (a second moto) that pull tests fill."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="remote",
+        aws_secret_access_key="remote",
+    )
+
+
+def pull_env(tmp: Path, remote: str, **overrides: str) -> dict[str, str]:
+    """The CLI's environment for `pull`: the remote endpoint, credentials from
+    AWS_PROFILE (a reader's), then `overrides`."""
+    config = tmp / "aws-config"
+    config.write_text(
+        "[profile staging-reader]\nregion = eu-west-1\n"
+        "aws_access_key_id = reader\naws_secret_access_key = reader\n"
+    )
+    return base_env(
+        tmp,
+        INFRAMOCK_PULL_ENDPOINT=remote,
+        AWS_PROFILE="staging-reader",
+        AWS_CONFIG_FILE=str(config),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp / "no-credentials"),
+        **overrides,
+    )

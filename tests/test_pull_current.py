@@ -14,11 +14,11 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-import boto3
 import pytest
 
 from inframock.pull import PullError, remote_bucket
-from inframock.testing.harness import base_env, cli, standalone_moto
+from inframock.testing.harness import cli, standalone_moto
+from tests.helpers import pull_env, remote_client
 
 ENV = "staging"
 STAGING_ACCOUNT = "242905224710"
@@ -27,16 +27,6 @@ STS_ACCOUNT = "000000000000"
 CELL_SETS = {"cellSets": [{"key": "louvain", "children": [{"key": "c0"}]}]}
 RDS = b"today's source matrix " * 5000
 MATRIX = b"processed " * 3000
-
-
-def _client(endpoint: str, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id="remote",
-        aws_secret_access_key="remote",
-    )
 
 
 def bucket(base: str, account: str) -> str:
@@ -48,7 +38,7 @@ def bucket(base: str, account: str) -> str:
 def remote_fixture() -> Iterator[str]:
     """A second moto server: `staging` in two accounts, one experiment in each."""
     with standalone_moto() as endpoint:
-        s3 = _client(endpoint, "s3")
+        s3 = remote_client(endpoint, "s3")
         for account, experiment in (
             (STAGING_ACCOUNT, "today-1"),
             (STS_ACCOUNT, "today-2"),
@@ -78,28 +68,11 @@ def remote_fixture() -> Iterator[str]:
 
 def remote_state(endpoint: str) -> list[tuple[str, str, str]]:
     """Every bucket's keys and ETags: what a pull must leave as it found it."""
-    s3 = _client(endpoint, "s3")
+    s3 = remote_client(endpoint, "s3")
     return sorted(
         (name, obj["Key"], obj["ETag"])
         for name in (b["Name"] for b in s3.list_buckets()["Buckets"])
         for obj in s3.list_objects_v2(Bucket=name).get("Contents", [])
-    )
-
-
-def pull_env(tmp: Path, remote: str) -> dict[str, str]:
-    """The CLI's environment: profile current, the remote endpoint, a reader."""
-    config = tmp / "aws-config"
-    config.write_text(
-        "[profile staging-reader]\nregion = eu-west-1\n"
-        "aws_access_key_id = reader\naws_secret_access_key = reader\n"
-    )
-    return base_env(
-        tmp,
-        INFRAMOCK_PROFILE="current",
-        INFRAMOCK_PULL_ENDPOINT=remote,
-        AWS_PROFILE="staging-reader",
-        AWS_CONFIG_FILE=str(config),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp / "no-credentials"),
     )
 
 
@@ -118,7 +91,7 @@ def test_pull_writes_the_current_profiles_files_and_a_current_stack_loads_them(
     remote: str, tmp_path: Path, make_stack: Any
 ) -> None:
     before = remote_state(remote)
-    env = pull_env(tmp_path, remote)
+    env = pull_env(tmp_path, remote, INFRAMOCK_PROFILE="current")
     result = cli(env, "pull", "today-1", "--from", ENV, "--account", STAGING_ACCOUNT)
     assert result.returncode == 0, result.stdout
     assert remote_state(remote) == before
@@ -154,7 +127,7 @@ def test_pull_writes_the_current_profiles_files_and_a_current_stack_loads_them(
 def test_without_an_account_the_credentials_account_names_the_buckets(
     remote: str, tmp_path: Path
 ) -> None:
-    env = pull_env(tmp_path, remote)
+    env = pull_env(tmp_path, remote, INFRAMOCK_PROFILE="current")
     result = cli(env, "pull", "today-2", "--from", ENV)
     assert result.returncode == 0, result.stdout
     assert f"account {STS_ACCOUNT}" in result.stdout
@@ -167,7 +140,7 @@ def test_without_an_account_the_credentials_account_names_the_buckets(
 
 
 def test_pull_refuses_clearly_and_writes_nothing(remote: str, tmp_path: Path) -> None:
-    env = pull_env(tmp_path, remote)
+    env = pull_env(tmp_path, remote, INFRAMOCK_PROFILE="current")
     data = Path(env["BIOMAGE_DATA_PATH"])
     missing = cli(env, "pull", "nowhere", "--from", ENV, "--account", STAGING_ACCOUNT)
     assert missing.returncode == 1
