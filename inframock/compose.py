@@ -87,6 +87,8 @@ exit; end of file without it means `make run` died, so it runs the stop command
 given as its arguments. It ignores the signals that stop `make run` (Ctrl-C
 reaches the whole process group)."""
 GOODBYE = b"done\n"
+POSTGRES_WAIT = 60.0
+"""Seconds `make run` waits for the postgres container before seeding SQL."""
 NOT_IN_PROJECT_NAMES = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -314,6 +316,8 @@ def _announce(road: Road, settings: Settings, launched: float, lines: IO[str]) -
             continue
         code = attributes.get("exitCode", "?")
         if code == "0":
+            if "postgres" in road.profiles:
+                seed_sql_when_ready(road, settings)
             banner(road, settings, time.monotonic() - launched)
         else:
             console.error(
@@ -322,6 +326,38 @@ def _announce(road: Road, settings: Settings, launched: float, lines: IO[str]) -
                 "`make reload-data`."
             )
         return
+
+
+def seed_sql_when_ready(
+    road: Road, settings: Settings, wait: float = POSTGRES_WAIT
+) -> int:
+    """The data folder's `sql/*.json` into the postgres container, as `make run`
+    does on the embedded road once it is loaded: from this process, through the
+    published port, once the server answers (its first start runs initdb).
+    Returns load_sql's status; 1 with a warning if the server never answered
+    or Compose has no postgres container."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.postgres.commands import load_sql
+
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.postgres.server import can_connect
+
+    host, port = settings.client_host, settings.postgres_port
+    if "postgres" not in container_states(road):
+        console.warn(
+            "Compose runs no postgres container: the sql/ files were not loaded"
+        )
+        return 1
+    deadline = time.monotonic() + wait
+    while not can_connect(host, port):
+        if time.monotonic() > deadline:
+            console.warn(
+                f"postgres does not answer on {host}:{port} after {wait:.0f} s: its "
+                "sql/ files were not loaded (`make seed-sql` once it answers)"
+            )
+            return 1
+        time.sleep(0.5)
+    return load_sql(settings)
 
 
 def banner(road: Road, settings: Settings, seconds: float) -> None:

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import boto3
+import psycopg
 import pytest
 import yaml
 
@@ -29,6 +32,7 @@ from inframock.aws.endpoint import check_endpoint_is_local
 from inframock.definition.profiles import PROFILES, stack_for
 from inframock.settings import Settings
 from inframock.testing.harness import (
+    RunningStack,
     base_env,
     cli,
     engine_process,
@@ -303,20 +307,28 @@ case "$*" in
   *"ps --all --format json"*)
     echo '{{"Service":"aws","State":"running"}}'
     echo '{{"Service":"relay","State":"{relay}"}}'
+    [ -n "{postgres}" ] && echo '{{"Service":"postgres","State":"running"}}'
     exit 0 ;;
 esac
 exit 0
 """
 
 
-def stand_in_env(tmp_path: Path, relay_state: str) -> tuple[dict[str, str], Path]:
+def stand_in_env(
+    tmp_path: Path, relay_state: str, postgres: bool = False
+) -> tuple[dict[str, str], Path]:
     """A PATH with only a stand-in `docker`, whose Compose says the relay is
-    `relay_state`; and the log of its calls."""
+    `relay_state` (and lists a running postgres if `postgres`); and the log of
+    its calls."""
     folder = tmp_path / "bin"
     folder.mkdir()
     log = tmp_path / "calls.log"
     script = folder / "docker"
-    script.write_text(STAND_IN_DOCKER.format(log=log, relay=relay_state))
+    script.write_text(
+        STAND_IN_DOCKER.format(
+            log=log, relay=relay_state, postgres="yes" if postgres else ""
+        )
+    )
     script.chmod(0o755)
     env = base_env(
         tmp_path,
@@ -356,3 +368,66 @@ def test_stop_on_the_docker_road_stops_the_profiles_services(tmp_path: Path) -> 
     assert down[-2:] == ["down", "--volumes"]
     enabled = [down[i + 1] for i, arg in enumerate(down) if arg == "--profile"]
     assert enabled == ["aws", "redis", "relay", "postgres"]
+
+
+# SQL seeding on the Docker road: the same loader, through the published port --
+
+
+@pytest.fixture(name="postgres_stack")
+def fixture_postgres_stack() -> Iterator[RunningStack]:
+    """A `current` stack whose PostgreSQL stands in for the postgres container
+    (a folder others can enter: as root, PostgreSQL runs as another user)."""
+    folder = Path(tempfile.mkdtemp(prefix="inframock-pg-"))
+    folder.chmod(0o755)
+    env = base_env(folder, INFRAMOCK_PROFILE="current")
+    Path(env["BIOMAGE_DATA_PATH"]).mkdir(parents=True)
+    stack = RunningStack(env)
+    try:
+        yield stack.wait_ready()
+    finally:
+        stack.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_make_run_on_the_docker_road_seeds_sql_once_postgres_answers(
+    postgres_stack: RunningStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = int(postgres_stack.env["INFRAMOCK_POSTGRES_PORT"])
+    with psycopg.connect(
+        host="127.0.0.1", port=port, user="postgres", dbname="aurora_db"
+    ) as connection:
+        connection.execute("CREATE TABLE experiment (id text PRIMARY KEY, name text)")
+    data = tmp_path / "data"
+    (data / "exp-sql" / "sql").mkdir(parents=True)
+    rows = [{"id": "exp-sql", "name": "from the data folder"}]
+    (data / "exp-sql" / "sql" / "experiment.json").write_text(json.dumps(rows))
+    settings = Settings.load(
+        {
+            "INFRAMOCK_PROFILE": "current",
+            "INFRAMOCK_POSTGRES_PORT": str(port),
+            "BIOMAGE_DATA_PATH": str(data),
+        },
+        env_file=tmp_path / "none",
+    )
+    env, _ = stand_in_env(tmp_path, "running", postgres=True)
+    monkeypatch.setenv("PATH", env["PATH"])
+    road = compose.Road(("docker", "compose"), "test", "proj", ("postgres",))
+    assert compose.seed_sql_when_ready(road, settings, wait=10) == 0
+    with psycopg.connect(
+        host="127.0.0.1", port=port, user="postgres", dbname="aurora_db"
+    ) as connection:
+        found = connection.execute("SELECT id, name FROM experiment").fetchall()
+    assert found == [("exp-sql", "from the data folder")]
+    # Twice changes nothing (idempotent, as on the embedded road).
+    assert compose.seed_sql_when_ready(road, settings, wait=10) == 0
+
+
+def test_without_a_postgres_container_sql_seeding_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env, _ = stand_in_env(tmp_path, "running")  # its Compose lists no postgres
+    monkeypatch.setenv("PATH", env["PATH"])
+    road = compose.Road(("docker", "compose"), "test", "proj", ("postgres",))
+    settings = settings_of("current", tmp_path)
+    assert compose.seed_sql_when_ready(road, settings, wait=1) == 1
+    assert "Compose runs no postgres container" in capsys.readouterr().out
