@@ -237,7 +237,7 @@ def stop() -> None:
     settings = Settings.load()
     road = _road(settings)
     if road.docker:
-        compose.become(road.command(compose.DOWN))
+        compose.become(road.command(compose.down_args(road)))
     sys.exit(stop_stack(settings))
 
 
@@ -404,8 +404,14 @@ def seed_sql() -> None:
 
 @cli.command("clean-sql")
 def clean_sql() -> None:
-    """Remove PostgreSQL's data folder (only while the stack is stopped)."""
+    """Remove PostgreSQL's data folder (only while the stack is stopped); on the
+    Docker road the project's `pg_data` volume (Docker refuses while a
+    container of the project uses it)."""
     # pylint: disable-next=import-outside-toplevel
     from inframock.postgres.commands import clean_sql as remove
 
-    sys.exit(remove(Settings.load()))
+    settings = Settings.load()
+    road = _road(settings)
+    if road.docker:
+        compose.become(["docker", "volume", "rm", compose.pg_data_volume(road)])
+    sys.exit(remove(settings))

@@ -62,6 +62,12 @@ SEED_EVERYTHING = ("python", "-m", "populate", "seed", "--all")
 """The loader's command for `make reload-data ALL=1`."""
 DOWN = ("down", "--volumes")
 """Containers, network and the loader's record volume: nothing is left."""
+DOWN_KEEPING_DATA = ("down",)
+"""Containers and network; the volumes stay: PostgreSQL's data (`pg_data`)
+persists across restarts, as on the embedded road (the loader's record volume
+stays too, which is harmless: it is tagged with the stack it describes)."""
+PG_DATA_VOLUME = "pg_data"
+"""The postgres service's named volume in docker-compose.yml."""
 PS = ("ps", "--all")
 """--all lists the exited `populate` too, with the loader's exit status."""
 STATES = ("ps", "--all", "--format", "json")
@@ -224,6 +230,17 @@ def _succeeds(command: list[str]) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return result.returncode == 0
+
+
+def down_args(road: Road) -> tuple[str, ...]:
+    """`make stop`: keep the volumes of a project that runs postgres (its data
+    persists until `make clean-sql`), else remove them with the containers."""
+    return DOWN_KEEPING_DATA if "postgres" in road.profiles else DOWN
+
+
+def pg_data_volume(road: Road) -> str:
+    """The Docker name of the project's PostgreSQL volume (`<project>_pg_data`)."""
+    return f"{road.project}_{PG_DATA_VOLUME}"
 
 
 def reload_args(everything: bool) -> tuple[str, ...]:

@@ -360,14 +360,31 @@ def test_status_on_the_docker_road_shows_the_relay_container(
     assert result.returncode == 1  # nothing answers on the free ports
 
 
-def test_stop_on_the_docker_road_stops_the_profiles_services(tmp_path: Path) -> None:
+def test_stop_on_the_docker_road_stops_the_profiles_services_keeping_pg_data(
+    tmp_path: Path,
+) -> None:
     env, log = stand_in_env(tmp_path, "running")
     result = cli(env, "stop", timeout=60)
     assert result.returncode == 0, result.stdout
     down = calls(log)[-1]
-    assert down[-2:] == ["down", "--volumes"]
+    assert down[-1] == "down"  # no --volumes: PostgreSQL's data persists
     enabled = [down[i + 1] for i, arg in enumerate(down) if arg == "--profile"]
     assert enabled == ["aws", "redis", "relay", "postgres"]
+
+
+def test_stop_without_postgres_still_removes_the_volumes(tmp_path: Path) -> None:
+    road = compose.Road(("docker", "compose"), "", "proj", ("aws", "redis"))
+    assert compose.down_args(road) == ("down", "--volumes")
+
+
+def test_clean_sql_on_the_docker_road_removes_the_projects_pg_data_volume(
+    tmp_path: Path,
+) -> None:
+    env, log = stand_in_env(tmp_path, "running")
+    result = cli(env, "clean-sql", timeout=60)
+    assert result.returncode == 0, result.stdout
+    project = compose.project_name(settings_of("current", tmp_path))
+    assert calls(log)[-1] == ["volume", "rm", f"{project}_pg_data"]
 
 
 # SQL seeding on the Docker road: the same loader, through the published port --
