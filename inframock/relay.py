@@ -272,8 +272,10 @@ def serve(settings: Settings) -> int:
     """Run the relay in the foreground until SIGTERM or SIGINT: the Compose
     `relay` service's command. Returns the exit status (0 after a signal).
 
-    On a signal it stops receiving and returns at once; a message being
-    delivered then stays in the queue and is delivered again on the next start.
+    On a signal it stops receiving and returns once the POSTs in flight are
+    done (within a second when none is, at most the 8 s POST timeout, under
+    Docker's 10 s stop grace); messages not yet received stay in the queue for
+    the next start.
     """
     stack = stack_for(settings)
     if stack.topic.relay is None:

@@ -31,6 +31,7 @@ from inframock import compose
 from inframock.aws.endpoint import check_endpoint_is_local
 from inframock.definition.profiles import PROFILES, stack_for
 from inframock.settings import Settings
+from inframock.status import collect_status
 from inframock.testing.harness import (
     RunningStack,
     base_env,
@@ -422,6 +423,9 @@ def test_make_run_on_the_docker_road_seeds_sql_once_postgres_answers(
         {
             "INFRAMOCK_PROFILE": "current",
             "INFRAMOCK_POSTGRES_PORT": str(port),
+            "INFRAMOCK_AWS_PORT": postgres_stack.env["INFRAMOCK_AWS_PORT"],
+            "INFRAMOCK_REDIS_PORT": postgres_stack.env["INFRAMOCK_REDIS_PORT"],
+            "INFRAMOCK_STATE_DIR": str(tmp_path / "no-record"),
             "BIOMAGE_DATA_PATH": str(data),
         },
         env_file=tmp_path / "none",
@@ -437,6 +441,11 @@ def test_make_run_on_the_docker_road_seeds_sql_once_postgres_answers(
     assert found == [("exp-sql", "from the data folder")]
     # Twice changes nothing (idempotent, as on the embedded road).
     assert compose.seed_sql_when_ready(road, settings, wait=10) == 0
+    # `make status` without a record of `make run` (a container): the server
+    # says its own version.
+    services = {s.name: s for s in collect_status(settings).services}
+    assert services["postgres"].up
+    assert services["postgres"].version.startswith("postgresql 1")
 
 
 def test_without_a_postgres_container_sql_seeding_says_so(
