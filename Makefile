@@ -52,7 +52,7 @@ env: $(INSTALLED) ## Print exports for aws-cli, SDKs and Redis clients: eval "$$
 # pull, snapshot and restore need their variables; say so before preparing anything.
 ifneq ($(filter pull,$(MAKECMDGOALS)),)
 ifeq ($(and $(EXPERIMENT),$(FROM)),)
-$(error usage: make pull EXPERIMENT=<experiment id> FROM=<environment, e.g. staging>)
+$(error usage: make pull EXPERIMENT=<experiment id> FROM=<environment, e.g. staging> [ACCOUNT=<its AWS account id>])
 endif
 endif
 ifneq ($(filter snapshot restore,$(MAKECMDGOALS)),)
@@ -86,7 +86,7 @@ seed-sql: $(INSTALLED) ## Insert the data folder's <experiment>/sql/<table>.json
 	@$(INFRAMOCK) seed-sql
 
 .PHONY: clean-sql
-clean-sql: $(INSTALLED) ## Remove the Postgres data folder (<state>/postgres); the stack must be stopped
+clean-sql: $(INSTALLED) ## Remove the Postgres data (<state>/postgres; Docker road: the pg_data volume); the stack must be stopped
 	@$(INFRAMOCK) clean-sql
 
 .PHONY: test
