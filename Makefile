@@ -55,7 +55,7 @@ env: $(INSTALLED) ## Print exports for aws-cli, SDKs and Redis clients: eval "$$
 # pull, snapshot and restore need their variables; say so before preparing anything.
 ifneq ($(filter pull,$(MAKECMDGOALS)),)
 ifeq ($(and $(EXPERIMENT),$(FROM)),)
-$(error usage: make pull EXPERIMENT=<experiment id> FROM=<environment, e.g. staging>)
+$(error usage: make pull EXPERIMENT=<experiment id> FROM=<environment, e.g. staging> [ACCOUNT=<its AWS account id>])
 endif
 endif
 ifneq ($(filter snapshot restore,$(MAKECMDGOALS)),)
@@ -65,8 +65,8 @@ endif
 endif
 
 .PHONY: pull
-pull: $(INSTALLED) ## Copy an experiment from another environment into the data folder: EXPERIMENT=<id> FROM=<env>
-	@$(INFRAMOCK) pull "$(EXPERIMENT)" --from "$(FROM)"
+pull: $(INSTALLED) ## Copy an experiment from another environment into the data folder: EXPERIMENT=<id> FROM=<env> [ACCOUNT=<id>]
+	@$(INFRAMOCK) pull "$(EXPERIMENT)" --from "$(FROM)" $(if $(ACCOUNT),--account "$(ACCOUNT)")
 
 .PHONY: snapshot
 snapshot: $(INSTALLED) ## Save the running stack's whole state as snapshots/<NAME>: NAME=<name>
@@ -89,7 +89,7 @@ seed-sql: $(INSTALLED) ## Insert the data folder's <experiment>/sql/<table>.json
 	@$(INFRAMOCK) seed-sql
 
 .PHONY: clean-sql
-clean-sql: $(INSTALLED) ## Remove the Postgres data folder (<state>/postgres); the stack must be stopped
+clean-sql: $(INSTALLED) ## Remove the Postgres data (<state>/postgres; Docker road: the pg_data volume); the stack must be stopped
 	@$(INFRAMOCK) clean-sql
 
 .PHONY: clean-state

@@ -12,6 +12,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +21,9 @@ from inframock.errors import InframockError, UsageError, reported
 from inframock.definition.profiles import runs
 from inframock.output import console, views
 from inframock.settings import Settings, portable_raw_settings
+
+if TYPE_CHECKING:
+    from inframock.status import StackStatus
 
 
 class _Commands(click.Group):
@@ -222,6 +226,22 @@ def _seed(settings: Settings, everything: bool = False) -> int:
 
 
 @cli.command()
+def relay() -> None:
+    """Run the result relay of the profile in the foreground (the Compose
+    `relay` service): drain its queue and POST each result to the API, until
+    SIGTERM or Ctrl-C. `make run` on the embedded road runs it by itself."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.aws.endpoint import check_endpoint_is_local
+
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.relay import serve
+
+    settings = Settings.load()
+    check_endpoint_is_local(settings.aws_endpoint, settings.allow_endpoint)
+    sys.exit(serve(settings))
+
+
+@cli.command()
 def stop() -> None:
     """Stop the stack that `make start` started, or `make run` in another terminal."""
     # pylint: disable-next=import-outside-toplevel
@@ -230,7 +250,7 @@ def stop() -> None:
     settings = Settings.load()
     road = _road(settings)
     if road.docker:
-        compose.become(road.command(compose.DOWN))
+        compose.become(road.command(compose.down_args(road)))
     sys.exit(stop_stack(settings))
 
 
@@ -260,11 +280,29 @@ def status(as_json: bool) -> None:
         aws_version = compose.engine_version(road)
     report = collect_status(settings, aws_version)
     report.compose_project = road.project if road.docker else None
+    if road.docker:
+        _add_containers(report, road, settings)
     if as_json:
         console.json_document(dataclasses.asdict(report))
     else:
         views.status_report(report)
     sys.exit(0 if report.healthy else 1)
+
+
+def _add_containers(
+    report: StackStatus, road: compose.Road, settings: Settings
+) -> None:
+    """The profile's services status cannot ask over a socket (the relay), as
+    their Compose containers: healthy only while running."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.status import ServiceStatus
+
+    known = {service.name for service in report.services}
+    for name, state in compose.container_services(road, settings, known):
+        report.services.append(
+            ServiceStatus(name, state == "running", "container", state)
+        )
+        report.healthy = report.healthy and state == "running"
 
 
 @cli.command()
@@ -301,21 +339,30 @@ def env() -> None:
     required=True,
     help="The environment to read from, e.g. staging or production.",
 )
-def pull(experiment: str, environment: str) -> None:
+@click.option(
+    "--account",
+    default="",
+    help="The environment's AWS account, which the current profile's bucket "
+    "names end with (default: the account of your credentials).",
+)
+def pull(experiment: str, environment: str, account: str) -> None:
     """Copy EXPERIMENT from another environment into the data folder.
 
-    Reads experiments-<env>, samples-<env>, projects-<env>, and
-    EXPERIMENT's objects in biomage-source-<env>, processed-matrix-<env> and
-    cell-sets-<env>, with your own AWS credentials (and AWS_PROFILE), or from
-    INFRAMOCK_PULL_ENDPOINT when set, and never writes there. Writes only the
-    files that changed into BIOMAGE_DATA_PATH/EXPERIMENT/; `make reload-data`
-    then loads them.
+    Reads what the profile's stack holds of it there, with your own AWS
+    credentials (and AWS_PROFILE), or from INFRAMOCK_PULL_ENDPOINT when set,
+    and never writes there. Profile 2021: experiments-<env>, samples-<env>,
+    projects-<env>, and EXPERIMENT's objects in biomage-source-<env>,
+    processed-matrix-<env> and cell-sets-<env>. Profile current: the objects
+    in biomage-source-<env>-<account>, processed-matrix-<env>-<account> and
+    cell-sets-<env>-<account>. Writes only the files that changed into
+    BIOMAGE_DATA_PATH/EXPERIMENT/, named as the profile's loader reads them;
+    `make reload-data` then loads them.
     """
     # pylint: disable-next=import-outside-toplevel
     from inframock import pull as pulling
 
     settings = Settings.load()
-    report = pulling.pull(settings, experiment, environment)
+    report = pulling.pull(settings, experiment, environment, account)
     pulling.summary(report, experiment, settings.data_path / experiment)
 
 
@@ -370,11 +417,17 @@ def seed_sql() -> None:
 
 @cli.command("clean-sql")
 def clean_sql() -> None:
-    """Remove PostgreSQL's data folder (only while the stack is stopped)."""
+    """Remove PostgreSQL's data folder (only while the stack is stopped); on the
+    Docker road the project's `pg_data` volume (Docker refuses while a
+    container of the project uses it)."""
     # pylint: disable-next=import-outside-toplevel
     from inframock.postgres.commands import clean_sql as remove
 
-    sys.exit(remove(Settings.load()))
+    settings = Settings.load()
+    road = _road(settings)
+    if road.docker:
+        compose.become(["docker", "volume", "rm", compose.pg_data_volume(road)])
+    sys.exit(remove(settings))
 
 
 @cli.command("clean-state")

@@ -17,6 +17,12 @@ exit status is Compose's own.
 Every command names the Compose project (`--project-name`), one per checkout,
 so two checkouts never share containers; and Compose v1, which rejects a
 `name:` in the file, runs the same file.
+
+Which services run is the profile's data, not a branch here: every command
+enables one Compose profile per service the profile's stack `services` names
+(`compose_profiles`). docker-compose.yml puts each service that not every
+profile runs (relay, postgres) in the Compose profile of its own name, so the
+project runs exactly the profile's services, plus the `populate` loader.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import time
 from pathlib import Path
 from typing import IO, NoReturn
 
+from inframock.definition.profiles import stack_for
 from inframock.embedded.record import StackRecord
 from inframock.embedded.supervisor import die_with_parent
 from inframock.errors import UsageError
@@ -55,8 +62,17 @@ SEED_EVERYTHING = ("python", "-m", "populate", "seed", "--all")
 """The loader's command for `make reload-data ALL=1`."""
 DOWN = ("down", "--volumes")
 """Containers, network and the loader's record volume: nothing is left."""
+DOWN_KEEPING_DATA = ("down",)
+"""Containers and network; the volumes stay: PostgreSQL's data (`pg_data`)
+persists across restarts, as on the embedded road (the loader's record volume
+stays too, which is harmless: it is tagged with the stack it describes)."""
+PG_DATA_VOLUME = "pg_data"
+"""The postgres service's named volume in docker-compose.yml."""
 PS = ("ps", "--all")
 """--all lists the exited `populate` too, with the loader's exit status."""
+STATES = ("ps", "--all", "--format", "json")
+"""The same as data: one JSON object per container (Compose >= 2.21: one a
+line; older: one JSON array)."""
 STOP = ("stop",)
 """What the watchdog runs when `make run` dies: the ports are free again."""
 ENGINE_VERSION = (
@@ -77,6 +93,8 @@ exit; end of file without it means `make run` died, so it runs the stop command
 given as its arguments. It ignores the signals that stop `make run` (Ctrl-C
 reaches the whole process group)."""
 GOODBYE = b"done\n"
+POSTGRES_WAIT = 60.0
+"""Seconds `make run` waits for the postgres container before seeding SQL."""
 NOT_IN_PROJECT_NAMES = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -92,6 +110,8 @@ class Road:
     reason: str
     project: str = ""
     """The Compose project name (see `project_name`)."""
+    profiles: tuple[str, ...] = ()
+    """The Compose profiles to enable (see `compose_profiles`)."""
 
     @property
     def docker(self) -> bool:
@@ -100,12 +120,14 @@ class Road:
 
     def command(self, args: tuple[str, ...]) -> list[str]:
         """The full Compose command line for `args`, on this project and file."""
+        enabled = [arg for name in self.profiles for arg in ("--profile", name)]
         return [
             *self.compose,
             "--project-name",
             self.project,
             "--file",
             str(COMPOSE_FILE),
+            *enabled,
             *args,
         ]
 
@@ -124,13 +146,25 @@ def project_name(settings: Settings, checkout: Path = COMPOSE_FILE.parent) -> st
     return f"inframock-{folder}-{digest}" if folder else f"inframock-{digest}"
 
 
+def compose_profiles(settings: Settings) -> tuple[str, ...]:
+    """The Compose profiles of the profile's services: one per service, named
+    after it (docker-compose.yml's convention). Services that every profile
+    runs have no Compose profile, so enabling theirs changes nothing; a service
+    in a Compose profile of its own runs only when the profile names it."""
+    return stack_for(settings).services
+
+
 def take_road(settings: Settings, quiet: bool = False) -> Road:
     """Choose the road for these settings and say which one and why (unless
     `quiet`: for output that must be JSON only)."""
     record = StackRecord.read_live(settings.state_dir)
     road = choose_road(settings.runtime, record.pid if record else None)
     if road.docker:
-        road = dataclasses.replace(road, project=project_name(settings))
+        road = dataclasses.replace(
+            road,
+            project=project_name(settings),
+            profiles=compose_profiles(settings),
+        )
     if not quiet:
         console.note(f"{'docker' if road.docker else 'local'} road: {road.reason}")
     return road
@@ -196,6 +230,17 @@ def _succeeds(command: list[str]) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return result.returncode == 0
+
+
+def down_args(road: Road) -> tuple[str, ...]:
+    """`make stop`: keep the volumes of a project that runs postgres (its data
+    persists until `make clean-sql`), else remove them with the containers."""
+    return DOWN_KEEPING_DATA if "postgres" in road.profiles else DOWN
+
+
+def pg_data_volume(road: Road) -> str:
+    """The Docker name of the project's PostgreSQL volume (`<project>_pg_data`)."""
+    return f"{road.project}_{PG_DATA_VOLUME}"
 
 
 def reload_args(everything: bool) -> tuple[str, ...]:
@@ -288,6 +333,8 @@ def _announce(road: Road, settings: Settings, launched: float, lines: IO[str]) -
             continue
         code = attributes.get("exitCode", "?")
         if code == "0":
+            if "postgres" in road.profiles:
+                seed_sql_when_ready(road, settings)
             banner(road, settings, time.monotonic() - launched)
         else:
             console.error(
@@ -296,6 +343,38 @@ def _announce(road: Road, settings: Settings, launched: float, lines: IO[str]) -
                 "`make reload-data`."
             )
         return
+
+
+def seed_sql_when_ready(
+    road: Road, settings: Settings, wait: float = POSTGRES_WAIT
+) -> int:
+    """The data folder's `sql/*.json` into the postgres container, as `make run`
+    does on the embedded road once it is loaded: from this process, through the
+    published port, once the server answers (its first start runs initdb).
+    Returns load_sql's status; 1 with a warning if the server never answered
+    or Compose has no postgres container."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.postgres.commands import load_sql
+
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.postgres.server import can_connect
+
+    host, port = settings.client_host, settings.postgres_port
+    if "postgres" not in container_states(road):
+        console.warn(
+            "Compose runs no postgres container: the sql/ files were not loaded"
+        )
+        return 1
+    deadline = time.monotonic() + wait
+    while not can_connect(host, port):
+        if time.monotonic() > deadline:
+            console.warn(
+                f"postgres does not answer on {host}:{port} after {wait:.0f} s: its "
+                "sql/ files were not loaded (`make seed-sql` once it answers)"
+            )
+            return 1
+        time.sleep(0.5)
+    return load_sql(settings)
 
 
 def banner(road: Road, settings: Settings, seconds: float) -> None:
@@ -320,8 +399,11 @@ def banner(road: Road, settings: Settings, seconds: float) -> None:
             f"{console.plural(items, 'item')}, {console.size(stored)} into S3"
         )
     services = [
-        ("aws", f"{engine}, container"),
-        ("redis", f"{status.services[1].version}, container"),
+        (
+            service.name,
+            f"{engine if service.name == 'aws' else service.version}, " "container",
+        )
+        for service in status.services
     ]
     views.docker_banner(settings, road.project, services, loaded, seconds)
 
@@ -340,6 +422,49 @@ def engine_version(road: Road) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def container_states(road: Road) -> dict[str, str]:
+    """Each service's container state (`running`, `exited`…) from Compose; {}
+    if Compose cannot say."""
+    try:
+        result = subprocess.run(
+            road.command(STATES),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return parse_states(result.stdout) if result.returncode == 0 else {}
+
+
+def parse_states(text: str) -> dict[str, str]:
+    """`ps --format json` output (an array, or one object a line) → service: state."""
+    rows: list[object] = []
+    for line in text.splitlines():
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            continue
+        rows.extend(parsed if isinstance(parsed, list) else [parsed])
+    return {
+        str(row["Service"]): str(row.get("State", "?")).lower()
+        for row in rows
+        if isinstance(row, dict) and "Service" in row
+    }
+
+
+def container_services(
+    road: Road, settings: Settings, known: set[str]
+) -> list[tuple[str, str]]:
+    """(service, state) of the profile's services that status cannot ask over a
+    socket (the relay, which serves nothing): their container's state."""
+    names = [name for name in stack_for(settings).services if name not in known]
+    states = container_states(road) if names else {}
+    return [(name, states.get(name, "no container")) for name in names]
 
 
 def become(command: list[str]) -> NoReturn:

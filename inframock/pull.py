@@ -5,20 +5,28 @@ own AWS credentials (and AWS_PROFILE), so every remote client is read-only by
 construction: a hook refuses any operation but the few reads a pull needs,
 before a request is signed.
 
-The files written are exactly what the loader reads: `mock_experiment.json`,
+The profile (INFRAMOCK_PROFILE) says what is read and written, from its stack's
+data: each local bucket name is the remote's with `development` (and the
+account `000000000000`, for the `current` profile's suffixed buckets) in place
+of the environment (and its account: `--account`, else the credentials' own,
+from STS GetCallerIdentity). The files written are exactly what the profile's
+loader reads: in the `2021` profile `mock_experiment.json`,
 `mock_samples.json`, an empty `mock_plots_tables.json`, and when the remote has
 them `mock_projects.json`, `r.rds.gz`, `processed-matrix.r.rds.gz` and
+`mock_cell_sets.json`; in the `current` profile, which has no DynamoDB
+(experiments live in the environment's Aurora, which a pull does not reach),
+`biomage-source.r.rds.gz`, `processed-matrix.r.rds.gz` and
 `mock_cell_sets.json`. Numbers stay exact (DynamoDB's decimals are written as
 JSON numbers, digit for digit); an item holding sets or binary is written in
-DynamoDB's typed JSON, which the loader reads back exactly. The experiment keeps
-`meta.pipeline` and `meta.gem2s`: the API in development asks Step Functions
-about those executions, and the local endpoint's `ExecutionDoesNotExist` makes
-it report them SUCCEEDED (without them it reports NOT_CREATED and refuses work).
-Only what changed is written: JSON files whose bytes differ, and S3 objects
-whose ETag differs from the last pull's (kept in the hidden `.pull.json`, which
-the loader ignores) or whose local copy was changed. Every file is written to a
-hidden temporary file in the same folder and renamed, so the data folder never
-holds half a file.
+DynamoDB's typed JSON, which the loader reads back exactly. The experiment
+keeps `meta.pipeline` and `meta.gem2s`: the API in development asks Step
+Functions about those executions, and the local endpoint's
+`ExecutionDoesNotExist` makes it report them SUCCEEDED (without them it reports
+NOT_CREATED and refuses work). Only what changed is written: JSON files whose
+bytes differ, and S3 objects whose ETag differs from the last pull's (kept in
+the hidden `.pull.json`, which the loader ignores) or whose local copy was
+changed. Every file is written to a hidden temporary file in the same folder
+and renamed, so the data folder never holds half a file.
 """
 
 from __future__ import annotations
@@ -45,16 +53,23 @@ from inframock.output import console
 from inframock.output.progress import progress_board
 from inframock.aws.clients import DUMMY_CREDENTIALS
 from inframock.data.dataset import EXPERIMENT_ID
+from inframock.definition.profiles import stack_for
+from inframock.definition.stack import ACCOUNT_ID, ENVIRONMENT, Stack
 from inframock.settings import Settings
 from inframock.errors import InframockError
 
 MB = 1024 * 1024
 PROGRESS_ABOVE = 8 * MB
 SIDECAR = ".pull.json"
-ENVIRONMENT = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+ENVIRONMENT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+ACCOUNT = re.compile(r"[0-9]{12}")
+LOCAL_BUCKET = re.compile(rf"(.+)-{ENVIRONMENT}(-{ACCOUNT_ID})?")
+"""A bucket of a profile: its base, and whether it carries the account."""
 
 DUMMY_ACCESS_KEY = DUMMY_CREDENTIALS["aws_access_key_id"]
-READ_OPERATIONS = frozenset({"Query", "GetItem", "HeadObject", "GetObject"})
+READ_OPERATIONS = frozenset(
+    {"Query", "GetItem", "HeadObject", "GetObject", "GetCallerIdentity"}
+)
 """Everything a pull may ask of the remote side."""
 
 TRANSFER = TransferConfig(multipart_chunksize=8 * MB, max_concurrency=4)
@@ -88,6 +103,7 @@ class Remote:
     s3: Any
     where: str
     """The endpoint, or `AWS` for the real thing, for messages."""
+    sts: Any = None
 
     @classmethod
     def connect(cls, settings: Settings, environment: str) -> "Remote":
@@ -105,7 +121,7 @@ class Remote:
             session = boto3.session.Session(region_name=settings.region)
             clients = [
                 session.client(service, endpoint_url=endpoint, config=config)
-                for service in ("dynamodb", "s3")
+                for service in ("dynamodb", "s3", "sts")
             ]
             credentials = session.get_credentials()
         except ProfileNotFound as err:
@@ -120,7 +136,28 @@ class Remote:
             )
         for client in clients:
             client.meta.events.register("before-call.*.*", refuse_writes)
-        return cls(environment, *clients, where=endpoint or "AWS")
+        dynamodb, s3, sts = clients
+        return cls(environment, dynamodb, s3, where=endpoint or "AWS", sts=sts)
+
+    def account(self) -> str:
+        """The account the credentials belong to (STS GetCallerIdentity)."""
+        return str(self.sts.get_caller_identity()["Account"])
+
+
+def remote_bucket(local: str, environment: str, account: str) -> str:
+    """The name `environment` (in `account`) gives the profile's bucket `local`:
+    `biomage-source-development` → `biomage-source-staging`,
+    `biomage-source-development-000000000000` → `biomage-source-staging-<account>`."""
+    found = LOCAL_BUCKET.fullmatch(local)
+    if found is None:
+        raise PullError(f"bucket {local} is not named <base>-{ENVIRONMENT}[-account]")
+    base, suffixed = found.group(1), found.group(2)
+    return f"{base}-{environment}" + (f"-{account}" if suffixed else "")
+
+
+def _needs_account(stack: Stack) -> bool:
+    """True when the profile's buckets carry the account in their names."""
+    return any(name.endswith(f"-{ACCOUNT_ID}") for name in stack.data.buckets)
 
 
 @dataclasses.dataclass
@@ -131,29 +168,93 @@ class PullReport:
     unchanged: list[str] = dataclasses.field(default_factory=list)
 
 
-def pull(settings: Settings, experiment: str, environment: str) -> PullReport:
-    """Copy `experiment` of `environment` into `BIOMAGE_DATA_PATH/<experiment>/`."""
+def pull(
+    settings: Settings, experiment: str, environment: str, account: str = ""
+) -> PullReport:
+    """Copy `experiment` of `environment` into `BIOMAGE_DATA_PATH/<experiment>/`.
+
+    `account` is the environment's AWS account, for a profile whose bucket
+    names carry it ('': the account of the credentials).
+    """
     if not EXPERIMENT_ID.fullmatch(experiment):
         raise PullError(f"{experiment!r} is not an experiment id")
-    if not ENVIRONMENT.fullmatch(environment):
+    if not ENVIRONMENT_NAME.fullmatch(environment):
         raise PullError(f"{environment!r} is not an environment name (e.g. staging)")
+    if account and not ACCOUNT.fullmatch(account):
+        raise PullError(f"{account!r} is not an AWS account id (12 digits)")
+    stack = stack_for(settings)
     remote = Remote.connect(settings, environment)
-    console.note(f"pulling {experiment} from {environment} ({remote.where})")
     try:
-        return _pull(remote, experiment, settings.data_path / experiment)
+        if _needs_account(stack) and not account:
+            account = remote.account()
+        where = f"{environment}, account {account}" if account else environment
+        console.note(
+            f"pulling {experiment} from {where} ({remote.where}) for profile "
+            f"{stack.profile}"
+        )
+        return _pull(
+            remote, stack, account, experiment, settings.data_path / experiment
+        )
     except ClientError as err:
         raise PullError(f"{environment} ({remote.where}): {_reason(err)}") from None
     except BotoCoreError as err:
         raise PullError(f"{environment} ({remote.where}): {err}") from None
 
 
-def _pull(remote: Remote, experiment: str, folder: Path) -> PullReport:
+def _pull(
+    remote: Remote, stack: Stack, account: str, experiment: str, folder: Path
+) -> PullReport:
+    data = stack.data
+
+    def source(local: str, key: str) -> S3Object:
+        return S3Object(remote_bucket(local, remote.environment, account), key)
+
+    objects = (
+        (data.source_file, source(data.source_bucket, f"{experiment}/r.rds")),
+        (data.matrix_file, source(data.matrix_bucket, f"{experiment}/r.rds")),
+        ("mock_cell_sets.json", source(data.cell_sets_bucket, experiment)),
+    )
+    report = PullReport()
+    if stack.table("experiments") is None:
+        _refuse_if_absent(remote, experiment, [s for _, s in objects])
+        console.note(
+            f"profile {stack.profile} keeps experiments in PostgreSQL, which a pull "
+            "does not read: add its rows as sql/<table>.json (see README)"
+        )
+    else:
+        _pull_documents(remote, experiment, folder, report)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, obj in objects:
+        pulled = _pull_object(remote, obj, folder / name)
+        if pulled is not None:
+            (report.written if pulled else report.unchanged).append(name)
+    return report
+
+
+def _refuse_if_absent(remote: Remote, experiment: str, objects: list[S3Object]) -> None:
+    """PullError (nothing written) when the remote has none of `objects`."""
+    for obj in objects:
+        try:
+            remote.s3.head_object(Bucket=obj.bucket, Key=obj.key)
+            return
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in {"404", "NoSuchKey"}:
+                raise
+    listed = ", ".join(str(obj) for obj in objects)
+    raise PullError(
+        f"no experiment {experiment} in {remote.environment}: none of {listed}"
+    )
+
+
+def _pull_documents(
+    remote: Remote, experiment: str, folder: Path, report: PullReport
+) -> None:
+    """The experiment's DynamoDB items as the data folder's JSON files."""
     env = remote.environment
     experiments = _items(remote, f"experiments-{env}", experiment)
     if not experiments:
         raise PullError(f"no experiment {experiment} in experiments-{env}")
     samples = _items(remote, f"samples-{env}", experiment)
-    report = PullReport()
     folder.mkdir(parents=True, exist_ok=True)
     documents = {
         "mock_experiment.json": items_json(experiments[:1], single=True),
@@ -166,19 +267,6 @@ def _pull(remote: Remote, experiment: str, folder: Path) -> PullReport:
     for name, text in documents.items():
         changed = _write_if_changed(folder / name, text.encode())
         (report.written if changed else report.unchanged).append(name)
-    objects = (
-        ("r.rds.gz", S3Object(f"biomage-source-{env}", f"{experiment}/r.rds")),
-        (
-            "processed-matrix.r.rds.gz",
-            S3Object(f"processed-matrix-{env}", f"{experiment}/r.rds"),
-        ),
-        ("mock_cell_sets.json", S3Object(f"cell-sets-{env}", experiment)),
-    )
-    for name, source in objects:
-        pulled = _pull_object(remote, source, folder / name)
-        if pulled is not None:
-            (report.written if pulled else report.unchanged).append(name)
-    return report
 
 
 def _items(remote: Remote, table: str, experiment: str) -> list[dict[str, Any]]:

@@ -16,21 +16,31 @@ included), and this thread in the `make run` process drains it:
   slow or answering an error) stays in the queue, hidden for the retry
   policy's next delay, and is tried again until the policy's retries are
   spent; every failure is logged. Nothing is lost while the stack runs.
+
+On the embedded road it is a thread of `make run`; on the Compose road the
+`relay` service runs `serve` (`python -m populate relay`) in the foreground of
+its own container, against the `aws` service.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import signal
 import threading
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from inframock.aws.clients import Clients
 from inframock.aws.listings import subscriptions
+from inframock.definition.profiles import stack_for
 from inframock.definition.stack import Relay, Stack
+from inframock.errors import InframockError
 from inframock.output import console
 from inframock.seed.provision import relay_queue_arn
 from inframock.settings import Settings
@@ -41,6 +51,9 @@ POLL_SECONDS = 1
 """Long-poll wait per receive: also how soon a stop is noticed."""
 DELIVERY_WORKERS = 4
 """Deliveries at once, so one slow answer does not hold up the others."""
+QUEUE_WAIT_SECONDS = 600.0
+"""How long `serve` waits for provisioning to create the relay's queue (the
+Compose `populate` service does it while the relay starts beside it)."""
 
 
 class Delivery:
@@ -127,6 +140,33 @@ class ResultRelay:
         self._thread.start()
         return self
 
+    def wait_for_queue(self, timeout: float) -> bool:
+        """Wait until the relay's queue exists (provisioning made it); False if
+        `timeout` passes or `stop` is called first."""
+        deadline = time.monotonic() + timeout
+        said = False
+        while not self._stop.is_set():
+            try:
+                self.clients.sqs.get_queue_url(QueueName=self.relay.queue)
+                return True
+            except (BotoCoreError, ClientError) as err:
+                if time.monotonic() > deadline:
+                    console.service_line("relay", f"no queue {self.relay.queue}: {err}")
+                    return False
+                if not said:
+                    console.service_line(
+                        "relay",
+                        f"waiting for {self.relay.queue} at "
+                        f"{self.clients.endpoint} (provisioning creates it)",
+                    )
+                    said = True
+            self._stop.wait(POLL_SECONDS)
+        return False
+
+    def stopping(self) -> bool:
+        """True once `stop` was called."""
+        return self._stop.is_set()
+
     def _subscription_arn(self) -> str:
         """The ARN of the queue's subscription to the topic (a restored snapshot
         makes a new one, so it is looked up again for each batch)."""
@@ -139,6 +179,14 @@ class ResultRelay:
             ),
             self._subscription,
         )
+
+    def stop_receiving(self) -> None:
+        """Ask the relay to stop (safe from a signal handler); `stop` waits."""
+        self._stop.set()
+
+    def wait_stopped(self, seconds: float) -> bool:
+        """Wait up to `seconds` for a stop request; True once there is one."""
+        return self._stop.wait(seconds)
 
     def stop(self) -> None:
         """Stop receiving; messages not yet delivered stay in the queue."""
@@ -218,3 +266,45 @@ class ResultRelay:
             self.clients.sqs.delete_message(QueueUrl=self._url, ReceiptHandle=receipt)
         except Exception as err:  # pylint: disable=broad-exception-caught
             console.service_line("relay", f"cannot delete a delivered message: {err}")
+
+
+def serve(settings: Settings) -> int:
+    """Run the relay in the foreground until SIGTERM or SIGINT: the Compose
+    `relay` service's command. Returns the exit status (0 after a signal).
+
+    On a signal it stops receiving and returns once the POSTs in flight are
+    done (within a second when none is, at most the 8 s POST timeout, under
+    Docker's 10 s stop grace); messages not yet received stay in the queue for
+    the next start.
+    """
+    stack = stack_for(settings)
+    if stack.topic.relay is None:
+        raise InframockError(
+            f"profile {stack.profile} has no result relay: its topic delivers by "
+            "itself (INFRAMOCK_PROFILE=current has one)"
+        )
+    relay = ResultRelay(settings, stack)
+
+    def on_signal(signum: int, _: object) -> None:
+        console.service_line("relay", f"{signal.Signals(signum).name}: stopping")
+        relay.stop_receiving()
+
+    previous = {
+        sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        if not relay.wait_for_queue(QUEUE_WAIT_SECONDS):
+            return 0 if relay.stopping() else 1
+        relay.start()
+        console.service_line(
+            "relay",
+            f"relaying {stack.topic.name} through {relay.relay.queue} to the "
+            "apiUrl of each message",
+        )
+        while not relay.stopping():
+            relay.wait_stopped(POLL_SECONDS)
+        relay.stop()
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

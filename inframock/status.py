@@ -216,12 +216,14 @@ def _postgres_status(
     settings: Settings, record: StackRecord | None, pid: int | None
 ) -> ServiceStatus:
     # pylint: disable-next=import-outside-toplevel
-    from inframock.postgres.server import DATABASE, SUPERUSER, can_connect
+    from inframock.postgres.server import DATABASE, SUPERUSER, server_version
 
     host, port = settings.client_host, settings.postgres_port
     url = f"postgresql://{SUPERUSER}@{url_host(host)}:{port}/{DATABASE}"
-    version = record.services.get("postgres", "?") if record else "?"
-    service = ServiceStatus("postgres", can_connect(host, port), url, version)
+    # Not started by `make run` (a Compose container): the server says itself.
+    known = record.services.get("postgres", "") if record else ""
+    answered = server_version(host, port)
+    service = ServiceStatus("postgres", bool(answered), url, known or answered or "?")
     return _process(service, pid) if service.up else service
 
 

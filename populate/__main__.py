@@ -1,7 +1,8 @@
-"""`python -m populate seed [--all]`: the Compose `populate` container's command.
+"""`python -m populate seed [--all]` and `python -m populate relay`: the
+commands of the Compose `populate` and `relay` containers.
 
-A thin entry into inframock's command line, so the container and `make run`
-seed with the same code.
+A thin entry into inframock's command line, so the containers and `make run`
+seed and relay with the same code.
 """
 
 from inframock.cli import cli

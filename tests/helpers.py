@@ -3,11 +3,14 @@ into a running stack (its items, object versions and processes)."""
 
 from __future__ import annotations
 
+import http.server
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
+import boto3
 import psutil
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
@@ -20,7 +23,13 @@ from inframock.testing.datafolder import (
     write_json,
     write_rds,
 )
-from inframock.testing.harness import RunningStack, free_port, port_is_free, wait_until
+from inframock.testing.harness import (
+    RunningStack,
+    base_env,
+    free_port,
+    port_is_free,
+    wait_until,
+)
 
 GOOD = "exp-good-1"
 PLOTS = 6
@@ -140,3 +149,67 @@ def npm_ci(folder: Path, what: str) -> Path:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return folder
+
+
+class Receiver(http.server.ThreadingHTTPServer):
+    """A stand-in API: records each POST (path, headers, body) and answers 200."""
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+        super().__init__((host, port), _Handler)
+        self.received: list[tuple[str, dict[str, str], bytes]] = []
+        self.url = f"http://{host}:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop serving and free the port."""
+        self.shutdown()
+        self.server_close()
+
+    def paths(self) -> list[str]:
+        """The paths POSTed to so far."""
+        return [path for path, _, _ in self.received]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:  # pylint: disable=invalid-name
+        """Record the request and answer 200 `ok`, as the API does."""
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.server.received.append((self.path, headers, body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *_: Any) -> None:  # quiet
+        pass
+
+
+def remote_client(endpoint: str, service: str) -> Any:
+    """A client of the "remote" environment (a second moto) that pull tests fill."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="remote",
+        aws_secret_access_key="remote",
+    )
+
+
+def pull_env(tmp: Path, remote: str, **overrides: str) -> dict[str, str]:
+    """The CLI's environment for `pull`: the remote endpoint, credentials from
+    AWS_PROFILE (a reader's), then `overrides`."""
+    config = tmp / "aws-config"
+    config.write_text(
+        "[profile staging-reader]\nregion = eu-west-1\n"
+        "aws_access_key_id = reader\naws_secret_access_key = reader\n"
+    )
+    return base_env(
+        tmp,
+        INFRAMOCK_PULL_ENDPOINT=remote,
+        AWS_PROFILE="staging-reader",
+        AWS_CONFIG_FILE=str(config),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp / "no-credentials"),
+        **overrides,
+    )

@@ -9,9 +9,7 @@ on it, and retries until a receiver that was down comes up.
 from __future__ import annotations
 
 import gzip
-import http.server
 import json
-import threading
 import time
 from typing import Any, Iterator
 
@@ -25,6 +23,7 @@ from inframock.testing.harness import (
     port_is_free,
     wait_until,
 )
+from tests.helpers import Receiver
 
 ACCOUNT = "000000000000"
 TOPIC = "work-results-development-default-v2"
@@ -56,41 +55,6 @@ SPATIAL_CORS = {"spatial-images", "spatial-segmentations", "spatial-molecules"}
 def bucket(base: str) -> str:
     """A bucket name as iac's s3-v2 makes it."""
     return f"{base}-development-{ACCOUNT}"
-
-
-class Receiver(http.server.ThreadingHTTPServer):
-    """A stand-in API: records each POST (path, headers, body) and answers 200."""
-
-    def __init__(self, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
-        self.received: list[tuple[str, dict[str, str], bytes]] = []
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        """Stop serving and free the port."""
-        self.shutdown()
-        self.server_close()
-
-    def paths(self) -> list[str]:
-        """The paths POSTed to so far."""
-        return [path for path, _, _ in self.received]
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:  # pylint: disable=invalid-name
-        """Record the request and answer 200 `ok`, as the API does."""
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        self.server.received.append((self.path, headers, body))
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *_: Any) -> None:  # quiet
-        pass
 
 
 @pytest.fixture(scope="module", name="receiver")

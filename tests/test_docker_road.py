@@ -37,7 +37,7 @@ from inframock.testing.datafolder import (
     write_json,
 )
 
-from tests.helpers import publish_to_an_api_that_is_down
+from tests.helpers import Receiver, publish_to_an_api_that_is_down
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKOUT_FILES = ("docker-compose.yml", "requirements.txt", ".dockerignore")
@@ -60,6 +60,28 @@ def pinned_images() -> list[str]:
     return images + re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)
 
 
+OPTIONAL_IMAGES = ("postgres:",)
+"""Images the tests do without when absent (the offline stand-ins have no
+PostgreSQL): the `current` stack then runs from a checkout copy without that
+service, which tests/test_compose_current.py checks statically."""
+
+
+def required_images() -> list[str]:
+    """The pinned images every test here needs."""
+    return [i for i in pinned_images() if not i.startswith(OPTIONAL_IMAGES)]
+
+
+def image_present(image: str) -> bool:
+    """True when `image` is in the local engine (these tests never pull)."""
+    result = subprocess.run(
+        ["docker", "image", "inspect", image],
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )
+    return result.returncode == 0
+
+
 def why_no_docker() -> str:
     """Why this machine cannot run the Docker road here, or '' when it can."""
     if shutil.which("docker") is None:
@@ -67,11 +89,11 @@ def why_no_docker() -> str:
     probes = {
         "no Docker engine answers `docker info`": ["docker", "info"],
         "no `docker compose`": ["docker", "compose", "version"],
-        f"pinned images not present locally: {pinned_images()}": [
+        f"pinned images not present locally: {required_images()}": [
             "docker",
             "image",
             "inspect",
-            *pinned_images(),
+            *required_images(),
         ],
     }
     for reason, command in probes.items():
@@ -167,8 +189,9 @@ class DockerStack(RunningStack):
         )
 
 
-def copy_checkout(target: Path) -> Path:
-    """The files the Docker road needs, in a folder of another name."""
+def copy_checkout(target: Path, without: tuple[str, ...] = ()) -> Path:
+    """The files the Docker road needs, in a folder of another name; the
+    Compose services `without` left out of its docker-compose.yml."""
     target.mkdir(parents=True)
     for name in CHECKOUT_FILES:
         shutil.copy2(ROOT / name, target / name)
@@ -178,6 +201,11 @@ def copy_checkout(target: Path) -> Path:
             target / package,
             ignore=shutil.ignore_patterns("__pycache__"),
         )
+    if without:
+        spec = yaml.safe_load((target / "docker-compose.yml").read_text())
+        for service in without:
+            del spec["services"][service]
+        (target / "docker-compose.yml").write_text(yaml.safe_dump(spec))
     return target
 
 
@@ -376,3 +404,87 @@ def test_stop_leaves_nothing(stack: DockerStack) -> None:
     assert stack.process.wait(timeout=STOPPED_WITHIN) == 0
     assert stack.ports_free()
     assert not stack.containers("-a")
+
+
+# The `current` profile: its services from its data, the relay as a container --
+
+CURRENT_TOPIC_ARN = (
+    "arn:aws:sns:eu-west-1:000000000000:work-results-development-default-v2"
+)
+
+
+def write_current_experiment(data: Path, experiment: str, rds: bytes) -> None:
+    """One experiment under the current profile's data-folder names."""
+    folder = experiment_folder(data, experiment)
+    (folder / "biomage-source.r.rds.gz").write_bytes(gzip.compress(rds))
+    write_json(folder, "mock_cell_sets.json", {"cellSets": []})
+
+
+def host_listener() -> Receiver:
+    """The stand-in API where containers reach the host (see BridgeDeliveries)."""
+    try:
+        return Receiver(host=host_gateway())
+    except OSError:  # Docker Desktop
+        return Receiver()
+
+
+def test_the_current_profile_runs_its_services_and_relays_to_the_host(
+    tmp_path: Path,
+) -> None:
+    postgres = next(i for i in pinned_images() if i.startswith("postgres:"))
+    without = () if image_present(postgres) else ("postgres",)
+    listener = host_listener()
+    checkout = copy_checkout(tmp_path / "checkout-c", without)
+    env = base_env(
+        tmp_path / "checkout-c-settings",
+        INFRAMOCK_RUNTIME="docker",
+        INFRAMOCK_PROFILE="current",
+        INFRAMOCK_RELAY_DELAYS="1,2",
+        INFRAMOCK_TEST_CWD=str(checkout),
+    )
+    write_current_experiment(Path(env["BIOMAGE_DATA_PATH"]), "exp-c", RDS_B)
+    stack = DockerStack(checkout, env)
+    try:
+        stack.wait_ready(START_TIMEOUT)
+        buckets = [b["Name"] for b in stack.client("s3").list_buckets()["Buckets"]]
+        assert len(buckets) == 13
+        assert all(b.endswith("-development-000000000000") for b in buckets)
+        body = stack.client("s3").get_object(
+            Bucket="biomage-source-development-000000000000", Key="exp-c/r.rds"
+        )["Body"]
+        assert body.read() == RDS_B
+        subscriptions = stack.client("sns").list_subscriptions_by_topic(
+            TopicArn=CURRENT_TOPIC_ARN
+        )["Subscriptions"]
+        assert [s["Protocol"] for s in subscriptions] == ["sqs"]
+
+        report = json.loads(stack.cli("status", "--json").stdout)
+        services = {s["name"]: s for s in report["services"]}
+        assert services["relay"]["up"], services
+        assert services["relay"]["version"] == "running"
+        assert services["postgres"]["up"] is not bool(without)
+        assert not report["missing"], report["missing"]
+
+        api = f"http://host.docker.internal:{listener.server_address[1]}"
+        message = {"experimentId": "exp-c", "apiUrl": api, "status": "done"}
+        stack.client("sns").publish(
+            TopicArn=CURRENT_TOPIC_ARN,
+            Message=json.dumps(message),
+            MessageAttributes={
+                "type": {"DataType": "String", "StringValue": "PipelineResponse"}
+            },
+        )
+        wait_until(lambda: listener.received, 30, "the relay's delivery on the host")
+        path, headers, raw = listener.received[0]
+        assert path == "/v2/pipelineResults"
+        assert headers["x-amz-sns-topic-arn"] == CURRENT_TOPIC_ARN
+        assert headers["content-type"] == "text/plain"
+        assert json.loads(json.loads(raw)["Message"]) == message
+
+        stopped = stack.cli("stop")
+        assert stopped.returncode == 0, stopped.stdout
+        assert stack.process.wait(timeout=STOPPED_WITHIN) == 0
+        assert not stack.containers("-a")
+    finally:
+        stack.down()
+        listener.close()

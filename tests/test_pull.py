@@ -15,7 +15,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 
-import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -24,8 +23,9 @@ from botocore.exceptions import ClientError
 from inframock.data.dataset import parse_json
 from inframock.pull import Remote, RemoteWriteRefused
 from inframock.settings import Settings
-from inframock.testing.harness import ROOT, base_env, cli, standalone_moto
+from inframock.testing.harness import ROOT, cli, standalone_moto
 from inframock.testing.datafolder import MB, payload
+from tests.helpers import pull_env, remote_client
 
 ENV = "staging"
 MACHINE = "arn:aws:states:eu-west-1:242905224710:stateMachine:biomage-qc-staging-7c1f"
@@ -41,18 +41,8 @@ def remote_fixture() -> Iterator[str]:
         yield endpoint
 
 
-def _client(endpoint: str, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id="remote",
-        aws_secret_access_key="remote",
-    )
-
-
 def _provision(endpoint: str) -> None:
-    ddb, s3 = _client(endpoint, "dynamodb"), _client(endpoint, "s3")
+    ddb, s3 = remote_client(endpoint, "dynamodb"), remote_client(endpoint, "s3")
     for table, key in (
         (f"experiments-{ENV}", "experimentId"),
         (f"samples-{ENV}", "experimentId"),
@@ -136,7 +126,7 @@ def seed(
 ) -> None:
     """Put one experiment, its project and objects on the remote side (again: a
     new version)."""
-    ddb, s3 = _client(endpoint, "dynamodb"), _client(endpoint, "s3")
+    ddb, s3 = remote_client(endpoint, "dynamodb"), remote_client(endpoint, "s3")
     serialize = TypeSerializer().serialize
     for table, item in (
         (f"experiments-{ENV}", experiment_item(experiment, name)),
@@ -157,7 +147,7 @@ def seed(
 
 def remote_state(endpoint: str) -> dict[str, Any]:
     """Everything the remote side holds: tables, items, buckets, object versions."""
-    ddb, s3 = _client(endpoint, "dynamodb"), _client(endpoint, "s3")
+    ddb, s3 = remote_client(endpoint, "dynamodb"), remote_client(endpoint, "s3")
     tables = ddb.list_tables()["TableNames"]
     buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
     return {
@@ -182,22 +172,6 @@ def _scan(ddb: Any, table: str) -> list[dict[str, Any]]:
         for page in ddb.get_paginator("scan").paginate(TableName=table)
         for item in page["Items"]
     ]
-
-
-def pull_env(tmp: Path, remote: str) -> dict[str, str]:
-    """The CLI's environment: the remote endpoint, credentials from AWS_PROFILE."""
-    config = tmp / "aws-config"
-    config.write_text(
-        "[profile staging-reader]\nregion = eu-west-1\n"
-        "aws_access_key_id = reader\naws_secret_access_key = reader\n"
-    )
-    return base_env(
-        tmp,
-        INFRAMOCK_PULL_ENDPOINT=remote,
-        AWS_PROFILE="staging-reader",
-        AWS_CONFIG_FILE=str(config),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp / "no-credentials"),
-    )
 
 
 def test_pull_writes_what_the_loader_reads_and_never_writes_remotely(
@@ -346,7 +320,7 @@ def test_a_second_pull_writes_only_what_changed(remote: str, tmp_path: Path) -> 
 def test_absent_project_and_objects_are_skipped_with_a_note(
     remote: str, tmp_path: Path
 ) -> None:
-    ddb = _client(remote, "dynamodb")
+    ddb = remote_client(remote, "dynamodb")
     serialize = TypeSerializer().serialize
     experiment = {"experimentId": "lonely", "projectId": "gone"}
     ddb.put_item(TableName=f"experiments-{ENV}", Item=serialize(experiment)["M"])

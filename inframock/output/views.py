@@ -25,6 +25,7 @@ from inframock.output.console import (
     size,
     warn,
 )
+from inframock.settings import url_host
 
 OBJECT_COLUMNS = (
     ("r.rds", "rds_bytes"),
@@ -181,9 +182,19 @@ def docker_banner(
 
     `services` are (name, description) pairs; `loaded` says what the stack holds.
     """
-    _ready_panel(
-        settings, services, escape(loaded), seconds, [("compose project", project)]
-    )
+    extra = [("compose project", project)] + _relay_rows(settings)
+    _ready_panel(settings, services, escape(loaded), seconds, extra)
+
+
+def _address(settings: Settings, service: str) -> str:
+    """Where clients reach `service`, as the banner shows it."""
+    addresses = {
+        "aws": settings.aws_endpoint,
+        "redis": settings.redis_url,
+        "postgres": f"postgresql://postgres@{url_host(settings.client_host)}:"
+        f"{settings.postgres_port}/aurora_db",
+    }
+    return addresses.get(service, "")
 
 
 def _ready_panel(
@@ -199,8 +210,9 @@ def _ready_panel(
     grid.add_column(style="bold")
     grid.add_column()
     for name, description in services:
-        address = endpoint if name == "aws" else settings.redis_url
-        grid.add_row(f"{name} ({escape(description)})", escape(address))
+        grid.add_row(
+            f"{name} ({escape(description)})", escape(_address(settings, name))
+        )
     grid.add_row("profile", escape(settings.profile))
     grid.add_row("region, account", f"{region}, {ACCOUNT_ID}")
     for label, value in extra or []:

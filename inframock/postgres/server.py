@@ -235,6 +235,25 @@ def can_connect(host: str, port: int, dbname: str = SUPERUSER) -> bool:
         return False
 
 
+def server_version(host: str, port: int) -> str:
+    """The server's own `postgresql <version>` (e.g. of a container); '' if it
+    does not answer."""
+    import psycopg  # pylint: disable=import-outside-toplevel
+
+    try:
+        with psycopg.connect(
+            host=host,
+            port=port,
+            user=SUPERUSER,
+            dbname=SUPERUSER,
+            connect_timeout=CONNECT_TIMEOUT,
+        ) as connection:
+            row = connection.execute("SHOW server_version").fetchone()
+    except psycopg.Error:
+        return ""
+    return f"postgresql {row[0].split()[0]}" if row else ""
+
+
 def bootstrap(host: str, port: int) -> None:
     """Create `aurora_db` if missing and apply init.sql (roles and grants)."""
     import psycopg  # pylint: disable=import-outside-toplevel
