@@ -161,7 +161,9 @@ def zlib_alone(path: Path) -> None:
                 chunk = inflater.unconsumed_tail
 
 
-def restart_figures(  # pylint: disable=too-many-localswork: Path, sizes_gb: list[float], runs: int) -> dict[str, Any]:
+def restart_figures(  # pylint: disable=too-many-locals
+    work: Path, sizes_gb: list[float], runs: int
+) -> dict[str, Any]:
     """Ready after a restart with unchanged r.rds of each size, against an
     empty data folder (median of `runs` each, side by side); each size's first
     load against gzip -dc and zlib alone; the disk the cache takes."""
