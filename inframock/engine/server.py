@@ -24,7 +24,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import run_simple
 from werkzeug.test import Client
 
-from inframock.engine import fifo_dedup, oplog, sns_delivery
+from inframock.engine import fifo_dedup, oplog, sns_delivery, stepfunctions
 from inframock.engine.continue_once import SingleContinueHandler
 from inframock.engine.health import Health
 
@@ -91,6 +91,7 @@ def main(host: str, port: int) -> None:
     os.environ.setdefault("MOTO_PORT", str(port))
     sns_delivery.install()
     fifo_dedup.install()
+    stepfunctions.install()
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     app = DomainDispatcherApplication(create_backend_app)
     warm_up(app, f"{host}:{port}", region)
