@@ -222,6 +222,75 @@ def test_a_failed_task_goes_through_handle_error_to_the_api(
     assert message["apiUrl"] == receiver.url and message["experimentId"] == "exp-fail"
 
 
+def test_a_failed_map_iteration_aborts_the_others_and_reads_back(
+    stack: RunningStack,
+) -> None:
+    arn = activity(stack, "qc-map-failure")
+    machine = qc_machine(arn, TOPIC_ARN, "http://127.0.0.1:9", "exp-map-fail")
+    taken: list[str] = []
+
+    def fail_first(sfn: Any, token: str, _: dict[str, Any]) -> None:
+        taken.append(token)
+        if len(taken) == 1:
+            sfn.send_task_failure(taskToken=token, error="E1", cause="R error: bad")
+
+    execution = start(
+        stack, machine, "biomage-qc-development-map-failure", qc_input(["a", "b", "c"])
+    )
+    runner = StandInRunner(stack.client("stepfunctions"), arn, fail_first)
+    runner.start()
+    try:
+        assert finished(stack, execution, timeout=20)["status"] == "FAILED"
+    finally:
+        runner.stopping.set()
+    events = history(stack.client("stepfunctions"), execution)
+    kinds = [e["type"] for e in events]
+    # Every iteration has ended before the Map fails (AWS names the other two
+    # MapIterationAborted; here they end as MapIterationFailed, after an
+    # ActivityTimedOut, which checkError does not read).
+    ended = kinds.count("MapIterationAborted") + kinds.count("MapIterationFailed")
+    assert ended == 3
+    exited = kinds.index("MapStateExited")
+    assert not {"MapIterationAborted", "MapIterationFailed", "ActivityStarted"} & set(
+        kinds[exited:]
+    )
+    assert steps_from_history(events, QC_STEPS) == []  # the walker takes every event
+    assert check_error(events) == {"error": "E1", "cause": "R error: bad"}
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in events
+        if "stateEnteredEventDetails" in e
+    ]
+    assert entered[-2:] == ["HandleError", "MarkAsFailed"]
+    sfn = stack.client("stepfunctions")
+    for token in taken:  # answered or withdrawn: closed
+        with pytest.raises(ClientError) as closed:
+            sfn.send_task_heartbeat(taskToken=token)
+        assert closed.value.response["Error"]["Code"] == "TaskTimedOut"
+    assert not sfn.get_activity_task(activityArn=arn).get("taskToken")
+
+
+def test_a_new_definition_under_an_existing_name_conflicts(stack: RunningStack) -> None:
+    sfn = stack.client("stepfunctions")
+    first = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    second = {"StartAt": "Q", "States": {"Q": {"Type": "Pass", "End": True}}}
+    name = "biomage-qc-development-rerun"
+    arn = sfn.create_state_machine(
+        name=name, definition=json.dumps(first), roleArn=ROLE
+    )["stateMachineArn"]
+    again = sfn.create_state_machine(
+        name=name, definition=json.dumps(first), roleArn=ROLE
+    )["stateMachineArn"]
+    assert again == arn  # the same definition: idempotent
+    with pytest.raises(ClientError) as conflict:
+        sfn.create_state_machine(name=name, definition=json.dumps(second), roleArn=ROLE)
+    assert conflict.value.response["Error"]["Code"] == "StateMachineAlreadyExists"
+    sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(second))
+    assert json.loads(
+        sfn.describe_state_machine(stateMachineArn=arn)["definition"]
+    ) == (second)
+
+
 def test_a_runner_that_stops_beating_times_out(stack: RunningStack) -> None:
     arn = activity(stack, "heartbeat")
     machine = gem2s_machine(

@@ -16,7 +16,10 @@ it on. Even on, three things stop today's Cellenics pipeline from running:
 
 And GetExecutionHistory answers every event in one page, never with the
 `nextToken` the API pages with; SendTaskFailure drops the `cause`;
-StopExecution leaves an execution waiting for a worker RUNNING. This
+StopExecution leaves an execution waiting for a worker RUNNING;
+CreateStateMachine of an existing name with a new definition returns the old
+machine (AWS: StateMachineAlreadyExists, on which the API updates it); a task
+already answered still takes answers (AWS: TaskTimedOut). This
 module turns the interpreter on, gives executions one activity store shared
 with CreateActivity/DeleteActivity, answers GetActivityTask with AWS's long
 poll, names unnamed executions with a UUID as AWS does, pages the history,
@@ -39,6 +42,7 @@ import uuid
 from typing import Any
 
 from moto.core.config import default_user_config
+from moto.core.exceptions import AWSError
 from moto.stepfunctions import models as base_models
 from moto.stepfunctions import responses
 from moto.stepfunctions.parser import models as parser_models
@@ -52,6 +56,22 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
     ActivityCallbackEndpoint,
 )
 from moto.stepfunctions.parser.backend.activity import Activity, ActivityTask
+
+from inframock.engine.stepfunctions import maps
+
+
+class StateMachineAlreadyExists(AWSError):
+    """CreateStateMachine of an existing name with another definition."""
+
+    TYPE = "StateMachineAlreadyExists"
+
+
+class TaskTimedOut(AWSError):
+    """A task token whose task is no longer open (moto's own class of this
+    name carries no error code, so its answer names none)."""
+
+    TYPE = "TaskTimedOut"
+
 
 POLL_SECONDS = 60.0
 """How long GetActivityTask waits for a task: AWS's 60 s long poll."""
@@ -121,6 +141,8 @@ def _running_executions() -> list[Any]:
 
 def _mark_started(token: str, worker: str | None) -> bool:
     """Tell the execution waiting on `token` that a worker took its task."""
+    if maps.is_aborted(token):
+        return False
     for execution in _running_executions():
         env = execution.exec_worker.env
         endpoint = env.callback_pool_manager.get(token) if env else None
@@ -210,6 +232,67 @@ class SharedStoreExecution(parser_models.Execution):
                 )
 
 
+def _all_executions() -> list[Any]:
+    """Every execution of the interpreter, ended ones included."""
+    return [
+        execution
+        for regions in parser_models.stepfunctions_parser_backends.values()
+        for backend in regions.values()
+        for machine in backend.state_machines
+        for execution in machine.executions
+        if execution.exec_worker is not None
+    ]
+
+
+def task_is_closed(token: str) -> bool:
+    """True when `token` names a task that was answered, withdrawn, or whose
+    execution ended."""
+    if maps.is_aborted(token):
+        return True
+    for execution in _all_executions():
+        env = execution.exec_worker.env
+        endpoint = env.callback_pool_manager.get(token) if env else None
+        if endpoint is not None:
+            return endpoint.get_outcome() is not None or execution.status != "RUNNING"
+    return False
+
+
+def _refuse_closed(method: Any) -> Any:
+    """`method` (SendTaskSuccess/Failure/Heartbeat) answering TaskTimedOut, as AWS
+    does, for a task already answered or of an ended execution (moto: 200)."""
+
+    @functools.wraps(method)
+    def checked(self: Any, task_token: str, *args: Any, **kwargs: Any) -> Any:
+        if task_is_closed(task_token):
+            raise TaskTimedOut(f"Task Timed Out: '{task_token}'")
+        return method(self, task_token, *args, **kwargs)
+
+    return checked
+
+
+def _create_or_conflict(create: Any) -> Any:
+    """CreateStateMachine answering StateMachineAlreadyExists, as AWS does, when
+    the name exists with another definition or role (moto returns the old one,
+    so the API never updates it and re-runs the old definition)."""
+
+    @functools.wraps(create)
+    def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        asked = dict(zip(("name", "definition", "roleArn"), args), **kwargs)
+        existing = next(
+            (m for m in self.state_machines if m.name == asked.get("name")), None
+        )
+        if existing is not None and (
+            existing.definition != asked.get("definition")
+            or existing.roleArn != asked.get("roleArn")
+        ):
+            raise StateMachineAlreadyExists(
+                f"State Machine Already Exists: '{existing.arn}'"
+            )
+        return create(self, *args, **kwargs)
+
+    return checked
+
+
 def install() -> None:
     """Run executions, with activities shared, polled and paged as in AWS."""
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
@@ -226,6 +309,10 @@ def install() -> None:
         return start(self, state_machine_arn, *args, **kw)
 
     parser_models.StepFunctionsParserBackend.start_execution = start_named  # type: ignore[method-assign]
+    backend = parser_models.StepFunctionsParserBackend
+    backend.create_state_machine = _create_or_conflict(backend.create_state_machine)  # type: ignore[method-assign]
+    for method in ("send_task_success", "send_task_failure", "send_task_heartbeat"):
+        setattr(backend, method, _refuse_closed(getattr(backend, method)))
 
     create = base_models.StepFunctionBackend.create_activity
 
