@@ -75,7 +75,7 @@ def docker_log_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module", name="stack")
 def stack_fixture(
-    tmp_path_factory: pytest.TempPathFactory, docker_log: Path
+    tmp_path_factory: pytest.TempPathFactory, docker_log: Path, receiver: Receiver
 ) -> Iterator[RunningStack]:
     """A `current` stack whose launcher finds the stand-in `docker` first."""
     tmp = tmp_path_factory.mktemp("sfn")
@@ -87,6 +87,7 @@ def stack_fixture(
         INFRAMOCK_ACTIVITY_POLL_SECONDS=POLL,
         PATH=f"{docker_log.parent / 'bin'}{os.pathsep}{os.environ['PATH']}",
         STANDIN_DOCKER_LOG=str(docker_log),
+        BIOMAGE_API_URL=receiver.url,
     )
     stack = RunningStack(env).wait_ready()
     yield stack
@@ -181,7 +182,8 @@ def test_a_failed_task_goes_through_handle_error_to_the_api(
     stack: RunningStack, receiver: Receiver
 ) -> None:
     arn = activity(stack, "gem2s-failure")
-    machine = gem2s_machine(arn, TOPIC_ARN, receiver.url, "exp-fail")
+    # The API's development publicApiUrl: the relay sends it to BIOMAGE_API_URL.
+    machine = gem2s_machine(arn, TOPIC_ARN, "https://api.localhost:5000", "exp-fail")
 
     def fail(sfn: Any, token: str, given: dict[str, Any]) -> None:
         sfn.send_task_failure(
@@ -219,7 +221,8 @@ def test_a_failed_task_goes_through_handle_error_to_the_api(
     message = json.loads(json.loads(body)["Message"])
     assert message["input"]["error"] == "We had an issue while processing your data."
     assert message["input"]["processName"] == "gem2s"
-    assert message["apiUrl"] == receiver.url and message["experimentId"] == "exp-fail"
+    assert message["apiUrl"] == "https://api.localhost:5000"
+    assert message["experimentId"] == "exp-fail"
 
 
 def test_a_failed_map_iteration_aborts_the_others_and_reads_back(
