@@ -253,7 +253,11 @@ def task_is_closed(token: str) -> bool:
         env = execution.exec_worker.env
         endpoint = env.callback_pool_manager.get(token) if env else None
         if endpoint is not None:
-            return endpoint.get_outcome() is not None or execution.status != "RUNNING"
+            return (
+                endpoint.get_outcome() is not None
+                or endpoint.consumer_error is not None  # timed out
+                or execution.status != "RUNNING"
+            )
     return False
 
 

@@ -9,9 +9,9 @@ and their events land in the history after `MapStateExited`, where the API's
 history walker (getPipelineStatus.js) finds no branch for them and throws, so
 a failed QC run cannot be reported. Here, when an inline Map fails, its other
 iterations are stopped, their waiting activity tasks withdrawn and woken, and
-the Map fails only once they have ended (at most ABORT_WAIT seconds). Unlike
-AWS, those iterations end as `ActivityTimedOut` then `MapIterationFailed`
-(not `MapIterationAborted`), which the API's status neither counts as a
+the Map fails only once they have ended (at most ABORT_WAIT seconds), each
+with `MapIterationAborted`. Unlike AWS, a task woken this way also leaves an
+`ActivityTimedOut` event, which the API's status neither counts as a
 completed step nor as the error (it reads the last `ActivityFailed`).
 tests/test_stepfunctions.py (`test_a_failed_map_iteration_...`) checks it.
 """
@@ -25,6 +25,7 @@ import datetime
 import functools
 import threading
 import time
+import weakref
 from typing import Any
 
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
@@ -33,6 +34,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration impo
 from moto.stepfunctions.parser.asl.eval.callback.callback import (
     ActivityCallbackEndpoint,
 )
+from moto.stepfunctions.parser.asl.eval.environment import Environment
 
 ABORT_WAIT = 10.0
 """Seconds a failing Map waits for its other iterations to end."""
@@ -40,6 +42,17 @@ ABORT_WAIT = 10.0
 ABORTED: set[str] = set()
 """Tokens of activity tasks withdrawn with their aborted iteration."""
 _LOCK = threading.Lock()
+_STOPPED: weakref.WeakSet[Any] = weakref.WeakSet()
+"""Frames of aborted iterations: an error raised in them after the abort (the
+woken task) leaves them stopped, so the iteration ends MapIterationAborted."""
+
+
+def _stop(frame: Any, now: datetime.datetime) -> None:
+    """Stop an iteration's frame and every frame inside it, for good."""
+    for inner in list(frame._frames):
+        _stop(inner, now)
+    _STOPPED.add(frame)
+    frame.set_stop(stop_date=now, cause=None, error=None)
 
 
 def is_aborted(token: str) -> bool:
@@ -87,7 +100,7 @@ def install() -> None:
             ]
             now = datetime.datetime.now(tz=datetime.timezone.utc)
             for frame in siblings:
-                frame.set_stop(stop_date=now, cause=None, error=None)
+                _stop(frame, now)
             withdraw_open_tasks(env)
             deadline = time.monotonic() + ABORT_WAIT
             while time.monotonic() < deadline and any(
@@ -97,3 +110,11 @@ def install() -> None:
             raise
 
     component._eval_body = aborting  # type: ignore[method-assign]
+    set_error = Environment.set_error
+
+    @functools.wraps(set_error)
+    def set_error_unless_stopped(self: Any, error: Any) -> None:
+        if self not in _STOPPED:
+            set_error(self, error)
+
+    Environment.set_error = set_error_unless_stopped  # type: ignore[method-assign]
