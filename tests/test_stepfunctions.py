@@ -324,6 +324,7 @@ def test_get_activity_task_waits_then_answers_an_empty_token(
     stack: RunningStack,
 ) -> None:
     arn = activity(stack, "idle")
+    assert activity(stack, "idle") == arn  # CreateActivity is idempotent, as in AWS
     started = time.monotonic()
     answer = stack.client("stepfunctions").get_activity_task(activityArn=arn)
     waited = time.monotonic() - started

@@ -322,7 +322,10 @@ def install() -> None:
 
     @functools.wraps(create)
     def create_shared(self: Any, *args: Any, **kwargs: Any) -> Any:
-        activity = create(self, *args, **kwargs)
+        name = kwargs.get("name", args[0] if args else None)
+        existing = next((a for a in self.activities.values() if a.name == name), None)
+        # AWS: CreateActivity is idempotent (moto: ActivityAlreadyExists).
+        activity = existing or create(self, *args, **kwargs)
         STORE.activity(activity.arn, activity.name)
         return activity
 
