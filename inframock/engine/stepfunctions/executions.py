@@ -274,6 +274,39 @@ def _refuse_closed(method: Any) -> Any:
     return checked
 
 
+def _open_endpoint(token: str) -> Any:
+    """The callback endpoint of `token` in a running execution, if any."""
+    for execution in _running_executions():
+        env = execution.exec_worker.env
+        endpoint = env.callback_pool_manager.get(token) if env else None
+        if endpoint is not None:
+            return endpoint
+    return None
+
+
+def _beat_from_the_start(heartbeat: Any) -> Any:
+    """SendTaskHeartbeat accepted as soon as GetActivityTask handed the task out.
+
+    The interpreter's thread sets up the task's heartbeat a moment after the
+    task is taken; a heartbeat in that window got InvalidToken (the R runner
+    then stops beating for good). It counts for nothing yet: the heartbeat
+    timer starts when that setup is done.
+    """
+
+    @functools.wraps(heartbeat)
+    def checked(self: Any, task_token: str, *args: Any, **kwargs: Any) -> Any:
+        endpoint = _open_endpoint(task_token)
+        if (
+            isinstance(endpoint, ActivityCallbackEndpoint)
+            and endpoint._heartbeat_endpoint is None
+            and endpoint.get_outcome() is None
+        ):
+            return None
+        return heartbeat(self, task_token, *args, **kwargs)
+
+    return checked
+
+
 def _create_or_conflict(create: Any) -> Any:
     """CreateStateMachine answering StateMachineAlreadyExists, as AWS does, when
     the name exists with another definition or role (moto returns the old one,
@@ -315,6 +348,7 @@ def install() -> None:
     parser_models.StepFunctionsParserBackend.start_execution = start_named  # type: ignore[method-assign]
     backend = parser_models.StepFunctionsParserBackend
     backend.create_state_machine = _create_or_conflict(backend.create_state_machine)  # type: ignore[method-assign]
+    backend.send_task_heartbeat = _beat_from_the_start(backend.send_task_heartbeat)  # type: ignore[method-assign]
     for method in ("send_task_success", "send_task_failure", "send_task_heartbeat"):
         setattr(backend, method, _refuse_closed(getattr(backend, method)))
 
