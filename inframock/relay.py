@@ -9,7 +9,10 @@ included), and this thread in the `make run` process drains it:
 
 - the Lambda event's `Sns` record is rebuilt from the envelope and POSTed as
   `text/plain` JSON to the message's `apiUrl` + the route of its `type`
-  attribute, with the four `x-amz-sns-*` headers; a `reason: BackOff` message
+  attribute, with the four `x-amz-sns-*` headers; an `apiUrl` that is the
+  API's development `publicApiUrl` (`https://api.localhost:5000`, which its
+  HandleError state writes into a failed pipeline's message) goes to the API
+  URL setting instead, where the local API listens; a `reason: BackOff` message
   goes to the API URL setting's `/v2/kubernetesEvents` as JSON, as the Lambda
   sends it;
 - Publish never waits: it only enqueues. A delivery that fails (the API down,
@@ -27,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import re
 import threading
 import time
 import urllib.error
@@ -45,6 +49,10 @@ from inframock.output import console
 from inframock.seed.provision import relay_queue_arn
 from inframock.settings import Settings
 
+DEVELOPMENT_PUBLIC_API = re.compile(r"https?://api\.localhost(:\d+)?/?")
+"""The API's own `publicApiUrl` in development (`https://api.${DOMAIN_NAME}`,
+DOMAIN_NAME unset: `localhost:5000`), which its HandleError state puts in a
+failed pipeline's message as `apiUrl`; nothing listens there locally."""
 POST_TIMEOUT = 8.0
 """Seconds a POST may take: the Lambda's own timeout in iac."""
 POLL_SECONDS = 1
@@ -101,6 +109,8 @@ class Delivery:
         target = message.get("apiUrl")
         if not isinstance(target, str) or not target:
             raise ValueError("the message has no apiUrl")
+        if DEVELOPMENT_PUBLIC_API.fullmatch(target):
+            target = api_url  # the local API (BIOMAGE_API_URL), as the UI's is
         return urllib.request.Request(
             f"{target.rstrip('/')}{path}",
             data=json.dumps(record).encode(),

@@ -134,6 +134,21 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "min,max seconds between result relay retries (default: iac's 10,60)",
     ),
+    Setting(
+        "INFRAMOCK_PIPELINE_COMMAND",
+        "",
+        "command that runs the pipeline runner natively (default: docker run)",
+    ),
+    Setting(
+        "INFRAMOCK_PIPELINE_HOST_IP",
+        "",
+        "HOST_IP the runner gets (default: 127.0.0.1 native, empty in Docker)",
+    ),
+    Setting(
+        "INFRAMOCK_ACTIVITY_POLL_SECONDS",
+        "60",
+        "how long GetActivityTask waits for a task (AWS: 60)",
+    ),
 )
 
 Runtime = Literal["local", "docker", "auto"]
@@ -261,6 +276,10 @@ class Settings:
     iac_path: Path = Path("../iac")
     api_path: Path = Path("../api")
     dev_account: str = "BIOMAGE"
+    pipeline_command: str = ""
+    """Runs the pipeline runner natively instead of `docker run` (launcher)."""
+    pipeline_host_ip: str = ""
+    activity_poll_seconds: int = 60
 
     @property
     def persist_dir(self) -> Path:
@@ -341,6 +360,12 @@ class Settings:
             iac_path=Path(raw["CELLENICS_IAC_PATH"]).expanduser(),
             api_path=Path(raw["CELLENICS_API_PATH"]).expanduser(),
             dev_account=raw["DEV_ACCOUNT"].strip() or "BIOMAGE",
+            pipeline_command=raw["INFRAMOCK_PIPELINE_COMMAND"].strip(),
+            pipeline_host_ip=raw["INFRAMOCK_PIPELINE_HOST_IP"].strip(),
+            activity_poll_seconds=_positive(
+                "INFRAMOCK_ACTIVITY_POLL_SECONDS",
+                raw["INFRAMOCK_ACTIVITY_POLL_SECONDS"],
+            ),
         )
 
 

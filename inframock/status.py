@@ -23,8 +23,10 @@ from inframock.aws.listings import bucket_names, subscriptions, table_names
 from inframock.definition.profiles import runs, stack_for
 from inframock.definition.stack import Bucket, Stack, Table
 from inframock.embedded.record import StackRecord
+from inframock.pipeline_runs import PipelineRun, pipeline_runs
 from inframock.probes import redis_ping, stack_is_reachable
 from inframock.seed.provision import (
+    function_names,
     bucket_cors,
     bucket_lifecycle_ids,
     relay_queue_arn,
@@ -136,6 +138,8 @@ class StackStatus:
     """What works but will likely trip a service (e.g. regions disagreeing)."""
     persisted: str = ""
     """What the running stack restored at start, when it keeps its state."""
+    pipeline_runs: list[PipelineRun] = dataclasses.field(default_factory=list)
+    """Running and recent state machine executions (pipeline runs)."""
 
 
 def collect_status(settings: Settings, aws_version: str = "") -> StackStatus:
@@ -173,6 +177,7 @@ def collect_status(settings: Settings, aws_version: str = "") -> StackStatus:
         status.experiments, status.buckets = _contents(stack, clients)
         status.queue = _queue(stack, clients)
         status.topic = _topic(stack, clients)
+        status.pipeline_runs = pipeline_runs(clients)
         status.warnings = region_warnings(settings, stack)
         if record is not None and record.profile not in ("", settings.profile):
             status.warnings.insert(
@@ -269,6 +274,11 @@ def missing_resources(stack: Stack, clients: Clients) -> list[str]:
         missing += _missing_relay(stack, clients)
     except clients.sns.exceptions.NotFoundException:
         missing.append(f"topic {stack.topic.name}")
+    if stack.functions:
+        present = function_names(clients)
+        missing += [
+            f"function {f.name}" for f in stack.functions if f.name not in present
+        ]
     try:
         differing = queue_attributes_differing(clients, stack)
         missing += [

@@ -198,7 +198,7 @@ def test_the_engine_package_needs_only_what_the_moto_image_has() -> None:
     """The mounted package runs on the moto image: the engine, and whatever of
     inframock it imports, need nothing but moto's own dependencies."""
     pending = [ROOT / "inframock" / "__init__.py"]
-    pending += sorted((ROOT / "inframock" / "engine").glob("*.py"))
+    pending += sorted((ROOT / "inframock" / "engine").rglob("*.py"))
     seen: set[Path] = set()
     outside = {}
     while pending:

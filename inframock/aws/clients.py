@@ -77,3 +77,18 @@ class Clients:
     def sqs(self) -> Any:
         """The SQS client."""
         return self._session.client("sqs", **self._options())
+
+    @functools.cached_property
+    def iam(self) -> Any:
+        """The IAM client (the launcher functions' role)."""
+        return self._session.client("iam", **self._options())
+
+    @functools.cached_property
+    def awslambda(self) -> Any:
+        """The Lambda client (the pipeline launcher functions)."""
+        return self._session.client("lambda", **self._options())
+
+    @functools.cached_property
+    def stepfunctions(self) -> Any:
+        """The Step Functions client (pipeline executions, for status)."""
+        return self._session.client("stepfunctions", **self._options())

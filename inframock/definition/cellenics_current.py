@@ -4,7 +4,8 @@ Exactly as iac `cf/s3-v2.yaml` and `cf/sns.yaml` define them
 (hms-dbmi-cellenics/iac 82a5f771, 2026-07-24): no DynamoDB, 13 buckets
 suffixed with the account id, the FIFO work queue, and the `-v2` results topic
 whose one subscription is the `sns-endpoint-lambda` relay to the API's `/v2`
-routes. The data folder uses the 2023 inframock loader's file names.
+routes. The data folder uses the 2023 inframock loader's file names. The
+pipeline's two launcher Lambdas exist, run natively by the engine.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from inframock.definition.stack import (
     CorsRule,
     DataRules,
     LifecycleRule,
+    PIPELINE_LAUNCHERS,
     Relay,
     RetryPolicy,
     Stack,
@@ -154,4 +156,5 @@ def stack(settings: Settings) -> Stack:
             source_serves_as_matrix=False,
         ),
         services=("aws", "redis", "relay", "postgres"),
+        functions=PIPELINE_LAUNCHERS,
     )

@@ -299,6 +299,38 @@ WORK_QUEUE = Queue(
 
 
 @dataclasses.dataclass(frozen=True)
+class Function:
+    """A Lambda function the pipeline's state machines invoke.
+
+    Its code is a placeholder: the engine runs the function's handler natively
+    (inframock/engine/stepfunctions/launcher.py), never in Docker.
+    """
+
+    name: str
+    description: str
+    runtime: str = "python3.8"
+    handler: str = "index.handler"
+
+
+LAUNCHER_ROLE = "inframock-pipeline-launcher"
+"""The IAM role the launcher functions name (moto checks that it exists)."""
+
+PIPELINE_LAUNCHERS = (
+    Function(
+        "remove-previous-pipeline-containers",
+        "Removes the pipeline runners still running (natively: inframock)",
+    ),
+    Function(
+        "local-container-launcher",
+        "Starts a pipeline runner for an activity (natively: inframock)",
+    ),
+)
+"""The two functions of the pipeline's local-runner
+(`cf-local-container-launcher.yaml`), which the API's development state
+machines invoke first."""
+
+
+@dataclasses.dataclass(frozen=True)
 class DataRules:
     """Which file of an experiment folder goes where."""
 
@@ -339,6 +371,13 @@ class Stack:
     data: DataRules
     services: tuple[str, ...] = ("aws", "redis")
     """The services `make run` starts for this profile."""
+    functions: tuple[Function, ...] = ()
+    """Lambda functions provisioned (the pipeline launcher)."""
+
+    @property
+    def function_role_arn(self) -> str:
+        """The role the functions are created with."""
+        return f"arn:aws:iam::{ACCOUNT_ID}:role/{LAUNCHER_ROLE}"
 
     def table(self, kind: str) -> Table | None:
         """The table for a kind of data (`experiments`, `samples`...), if any."""

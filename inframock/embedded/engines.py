@@ -71,6 +71,11 @@ def aws_service(settings: Settings) -> Service:
         # The Redis its health endpoint pings (inframock/engine/health.py).
         INFRAMOCK_ENGINE_REDIS=f"{settings.client_host}:{settings.redis_port}",
         **persisted_state(settings),
+        # The pipeline launcher and activities (inframock/engine/stepfunctions).
+        SANDBOX_ID=settings.sandbox_id,
+        INFRAMOCK_PIPELINE_COMMAND=settings.pipeline_command,
+        INFRAMOCK_PIPELINE_HOST_IP=settings.pipeline_host_ip,
+        INFRAMOCK_ACTIVITY_POLL_SECONDS=str(settings.activity_poll_seconds),
     )
     url = f"http://{url_host(settings.client_host)}:{settings.aws_port}/moto-api/"
     return Service(

@@ -26,7 +26,13 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import run_simple
 from werkzeug.test import Client
 
-from inframock.engine import fifo_dedup, oplog, persistence, sns_delivery
+from inframock.engine import (
+    fifo_dedup,
+    oplog,
+    persistence,
+    sns_delivery,
+    stepfunctions,
+)
 from inframock.engine.continue_once import SingleContinueHandler
 from inframock.engine.health import Health
 from inframock.engine.object_files import ObjectFiles
@@ -95,6 +101,7 @@ def main(host: str, port: int) -> None:
     os.environ.setdefault("MOTO_PORT", str(port))
     sns_delivery.install()
     fifo_dedup.install()
+    stepfunctions.install()
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     kept = os.environ.get(persistence.STATE_ENV, "")
     with_file = os.environ.get(persistence.WITH_ENV, "")

@@ -278,6 +278,35 @@ def status_report(status: StackStatus) -> None:
         )
     if status.topic is not None:
         _topic_table(status)
+    _pipeline_runs_table(status)
+
+
+def _pipeline_runs_table(status: StackStatus) -> None:
+    if not status.pipeline_runs:
+        note("no pipeline runs (state machine executions)")
+        return
+    fitted(
+        "pipeline runs (running and recent executions)",
+        ["state machine", "execution", "status", "state", "started (UTC)"],
+        [
+            [
+                escape(run.state_machine),
+                escape(run.name),
+                (
+                    f"[yellow]{run.status}[/]"
+                    if run.status == "RUNNING"
+                    else (
+                        f"[green]{run.status}[/]"
+                        if run.status == "SUCCEEDED"
+                        else f"[red]{run.status}[/]"
+                    )
+                ),
+                escape(run.state or "-"),
+                run.started,
+            ]
+            for run in status.pipeline_runs
+        ],
+    )
 
 
 def _short(name: str) -> str:

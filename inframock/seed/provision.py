@@ -7,12 +7,14 @@ whichever engine (moto, LocalStack, ...) answers.
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 from inframock.aws.clients import Clients
 from inframock.aws.listings import subscriptions, table_names
-from inframock.definition.stack import Bucket, Relay, Stack, Table
+from inframock.definition.stack import LAUNCHER_ROLE, Bucket, Relay, Stack, Table
 
 
 def provision(stack: Stack, clients: Clients) -> list[str]:
@@ -20,6 +22,8 @@ def provision(stack: Stack, clients: Clients) -> list[str]:
     steps = [lambda t=t: _table(clients, t) for t in stack.tables]
     steps += [lambda b=b: _bucket(clients, b) for b in stack.buckets]
     steps += [lambda: _topic(clients, stack), lambda: _queue(clients, stack)]
+    if stack.functions:
+        steps.append(lambda: _functions(clients, stack))
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda step: step(), steps))
     return [created for result in results for created in result]
@@ -243,3 +247,63 @@ def queue_attributes_differing(clients: Clients, stack: Stack) -> dict[str, str]
         QueueUrl=url, AttributeNames=list(wanted)
     )["Attributes"]
     return {k: v for k, v in wanted.items() if actual.get(k) != v}
+
+
+PLACEHOLDER_CODE = (
+    "# inframock's engine runs this function natively "
+    "(inframock/engine/stepfunctions/launcher.py).\n"
+    "def handler(event, context):\n    raise NotImplementedError\n"
+)
+LAMBDA_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+
+
+def _placeholder_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", PLACEHOLDER_CODE)
+    return buffer.getvalue()
+
+
+def _functions(clients: Clients, stack: Stack) -> list[str]:
+    """The launcher functions and their role (a function replaced by the
+    pipeline's local-runner stays as it made it)."""
+    created = []
+    try:
+        clients.iam.get_role(RoleName=LAUNCHER_ROLE)
+    except clients.iam.exceptions.NoSuchEntityException:
+        clients.iam.create_role(
+            RoleName=LAUNCHER_ROLE, AssumeRolePolicyDocument=LAMBDA_TRUST
+        )
+        created.append(f"role {LAUNCHER_ROLE}")
+    present = function_names(clients)
+    for function in stack.functions:
+        if function.name in present:
+            continue
+        clients.awslambda.create_function(
+            FunctionName=function.name,
+            Runtime=function.runtime,
+            Handler=function.handler,
+            Role=stack.function_role_arn,
+            Description=function.description,
+            Code={"ZipFile": _placeholder_zip()},
+            Timeout=25,
+        )
+        created.append(f"function {function.name}")
+    return created
+
+
+def function_names(clients: Clients) -> set[str]:
+    """The names of the Lambda functions that exist."""
+    pages = clients.awslambda.get_paginator("list_functions").paginate()
+    return {f["FunctionName"] for page in pages for f in page["Functions"]}
