@@ -1,0 +1,194 @@
+/* Today's Cellenics API's own pipeline code against an inframock `current` stack:
+ * createQCPipeline (pipelineConstruct/index.js) builds the QC state machine, creates its
+ * activity, creates the machine and starts the execution, as the API does when gem2s
+ * finishes (gem2s.js continueToQC); a pipeline runner (the stack's launcher, or this
+ * script when RUNNER=driver) answers the activity tasks; getPipelineStatus.js then reads
+ * the run back until it stops. Prints one `[qc]` line per check and exits non-zero on a
+ * failed one. See README.md for what is patched and how to run it.
+ */
+const assert = require('assert');
+const { spawn } = require('child_process');
+const path = require('path');
+const { randomUUID } = require('crypto');
+const { AWS, stubbed } = require('./preload');
+
+const API = process.env.API_DIR;
+const PG_PORT = Number(process.env.STACK_PG_PORT || 5431);
+const SAMPLES = Number(process.env.QC_SAMPLES || 2);
+const TIMEOUT_S = Number(process.env.QC_TIMEOUT_SECONDS || 300);
+const RUNNER = process.env.RUNNER || 'launcher'; // launcher: the stack starts it; driver: we do
+
+const t0 = Date.now();
+const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
+let failures = 0;
+const report = (ok, name, detail) => {
+  if (!ok) failures += 1;
+  console.log(`[qc] ${ok ? 'PASS' : 'FAIL'} ${name} (${secs()} s) ${detail === undefined ? '' : JSON.stringify(detail)}`);
+};
+
+const api = (rel) => require(path.join(API, rel));
+
+// A QC processing config as gem2s leaves it (per-sample filters with their defaults).
+const processingConfigFor = (sampleIds) => {
+  const perSample = (settings) => Object.fromEntries(sampleIds.map((id) => [id, {
+    enabled: true, auto: true, filterSettings: settings, defaultFilterSettings: settings,
+  }]));
+  return {
+    classifier: perSample({ FDR: 0.01 }),
+    cellSizeDistribution: perSample({ minCellSize: 1000, binStep: 200 }),
+    mitochondrialContent: perSample({ method: 'absoluteThreshold', methodSettings: { absoluteThreshold: { maxFraction: 0.1, binStep: 0.3 } } }),
+    numGenesVsNumUmis: perSample({ regressionType: 'linear', regressionTypeSettings: { linear: { 'p.level': 0.001 } } }),
+    doubletScores: perSample({ probabilityThreshold: 0.5, binStep: 0.05 }),
+    dataIntegration: {
+      dataIntegration: { method: 'harmony', methodSettings: { harmony: { numGenes: 2000, normalisation: 'logNormalize' } } },
+      dimensionalityReduction: { method: 'rpca', numPCs: 30, excludeGeneCategories: [] },
+    },
+    configureEmbedding: {
+      embeddingSettings: { method: 'umap', methodSettings: { umap: { minimumDistance: 0.3, distanceMetric: 'cosine' } } },
+      clusteringSettings: { method: 'louvain', methodSettings: { louvain: { resolution: 0.8 } } },
+    },
+  };
+};
+
+async function migrateAndSeed(experimentId, sampleIds) {
+  // The API's own knex and migrations (src/sql/migrations) on the stack's PostgreSQL.
+  const knex = require(path.join(API, 'node_modules/knex'));
+  const db = knex({
+    client: 'postgresql',
+    connection: { host: '127.0.0.1', port: PG_PORT, user: 'postgres', database: 'aurora_db' },
+  });
+  try {
+    const [batch, ran] = await db.migrate.latest({ directory: path.join(API, 'src/sql/migrations') });
+    report(true, 'API migrations', { batch, ran: ran.length });
+    await db('experiment').insert({
+      id: experimentId,
+      name: 'inframock QC run',
+      description: 'scripts/cellenics_current',
+      processing_config: {},
+      samples_order: JSON.stringify(sampleIds),
+    });
+    await db('sample').insert(sampleIds.map((id, i) => ({
+      id, experiment_id: experimentId, name: `sample-${i + 1}`, sample_technology: '10x',
+    })));
+    report(true, 'experiment and samples in aurora_db', { experimentId, samples: sampleIds.length });
+  } finally {
+    await db.destroy();
+  }
+}
+
+function startRunner(activityArn) {
+  const child = spawn(process.env.RUNNER_PYTHON || 'python3', [path.join(__dirname, 'pipeline_runner.py')], {
+    env: { ...process.env, ACTIVITY_ARN: activityArn, AWS_ENDPOINT_URL: process.env.STACK_ENDPOINT },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  return new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+}
+
+async function main() {
+  const experimentId = randomUUID();
+  const sampleIds = Array.from({ length: SAMPLES }, () => randomUUID());
+  await migrateAndSeed(experimentId, sampleIds);
+
+  // The API's sql loader (knexfile -> getConnectionParams) makes the models' client.
+  await api('src/loaders/sqlClient.js')();
+  const getPipelineStatus = api('src/api.v2/helpers/pipeline/getPipelineStatus.js');
+  const sfn = new AWS.StepFunctions({ region: process.env.AWS_REGION });
+
+  const before = await getPipelineStatus(experimentId, 'qc');
+  report(before.qc.status === 'NOT_CREATED', 'status before the run', before.qc.status);
+
+  const config = processingConfigFor(sampleIds);
+  const all = [
+    'ClassifierFilter', 'CellSizeDistributionFilter', 'MitochondrialContentFilter',
+    'NumGenesVsNumUmisFilter', 'DoubletScoresFilter', 'DataIntegration', 'ConfigureEmbedding',
+  ];
+  // 1. The first QC run, as gem2s.js continueToQC starts it: the whole config as the diff.
+  await runQC(sfn, experimentId, 'first run', config, ['DeleteCompletedPipelineWorker', 'LaunchNewPipelineWorker', 'ClassifierFilterMap', 'CellSizeDistributionFilterMap', 'MitochondrialContentFilterMap', 'NumGenesVsNumUmisFilterMap', 'DoubletScoresFilterMap', 'DataIntegration', 'ConfigureEmbedding', 'EndOfPipeline', 'HandleError', 'MarkAsFailed'], all);
+  if (process.env.QC_RERUN === '0') return;
+  // 2. A re-run as qcController.runQC starts it when the user changes the embedding: only
+  //    ConfigureEmbedding is scheduled, the same state machine is updated
+  //    (StateMachineAlreadyExists -> UpdateStateMachine), the other steps count as done.
+  const diff = { configureEmbedding: { clusteringSettings: { method: 'louvain', methodSettings: { louvain: { resolution: 0.5 } } } } };
+  await runQC(sfn, experimentId, 're-run', diff, ['DeleteCompletedPipelineWorker', 'LaunchNewPipelineWorker', 'ConfigureEmbedding', 'EndOfPipeline', 'HandleError', 'MarkAsFailed'], all);
+}
+
+async function runQC(sfn, experimentId, label, diff, expectedStates, expectedSteps) {
+  const { createQCPipeline } = api('src/api.v2/helpers/pipeline/pipelineConstruct');
+  const getPipelineStatus = api('src/api.v2/helpers/pipeline/getPipelineStatus.js');
+  const ExperimentExecution = api('src/api.v2/model/ExperimentExecution.js');
+
+  const started = Date.now();
+  try {
+    await createQCPipeline(experimentId, diff, 'Bearer local-jwt', null);
+    report(true, `${label}: createQCPipeline`, { ms: Date.now() - started, githubStubbed: stubbed.length });
+  } catch (e) {
+    report(false, `${label}: createQCPipeline`, String(e && e.stack || e));
+    return;
+  }
+
+  const { executionArn, stateMachineArn } = await new ExperimentExecution()
+    .findOne({ experiment_id: experimentId, pipeline_type: 'qc' });
+  report(Boolean(executionArn), `${label}: experiment_execution row`, { stateMachineArn, executionArn });
+  const definition = JSON.parse((await sfn.describeStateMachine({ stateMachineArn }).promise()).definition);
+  report(JSON.stringify(Object.keys(definition.States)) === JSON.stringify(expectedStates), `${label}: states scheduled`, Object.keys(definition.States));
+  const task = Object.values(definition.States).flatMap((st) => (st.Iterator ? Object.values(st.Iterator.States) : [st]))
+    .find((st) => st.Resource && st.Resource.includes(':activity:'));
+  const activityArn = task.Resource;
+  const activities = (await sfn.listActivities({}).promise()).activities.map((a) => a.activityArn);
+  report(activities.includes(activityArn), `${label}: activity listed`, activityArn);
+
+  const runner = RUNNER === 'driver' ? startRunner(activityArn) : null;
+
+  let status;
+  const seen = [];
+  while ((Date.now() - started) / 1000 < TIMEOUT_S) {
+    try {
+      status = (await getPipelineStatus(experimentId, 'qc')).qc;
+    } catch (e) {
+      report(false, `${label}: getPipelineStatus`, String(e && e.stack || e));
+      break;
+    }
+    const line = `${status.status} ${status.completedSteps.join(',')}`;
+    if (seen[seen.length - 1] !== line) {
+      seen.push(line);
+      console.log(`[qc] ${label}: status at ${secs()} s: ${line}`);
+    }
+    if (status.status !== 'RUNNING') break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const runMs = Date.now() - started;
+
+  report(status && status.status === 'SUCCEEDED', `${label}: final status`, status);
+  report(status && JSON.stringify(status.completedSteps) === JSON.stringify(expectedSteps), `${label}: completedSteps`, status && status.completedSteps);
+  report(status && status.error === false, `${label}: no error`, status && status.error);
+  report(status && Boolean(status.startDate && status.stopDate), `${label}: start and stop dates`, status && [status.startDate, status.stopDate]);
+  console.log(`[qc] ${label}: ${runMs} ms from createQCPipeline to ${status && status.status}`);
+
+  // What the API stored: last_status_response is the status it returned.
+  const row = await new ExperimentExecution().findOne({ experiment_id: experimentId, pipeline_type: 'qc' });
+  report(row.lastStatusResponse && row.lastStatusResponse.qc.status === (status && status.status), `${label}: last_status_response stored`, row.lastStatusResponse && row.lastStatusResponse.qc.status);
+
+  // The history events the API reads, for the record.
+  const history = [];
+  let nextToken;
+  do {
+    const page = await sfn.getExecutionHistory({ executionArn, nextToken, maxResults: 100 }).promise();
+    history.push(...page.events);
+    nextToken = page.nextToken;
+  } while (nextToken);
+  const counts = history.reduce((acc, e) => ({ ...acc, [e.type]: (acc[e.type] || 0) + 1 }), {});
+  console.log(`[qc] ${label}: history ${history.length} events ${JSON.stringify(counts)}`);
+
+  if (runner) {
+    const code = await runner;
+    report(code === 0, `${label}: stand-in runner quit on an empty poll`, { code });
+  }
+}
+
+main()
+  .catch((e) => { report(false, 'driver', String(e && e.stack || e)); })
+  .finally(async () => {
+    try { await api('src/sql/sqlClient.js').get().destroy(); } catch (e) { /* not made */ }
+    console.log(`[qc] ${failures === 0 ? 'all checks passed' : `${failures} check(s) failed`} in ${secs()} s`);
+    process.exit(failures === 0 ? 0 : 1);
+  });
