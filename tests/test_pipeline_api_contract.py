@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from inframock.testing.harness import RunningStack, wait_until
 
@@ -49,6 +50,9 @@ FILTERS = (  # (Map state, its activity Task, the task name R runs)
 )
 QC_STEPS = [task for _, task, _ in FILTERS] + ["DataIntegration", "ConfigureEmbedding"]
 """What getPipelineStatus reports for a whole QC run (its completedSteps)."""
+
+POLL_SECONDS = 8
+"""GetActivityTask's long poll in these tests (AWS and the default: 60 s)."""
 
 REPORTED_STEPS = set(QC_STEPS)
 """getPipelineStepNames(): the steps the walker may report (launcher states are not)."""
@@ -96,8 +100,11 @@ def activity_task(
     return state
 
 
-def qc_definition(activity_arn: str, experiment_id: str) -> dict[str, Any]:
-    """What getQcPipelineSkeleton + buildStateMachineDefinition build in development."""
+def qc_definition(
+    activity_arn: str, experiment_id: str, rerun: bool = False
+) -> dict[str, Any]:
+    """What getQcPipelineSkeleton + buildStateMachineDefinition build in development:
+    every QC step, or (a re-run after a clustering change) ConfigureEmbedding alone."""
     lam = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function"
     states: dict[str, Any] = {
         "DeleteCompletedPipelineWorker": {
@@ -113,7 +120,7 @@ def qc_definition(activity_arn: str, experiment_id: str) -> dict[str, Any]:
             },
         },
         "LaunchNewPipelineWorker": {
-            "Next": FILTERS[0][0],
+            "Next": "ConfigureEmbedding" if rerun else FILTERS[0][0],
             "ResultPath": None,
             "Type": "Task",
             "Resource": "arn:aws:states:::lambda:invoke",
@@ -129,7 +136,7 @@ def qc_definition(activity_arn: str, experiment_id: str) -> dict[str, Any]:
             "Catch": catch(),
         },
     }
-    for i, (map_name, task_state, task) in enumerate(FILTERS):
+    for i, (map_name, task_state, task) in enumerate(() if rerun else FILTERS):
         nxt = FILTERS[i + 1][0] if i + 1 < len(FILTERS) else "DataIntegration"
         states[map_name] = {
             "Type": "Map",
@@ -146,9 +153,10 @@ def qc_definition(activity_arn: str, experiment_id: str) -> dict[str, Any]:
             },
             "Catch": catch(),
         }
-    states["DataIntegration"] = activity_task(
-        activity_arn, experiment_id, "dataIntegration", False, "ConfigureEmbedding"
-    )
+    if not rerun:
+        states["DataIntegration"] = activity_task(
+            activity_arn, experiment_id, "dataIntegration", False, "ConfigureEmbedding"
+        )
     states["ConfigureEmbedding"] = activity_task(
         activity_arn, experiment_id, "configureEmbedding", False, "EndOfPipeline"
     )
@@ -348,7 +356,37 @@ def stack_fixture(make_stack: Any) -> RunningStack:
     return make_stack(
         INFRAMOCK_PROFILE="current",
         INFRAMOCK_PIPELINE_COMMAND=f"{sys.executable} -c pass",
+        INFRAMOCK_ACTIVITY_POLL_SECONDS=str(POLL_SECONDS),
     ).wait_ready()
+
+
+def create_machine(
+    sfn: Any, name: str, activity_arn: str, experiment: str, rerun: bool = False
+) -> str:
+    """utils.js createNewStateMachine's CreateStateMachine call."""
+    return str(
+        sfn.create_state_machine(
+            name=name,
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/state-machine-role-{ENV}",
+            definition=json.dumps(qc_definition(activity_arn, experiment, rerun)),
+            loggingConfiguration={"level": "OFF"},
+            tags=[{"key": "experimentId", "value": experiment}],
+            type="STANDARD",
+        )["stateMachineArn"]
+    )
+
+
+def execute(sfn: Any, machine: str, sample_ids: list[str]) -> str:
+    """utils.js executeStateMachine with createQCPipeline's input."""
+    execution_input = {
+        "samples": [{"sampleUuid": s, "index": i} for i, s in enumerate(sample_ids)],
+        "retries": ["retry"],
+    }
+    return str(
+        sfn.start_execution(stateMachineArn=machine, input=json.dumps(execution_input))[
+            "executionArn"
+        ]
+    )
 
 
 def start_qc(stack: RunningStack, samples: int) -> tuple[str, str, list[str]]:
@@ -358,23 +396,11 @@ def start_qc(stack: RunningStack, samples: int) -> tuple[str, str, list[str]]:
     name = f"pipeline-{ENV}-{uuid.uuid4()}"
     activity_arn = sfn.create_activity(name=name)["activityArn"]
     assert activity_arn == f"arn:aws:states:{REGION}:{ACCOUNT}:activity:{name}"
-    machine = sfn.create_state_machine(
-        name=f"biomage-qc-{ENV}-{uuid.uuid4().hex}",
-        roleArn=f"arn:aws:iam::{ACCOUNT}:role/state-machine-role-{ENV}",
-        definition=json.dumps(qc_definition(activity_arn, experiment)),
-        loggingConfiguration={"level": "OFF"},
-        tags=[{"key": "experimentId", "value": experiment}],
-        type="STANDARD",
-    )["stateMachineArn"]
+    machine = create_machine(
+        sfn, f"biomage-qc-{ENV}-{uuid.uuid4().hex}", activity_arn, experiment
+    )
     sample_ids = [str(uuid.uuid4()) for _ in range(samples)]
-    execution_input = {
-        "samples": [{"sampleUuid": s, "index": i} for i, s in enumerate(sample_ids)],
-        "retries": ["retry"],
-    }
-    execution = sfn.start_execution(
-        stateMachineArn=machine, input=json.dumps(execution_input)
-    )["executionArn"]
-    return activity_arn, execution, sample_ids
+    return activity_arn, execute(sfn, machine, sample_ids), sample_ids
 
 
 def wait_for_end(stack: RunningStack, execution: str, timeout: float) -> dict[str, Any]:
@@ -427,9 +453,9 @@ def test_qc_run_reads_back_as_the_api_reads_it(stack: RunningStack) -> None:
 
     # R quits on an empty token: that answer must come from a long poll, not at once
     # (else the runner would quit before the launcher's first task is scheduled).
-    runner.join(timeout=80)
+    runner.join(timeout=POLL_SECONDS + 20)
     assert runner.ended_empty and not runner.errors, runner.errors
-    assert runner.last_wait > 50, runner.last_wait
+    assert runner.last_wait > POLL_SECONDS - 2, runner.last_wait
 
 
 def test_failed_task_reads_back_as_the_api_reads_it(stack: RunningStack) -> None:
@@ -455,3 +481,38 @@ def test_failed_task_reads_back_as_the_api_reads_it(stack: RunningStack) -> None
     ]
     assert entered[-2:] == ["HandleError", "MarkAsFailed"], entered
     assert steps_from_history(events) == QC_STEPS[:2]
+
+
+def test_rerun_updates_the_state_machine(stack: RunningStack) -> None:
+    """createNewStateMachine on a re-run: the per-experiment name exists with another
+    definition, so CreateStateMachine must raise StateMachineAlreadyExists (the API then
+    calls UpdateStateMachine); the next execution runs the new definition."""
+    sfn = stack.client("stepfunctions")
+    experiment, samples = str(uuid.uuid4()), [str(uuid.uuid4())]
+    activity_arn = sfn.create_activity(name=f"pipeline-{ENV}-{uuid.uuid4()}")[
+        "activityArn"
+    ]
+    name = f"biomage-qc-{ENV}-{uuid.uuid4().hex}"
+    machine = create_machine(sfn, name, activity_arn, experiment)
+    assert create_machine(sfn, name, activity_arn, experiment) == machine  # idempotent
+    with pytest.raises(ClientError) as raised:
+        create_machine(sfn, name, activity_arn, experiment, rerun=True)
+    assert raised.value.response["Error"]["Code"] == "StateMachineAlreadyExists"
+
+    new = qc_definition(activity_arn, experiment, rerun=True)
+    sfn.update_state_machine(
+        stateMachineArn=machine,
+        definition=json.dumps(new),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/state-machine-role-{ENV}",
+    )
+    described = json.loads(
+        sfn.describe_state_machine(stateMachineArn=machine)["definition"]
+    )
+    assert list(described["States"]) == list(new["States"])
+    execution = execute(sfn, machine, samples)
+    runner = Runner(stack, activity_arn)
+    runner.start()
+    assert wait_for_end(stack, execution, timeout=60)["status"] == "SUCCEEDED"
+    assert [t["taskName"] for t in runner.inputs] == ["configureEmbedding"]
+    events, _ = history(sfn, execution, page=100)
+    assert steps_from_history(events) == ["ConfigureEmbedding"]

@@ -103,13 +103,34 @@ async function main() {
     'NumGenesVsNumUmisFilter', 'DoubletScoresFilter', 'DataIntegration', 'ConfigureEmbedding',
   ];
   // 1. The first QC run, as gem2s.js continueToQC starts it: the whole config as the diff.
-  await runQC(sfn, experimentId, 'first run', config, ['DeleteCompletedPipelineWorker', 'LaunchNewPipelineWorker', 'ClassifierFilterMap', 'CellSizeDistributionFilterMap', 'MitochondrialContentFilterMap', 'NumGenesVsNumUmisFilterMap', 'DoubletScoresFilterMap', 'DataIntegration', 'ConfigureEmbedding', 'EndOfPipeline', 'HandleError', 'MarkAsFailed'], all);
-  if (process.env.QC_RERUN === '0') return;
+  await runQC(sfn, experimentId, 'first run', config, ['DeleteCompletedPipelineWorker', 'LaunchNewPipelineWorker', 'ClassifierFilterMap', 'CellSizeDistributionFilterMap', 'MitochondrialContentFilterMap', 'NumGenesVsNumUmisFilterMap', 'DoubletScoresFilterMap', 'DataIntegration', 'ConfigureEmbedding', 'HandleError', 'MarkAsFailed', 'EndOfPipeline'], all);
+  if (process.env.QC_RERUN === '0') {
+    if (RUNNER === 'launcher') await runnerQuits();
+    return;
+  }
   // 2. A re-run as qcController.runQC starts it when the user changes the embedding: only
   //    ConfigureEmbedding is scheduled, the same state machine is updated
   //    (StateMachineAlreadyExists -> UpdateStateMachine), the other steps count as done.
   const diff = { configureEmbedding: { clusteringSettings: { method: 'louvain', methodSettings: { louvain: { resolution: 0.5 } } } } };
-  await runQC(sfn, experimentId, 're-run', diff, ['DeleteCompletedPipelineWorker', 'LaunchNewPipelineWorker', 'ConfigureEmbedding', 'EndOfPipeline', 'HandleError', 'MarkAsFailed'], all);
+  await runQC(sfn, experimentId, 're-run', diff, ['DeleteCompletedPipelineWorker', 'LaunchNewPipelineWorker', 'ConfigureEmbedding', 'HandleError', 'MarkAsFailed', 'EndOfPipeline'], all);
+  if (RUNNER === 'launcher') await runnerQuits();
+}
+
+// R quits on the first empty GetActivityTask answer (init-functions.R:676): it must come
+// after the long poll (INFRAMOCK_ACTIVITY_POLL_SECONDS, AWS 60 s), not at once.
+async function runnerQuits() {
+  const fs = require('fs');
+  const limit = Date.now() + 1000 * (Number(process.env.RUNNER_QUIT_TIMEOUT_SECONDS || 80));
+  while (Date.now() < limit) {
+    const lines = fs.existsSync(process.env.RUNNER_LOG || '') ? fs.readFileSync(process.env.RUNNER_LOG, 'utf8').trim().split('\n') : [];
+    const empty = lines.map((l) => JSON.parse(l)).reverse().find((e) => e.event === 'empty-poll');
+    if (empty) {
+      report(true, 'the launched runner quit on an empty poll', { waitedSeconds: empty.waited });
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  report(false, 'the launched runner quit on an empty poll', 'no empty poll seen');
 }
 
 async function runQC(sfn, experimentId, label, diff, expectedStates, expectedSteps) {
