@@ -461,6 +461,14 @@ def test_qc_run_reads_back_as_the_api_reads_it(stack: RunningStack) -> None:
 def test_failed_task_reads_back_as_the_api_reads_it(stack: RunningStack) -> None:
     """SendTaskFailure on every sample's third filter: HandleError publishes, FAILED,
     checkError finds R's error, the walker reports the two filters done before it."""
+    sqs = stack.client("sqs")
+    queue = sqs.create_queue(QueueName="handle-error-seen")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    stack.client("sns").subscribe(
+        TopicArn=TOPIC_ARN, Protocol="sqs", Endpoint=queue_arn
+    )
     activity_arn, execution, _ = start_qc(stack, samples=2)
     runner = Runner(stack, activity_arn, fail="mitochondrialContent")
     runner.start()
@@ -480,6 +488,15 @@ def test_failed_task_reads_back_as_the_api_reads_it(stack: RunningStack) -> None
         if "stateEnteredEventDetails" in e
     ]
     assert entered[-2:] == ["HandleError", "MarkAsFailed"], entered
+    # HandleError's States.Format message, as handleQCResponse gets it (via the relay).
+    got = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5).get("Messages", [])
+    assert len(got) == 1, got
+    envelope = json.loads(got[0]["Body"])
+    assert envelope["MessageAttributes"]["type"]["Value"] == "PipelineResponse"
+    message = json.loads(envelope["Message"])
+    assert message["taskName"] == "pipelineError"
+    assert message["input"]["error"] == "We had an issue while processing your data."
+    assert message["input"]["activityId"] == activity_arn.split(":")[-1]
     assert steps_from_history(events) == QC_STEPS[:2]
 
 
