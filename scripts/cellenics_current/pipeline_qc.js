@@ -16,7 +16,8 @@ const API = process.env.API_DIR;
 const PG_PORT = Number(process.env.STACK_PG_PORT || 5431);
 const SAMPLES = Number(process.env.QC_SAMPLES || 2);
 const TIMEOUT_S = Number(process.env.QC_TIMEOUT_SECONDS || 300);
-const RUNNER = process.env.RUNNER || 'launcher'; // launcher: the stack starts it; driver: we do
+const RUNNER = process.env.RUNNER || 'launcher';
+const FAIL_TASK = process.env.RUNNER_FAIL_TASK || ''; // launcher: the stack starts it; driver: we do
 
 const t0 = Date.now();
 const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
@@ -103,6 +104,14 @@ async function main() {
     'NumGenesVsNumUmisFilter', 'DoubletScoresFilter', 'DataIntegration', 'ConfigureEmbedding',
   ];
   // 1. The first QC run, as gem2s.js continueToQC starts it: the whole config as the diff.
+  if (FAIL_TASK) {
+    // The runner answers SendTaskFailure for this task (every sample): the API must report
+    // FAILED, R's error, and the steps done before it.
+    const failAt = { classifier: 0, cellSizeDistribution: 1, mitochondrialContent: 2, numGenesVsNumUmis: 3, doubletScores: 4, dataIntegration: 5, configureEmbedding: 6 }[FAIL_TASK];
+    await runQC(sfn, experimentId, 'failing run', config, null, all.slice(0, failAt), 'FAILED');
+    if (RUNNER === 'launcher') await runnerQuits();
+    return;
+  }
   await runQC(sfn, experimentId, 'first run', config, ['DeleteCompletedPipelineWorker', 'LaunchNewPipelineWorker', 'ClassifierFilterMap', 'CellSizeDistributionFilterMap', 'MitochondrialContentFilterMap', 'NumGenesVsNumUmisFilterMap', 'DoubletScoresFilterMap', 'DataIntegration', 'ConfigureEmbedding', 'HandleError', 'MarkAsFailed', 'EndOfPipeline'], all);
   if (process.env.QC_RERUN === '0') {
     if (RUNNER === 'launcher') await runnerQuits();
@@ -133,7 +142,7 @@ async function runnerQuits() {
   report(false, 'the launched runner quit on an empty poll', 'no empty poll seen');
 }
 
-async function runQC(sfn, experimentId, label, diff, expectedStates, expectedSteps) {
+async function runQC(sfn, experimentId, label, diff, expectedStates, expectedSteps, expectedStatus = 'SUCCEEDED') {
   const { createQCPipeline } = api('src/api.v2/helpers/pipeline/pipelineConstruct');
   const getPipelineStatus = api('src/api.v2/helpers/pipeline/getPipelineStatus.js');
   const ExperimentExecution = api('src/api.v2/model/ExperimentExecution.js');
@@ -151,7 +160,7 @@ async function runQC(sfn, experimentId, label, diff, expectedStates, expectedSte
     .findOne({ experiment_id: experimentId, pipeline_type: 'qc' });
   report(Boolean(executionArn), `${label}: experiment_execution row`, { stateMachineArn, executionArn });
   const definition = JSON.parse((await sfn.describeStateMachine({ stateMachineArn }).promise()).definition);
-  report(JSON.stringify(Object.keys(definition.States)) === JSON.stringify(expectedStates), `${label}: states scheduled`, Object.keys(definition.States));
+  if (expectedStates) report(JSON.stringify(Object.keys(definition.States)) === JSON.stringify(expectedStates), `${label}: states scheduled`, Object.keys(definition.States));
   const task = Object.values(definition.States).flatMap((st) => (st.Iterator ? Object.values(st.Iterator.States) : [st]))
     .find((st) => st.Resource && st.Resource.includes(':activity:'));
   const activityArn = task.Resource;
@@ -179,9 +188,15 @@ async function runQC(sfn, experimentId, label, diff, expectedStates, expectedSte
   }
   const runMs = Date.now() - started;
 
-  report(status && status.status === 'SUCCEEDED', `${label}: final status`, status);
+  report(status && status.status === expectedStatus, `${label}: final status`, status);
   report(status && JSON.stringify(status.completedSteps) === JSON.stringify(expectedSteps), `${label}: completedSteps`, status && status.completedSteps);
-  report(status && status.error === false, `${label}: no error`, status && status.error);
+  if (expectedStatus === 'SUCCEEDED') {
+    report(status && status.error === false, `${label}: no error`, status && status.error);
+  } else {
+    // checkError: the last ActivityFailed's details, as R sent them (init-functions.R:713).
+    report(status && status.error && status.error.error === 'We had an issue while processing your data.'
+      && String(status.error.cause).startsWith(`R error at filter step ${FAIL_TASK}`), `${label}: R's error reported`, status && status.error);
+  }
   report(status && Boolean(status.startDate && status.stopDate), `${label}: start and stop dates`, status && [status.startDate, status.stopDate]);
   console.log(`[qc] ${label}: ${runMs} ms from createQCPipeline to ${status && status.status}`);
 

@@ -7,7 +7,8 @@
 #                      its own .venv runs the stack and the stand-in runner
 #   RUNNER=launcher    the stack's launcher starts the runner (INFRAMOCK_PIPELINE_COMMAND)
 #   RUNNER=driver      the driver starts it itself once the execution is started
-#   QC_SAMPLES (2), QC_TIMEOUT_SECONDS (300), RUNNER_HEARTBEAT_SECONDS (30)
+#   QC_SAMPLES (2), QC_TIMEOUT_SECONDS (300), QC_RERUN (1), RUNNER_HEARTBEAT_SECONDS (30),
+#   RUNNER_TASK_SECONDS (0), RUNNER_FAIL_TASK (a task name: a failing run instead)
 #   WORK=...           a scratch folder (default: a new temporary one)
 #   AWS_PORT / REDIS_PORT / PG_PORT (defaults 45661 45662 45663)
 set -euo pipefail
@@ -27,7 +28,7 @@ export INFRAMOCK_PROFILE=current INFRAMOCK_RUNTIME=local INFRAMOCK_AWS_PORT=$AWS
   INFRAMOCK_STATE_DIR=$WORK/state BIOMAGE_DATA_PATH=$WORK/data \
   INFRAMOCK_RELAY_DELAYS=${INFRAMOCK_RELAY_DELAYS:-1,2}
 if [ "$RUNNER" = launcher ]; then
-  export INFRAMOCK_PIPELINE_COMMAND="env AWS_ENDPOINT_URL=$STACK_ENDPOINT RUNNER_LOG=$WORK/runner.jsonl $PY $HERE/pipeline_runner.py"
+  export INFRAMOCK_PIPELINE_COMMAND="env AWS_ENDPOINT_URL=$STACK_ENDPOINT RUNNER_LOG=$WORK/runner.jsonl RUNNER_FAIL_TASK=${RUNNER_FAIL_TASK:-} RUNNER_HEARTBEAT_SECONDS=${RUNNER_HEARTBEAT_SECONDS:-30} RUNNER_TASK_SECONDS=${RUNNER_TASK_SECONDS:-0} $PY $HERE/pipeline_runner.py"
 fi
 
 cd "$ROOT"
