@@ -533,3 +533,22 @@ def test_rerun_updates_the_state_machine(stack: RunningStack) -> None:
     assert [t["taskName"] for t in runner.inputs] == ["configureEmbedding"]
     events, _ = history(sfn, execution, page=100)
     assert steps_from_history(events) == ["ConfigureEmbedding"]
+
+
+def test_closed_task_token_answers_task_timed_out(stack: RunningStack) -> None:
+    """R's heartbeat loop (init-functions.R pipeline_heartbeat) ends only when a beat
+    fails: once the task is answered, its token must answer TaskTimedOut as in AWS."""
+    activity_arn, _, _ = start_qc(stack, samples=1)
+    sfn = _long_poll_client(stack)
+    token = sfn.get_activity_task(activityArn=activity_arn, workerName="local")[
+        "taskToken"
+    ]
+    sfn.send_task_heartbeat(taskToken=token)
+    sfn.send_task_success(taskToken=token, output="{}")
+    for call in (
+        lambda: sfn.send_task_heartbeat(taskToken=token),
+        lambda: sfn.send_task_success(taskToken=token, output="{}"),
+    ):
+        with pytest.raises(ClientError) as raised:
+            call()
+        assert raised.value.response["Error"]["Code"] == "TaskTimedOut"
