@@ -103,6 +103,10 @@ async function main() {
     'ClassifierFilter', 'CellSizeDistributionFilter', 'MitochondrialContentFilter',
     'NumGenesVsNumUmisFilter', 'DoubletScoresFilter', 'DataIntegration', 'ConfigureEmbedding',
   ];
+  // 0. gem2s, as the API starts it when the user launches processing (QC_GEM2S=0 skips it).
+  if (process.env.QC_GEM2S !== '0' && !FAIL_TASK) {
+    await runGem2s(sfn, experimentId, sampleIds);
+  }
   // 1. The first QC run, as gem2s.js continueToQC starts it: the whole config as the diff.
   if (FAIL_TASK) {
     // The runner answers SendTaskFailure for this task (every sample): the API must report
@@ -127,12 +131,13 @@ async function main() {
 
 // R quits on the first empty GetActivityTask answer (init-functions.R:676): it must come
 // after the long poll (INFRAMOCK_ACTIVITY_POLL_SECONDS, AWS 60 s), not at once.
+let lastRunStarted = 0;
 async function runnerQuits() {
   const fs = require('fs');
   const limit = Date.now() + 1000 * (Number(process.env.RUNNER_QUIT_TIMEOUT_SECONDS || 80));
   while (Date.now() < limit) {
     const lines = fs.existsSync(process.env.RUNNER_LOG || '') ? fs.readFileSync(process.env.RUNNER_LOG, 'utf8').trim().split('\n') : [];
-    const empty = lines.map((l) => JSON.parse(l)).reverse().find((e) => e.event === 'empty-poll');
+    const empty = lines.map((l) => JSON.parse(l)).find((e) => e.event === 'empty-poll' && e.t * 1000 >= lastRunStarted);
     if (empty) {
       report(true, 'the launched runner quit on an empty poll', { waitedSeconds: empty.waited });
       return;
@@ -142,22 +147,49 @@ async function runnerQuits() {
   report(false, 'the launched runner quit on an empty poll', 'no empty poll seen');
 }
 
-async function runQC(sfn, experimentId, label, diff, expectedStates, expectedSteps, expectedStatus = 'SUCCEEDED') {
+function runQC(sfn, experimentId, label, diff, expectedStates, expectedSteps, expectedStatus = 'SUCCEEDED') {
   const { createQCPipeline } = api('src/api.v2/helpers/pipeline/pipelineConstruct');
+  return runPipeline(sfn, experimentId, 'qc', label, 'createQCPipeline',
+    () => createQCPipeline(experimentId, diff, 'Bearer local-jwt', null),
+    expectedStates, expectedSteps, expectedStatus);
+}
+
+// gem2s.js startGem2sPipeline: createGem2SPipeline, then the execution row it saves
+// (its task params come from sample files this driver does not make: a small stand-in).
+function runGem2s(sfn, experimentId, sampleIds) {
+  const { createGem2SPipeline } = api('src/api.v2/helpers/pipeline/pipelineConstruct');
+  const ExperimentExecution = api('src/api.v2/model/ExperimentExecution.js');
+  const taskParams = {
+    projectId: experimentId, experimentName: 'inframock QC run', organism: null, input: { type: '10x' },
+    sampleIds, sampleNames: sampleIds.map((_, i) => `sample-${i + 1}`), sampleS3Paths: {}, sampleOptions: sampleIds.map(() => ({})), metadata: {},
+  };
+  const start = async () => {
+    const { stateMachineArn, executionArn } = await createGem2SPipeline(experimentId, taskParams, 'Bearer local-jwt');
+    await new ExperimentExecution().updateExecution(experimentId, 'gem2s', {
+      last_pipeline_params: {}, state_machine_arn: stateMachineArn, execution_arn: executionArn,
+    }, { experimentId });
+  };
+  const steps = ['DownloadGem', 'PreProcessing', 'EmptyDrops', 'DoubletScores', 'CreateSeurat', 'PrepareExperiment', 'UploadToAWS'];
+  return runPipeline(sfn, experimentId, 'gem2s', 'gem2s run', 'createGem2SPipeline', start,
+    ['DeleteCompletedPipelineWorker', 'LaunchNewPipelineWorker', ...steps, 'HandleError', 'MarkAsFailed', 'EndOfPipeline'], steps);
+}
+
+async function runPipeline(sfn, experimentId, processName, label, what, start, expectedStates, expectedSteps, expectedStatus = 'SUCCEEDED') {
   const getPipelineStatus = api('src/api.v2/helpers/pipeline/getPipelineStatus.js');
   const ExperimentExecution = api('src/api.v2/model/ExperimentExecution.js');
 
   const started = Date.now();
+  lastRunStarted = started;
   try {
-    await createQCPipeline(experimentId, diff, 'Bearer local-jwt', null);
-    report(true, `${label}: createQCPipeline`, { ms: Date.now() - started, githubStubbed: stubbed.length });
+    await start();
+    report(true, `${label}: ${what}`, { ms: Date.now() - started, githubStubbed: stubbed.length });
   } catch (e) {
-    report(false, `${label}: createQCPipeline`, String(e && e.stack || e));
+    report(false, `${label}: ${what}`, String(e && e.stack || e));
     return;
   }
 
   const { executionArn, stateMachineArn } = await new ExperimentExecution()
-    .findOne({ experiment_id: experimentId, pipeline_type: 'qc' });
+    .findOne({ experiment_id: experimentId, pipeline_type: processName });
   report(Boolean(executionArn), `${label}: experiment_execution row`, { stateMachineArn, executionArn });
   const definition = JSON.parse((await sfn.describeStateMachine({ stateMachineArn }).promise()).definition);
   if (expectedStates) report(JSON.stringify(Object.keys(definition.States)) === JSON.stringify(expectedStates), `${label}: states scheduled`, Object.keys(definition.States));
@@ -173,7 +205,7 @@ async function runQC(sfn, experimentId, label, diff, expectedStates, expectedSte
   const seen = [];
   while ((Date.now() - started) / 1000 < TIMEOUT_S) {
     try {
-      status = (await getPipelineStatus(experimentId, 'qc')).qc;
+      status = (await getPipelineStatus(experimentId, processName))[processName];
     } catch (e) {
       report(false, `${label}: getPipelineStatus`, String(e && e.stack || e));
       break;
@@ -198,11 +230,12 @@ async function runQC(sfn, experimentId, label, diff, expectedStates, expectedSte
       && String(status.error.cause).startsWith(`R error at filter step ${FAIL_TASK}`), `${label}: R's error reported`, status && status.error);
   }
   report(status && Boolean(status.startDate && status.stopDate), `${label}: start and stop dates`, status && [status.startDate, status.stopDate]);
-  console.log(`[qc] ${label}: ${runMs} ms from createQCPipeline to ${status && status.status}`);
+  console.log(`[qc] ${label}: ${runMs} ms from ${what} to ${status && status.status}`);
 
   // What the API stored: last_status_response is the status it returned.
-  const row = await new ExperimentExecution().findOne({ experiment_id: experimentId, pipeline_type: 'qc' });
-  report(row.lastStatusResponse && row.lastStatusResponse.qc.status === (status && status.status), `${label}: last_status_response stored`, row.lastStatusResponse && row.lastStatusResponse.qc.status);
+  const row = await new ExperimentExecution().findOne({ experiment_id: experimentId, pipeline_type: processName });
+  const stored = row.lastStatusResponse && row.lastStatusResponse[processName].status;
+  report(stored === (status && status.status), `${label}: last_status_response stored`, stored);
 
   // The history events the API reads, for the record.
   const history = [];

@@ -10,13 +10,13 @@
 #   QC_SAMPLES (2), QC_TIMEOUT_SECONDS (300), QC_RERUN (1), RUNNER_HEARTBEAT_SECONDS (30),
 #   RUNNER_TASK_SECONDS (0), RUNNER_FAIL_TASK (a task name: a failing run instead)
 #   WORK=...           a scratch folder (default: a new temporary one)
-#   AWS_PORT / REDIS_PORT / PG_PORT (defaults 45661 45662 45663)
+#   AWS_PORT / REDIS_PORT / PG_PORT (defaults 31661 31662 31663: below the ephemeral range)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=${INFRAMOCK_DIR:-$(cd "$HERE/../.." && pwd)}
 : "${API_DIR:?the API checkout}"
 WORK=${WORK:-$(mktemp -d)}
-AWS_PORT=${AWS_PORT:-45661}; REDIS_PORT=${REDIS_PORT:-45662}; PG_PORT=${PG_PORT:-45663}
+AWS_PORT=${AWS_PORT:-31661}; REDIS_PORT=${REDIS_PORT:-31662}; PG_PORT=${PG_PORT:-31663}
 RUNNER=${RUNNER:-launcher}
 PY="$ROOT/.venv/bin/python"
 STACK_ENDPOINT=http://127.0.0.1:$AWS_PORT
