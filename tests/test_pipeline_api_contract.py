@@ -23,13 +23,13 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from inframock.testing.harness import RunningStack, wait_until
+from inframock.testing.harness import RunningStack, base_env, wait_until
 
 REGION, ACCOUNT, ENV, SANDBOX = "eu-west-1", "000000000000", "development", "default"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:work-results-{ENV}-{SANDBOX}-v2"
@@ -350,14 +350,21 @@ def _long_poll_client(stack: RunningStack) -> Any:
     )
 
 
-@pytest.fixture(name="stack")
-def stack_fixture(make_stack: Any) -> RunningStack:
-    """A `current` stack; its launcher command does nothing (the test polls)."""
-    return make_stack(
+@pytest.fixture(name="stack", scope="module")
+def stack_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """One `current` stack for the module (each test makes its own activity and
+    machine); its launcher command does nothing (the tests poll the activities)."""
+    tmp = tmp_path_factory.mktemp("pipeline-contract")
+    (tmp / "data").mkdir()
+    env = base_env(
+        tmp,
         INFRAMOCK_PROFILE="current",
         INFRAMOCK_PIPELINE_COMMAND=f"{sys.executable} -c pass",
         INFRAMOCK_ACTIVITY_POLL_SECONDS=str(POLL_SECONDS),
-    ).wait_ready()
+    )
+    stack = RunningStack(env).wait_ready()
+    yield stack
+    stack.stop()
 
 
 def create_machine(
@@ -403,16 +410,20 @@ def start_qc(stack: RunningStack, samples: int) -> tuple[str, str, list[str]]:
     return activity_arn, execute(sfn, machine, sample_ids), sample_ids
 
 
-def wait_for_end(stack: RunningStack, execution: str, timeout: float) -> dict[str, Any]:
-    """DescribeExecution until the execution is no longer RUNNING."""
+def wait_for_end(
+    stack: RunningStack, execution: str, runner: Runner, timeout: float
+) -> dict[str, Any]:
+    """DescribeExecution until the execution is no longer RUNNING; fail at once if
+    the runner's calls failed (nothing would answer the tasks any more)."""
     sfn = stack.client("stepfunctions")
     found: dict[str, Any] = {}
 
     def ended() -> bool:
         found.update(sfn.describe_execution(executionArn=execution))
-        return found["status"] != "RUNNING"
+        return found["status"] != "RUNNING" or bool(runner.errors)
 
     wait_until(ended, timeout, "the execution to end")
+    assert not runner.errors, runner.errors
     return found
 
 
@@ -421,7 +432,7 @@ def test_qc_run_reads_back_as_the_api_reads_it(stack: RunningStack) -> None:
     activity_arn, execution, sample_ids = start_qc(stack, samples=3)
     runner = Runner(stack, activity_arn)
     runner.start()
-    described = wait_for_end(stack, execution, timeout=120)
+    described = wait_for_end(stack, execution, runner, timeout=120)
     assert described["status"] == "SUCCEEDED", described
     assert described["startDate"] <= described["stopDate"]
 
@@ -472,7 +483,7 @@ def test_failed_task_reads_back_as_the_api_reads_it(stack: RunningStack) -> None
     activity_arn, execution, _ = start_qc(stack, samples=2)
     runner = Runner(stack, activity_arn, fail="mitochondrialContent")
     runner.start()
-    described = wait_for_end(stack, execution, timeout=120)
+    described = wait_for_end(stack, execution, runner, timeout=120)
     assert described["status"] == "FAILED", described
 
     events, _ = history(stack.client("stepfunctions"), execution, page=100)
@@ -529,7 +540,7 @@ def test_rerun_updates_the_state_machine(stack: RunningStack) -> None:
     execution = execute(sfn, machine, samples)
     runner = Runner(stack, activity_arn)
     runner.start()
-    assert wait_for_end(stack, execution, timeout=60)["status"] == "SUCCEEDED"
+    assert wait_for_end(stack, execution, runner, timeout=60)["status"] == "SUCCEEDED"
     assert [t["taskName"] for t in runner.inputs] == ["configureEmbedding"]
     events, _ = history(sfn, execution, page=100)
     assert steps_from_history(events) == ["ConfigureEmbedding"]
