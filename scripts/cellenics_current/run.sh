@@ -5,6 +5,8 @@
 #   API_DIR=...        today's API checkout with `npm ci --omit=dev --ignore-scripts` done
 #   INFRAMOCK_DIR=...  the inframock checkout whose stack to start (default: this one);
 #                      its own .venv runs the stack and the stand-in runner
+#   INFRAMOCK_PYTHON=. the python to use instead of $INFRAMOCK_DIR/.venv/bin/python (e.g. for
+#                      a `git archive` of a commit, run with its worktree's venv)
 #   RUNNER=launcher    the stack's launcher starts the runner (INFRAMOCK_PIPELINE_COMMAND)
 #   RUNNER=driver      the driver starts it itself once the execution is started
 #   QC_SAMPLES (2), QC_TIMEOUT_SECONDS (300), QC_RERUN (1), RUNNER_HEARTBEAT_SECONDS (30),
@@ -18,7 +20,7 @@ ROOT=${INFRAMOCK_DIR:-$(cd "$HERE/../.." && pwd)}
 WORK=${WORK:-$(mktemp -d)}
 AWS_PORT=${AWS_PORT:-31661}; REDIS_PORT=${REDIS_PORT:-31662}; PG_PORT=${PG_PORT:-31663}
 RUNNER=${RUNNER:-launcher}
-PY="$ROOT/.venv/bin/python"
+PY=${INFRAMOCK_PYTHON:-$ROOT/.venv/bin/python}
 STACK_ENDPOINT=http://127.0.0.1:$AWS_PORT
 mkdir -p "$WORK/data" "$WORK/state"
 chmod 755 "$WORK" "$WORK/state"   # PostgreSQL runs as the state folder's owner or nobody
@@ -41,7 +43,7 @@ trap 'kill -INT $STACK 2>/dev/null; wait $STACK 2>/dev/null || true' EXIT
 for _ in $(seq 1200); do grep -q "inframock is ready" "$WORK/stack.log" && break; sleep 0.1; done
 grep -q "inframock is ready" "$WORK/stack.log" || { tail -30 "$WORK/stack.log"; exit 1; }
 
-echo "== inframock $(git -C "$ROOT" rev-parse --short HEAD) ($(git -C "$ROOT" rev-parse --abbrev-ref HEAD)), API $(git -C "$API_DIR" rev-parse --short HEAD 2>/dev/null || echo "${API_COMMIT:-?}"), node $(node --version), aws-sdk $(node -p "require('$API_DIR/node_modules/aws-sdk/package.json').version"), runner=$RUNNER"
+echo "== inframock ${INFRAMOCK_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD) ($(git -C "$ROOT" rev-parse --abbrev-ref HEAD))}, API $(git -C "$API_DIR" rev-parse --short HEAD 2>/dev/null || echo "${API_COMMIT:-?}"), node $(node --version), aws-sdk $(node -p "require('$API_DIR/node_modules/aws-sdk/package.json').version"), runner=$RUNNER"
 status=0
 (cd "$HERE" && API_DIR=$API_DIR STACK_ENDPOINT=$STACK_ENDPOINT STACK_PG_PORT=$PG_PORT \
   RUNNER=$RUNNER RUNNER_PYTHON=$PY RUNNER_LOG=$WORK/runner.jsonl \
