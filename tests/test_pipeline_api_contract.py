@@ -301,6 +301,7 @@ class Runner(threading.Thread):
         self.last_wait = 0.0
         self.ended_empty = False
         self.errors: list[str] = []
+        self.heartbeat_errors: list[str] = []
 
     def run(self) -> None:
         while True:
@@ -324,8 +325,13 @@ class Runner(threading.Thread):
                 self.errors.append(f"{task['taskName']}: {error!r}")
 
     def answer(self, token: str, task: dict[str, Any]) -> None:
-        """Heartbeat, then SendTaskSuccess (SendTaskFailure for the failing task)."""
-        self.sfn.send_task_heartbeat(taskToken=token)
+        """Heartbeat, then SendTaskSuccess (SendTaskFailure for the failing task). As in
+        R, where the heartbeat is a process of its own, a failed beat only ends beating.
+        """
+        try:
+            self.sfn.send_task_heartbeat(taskToken=token)
+        except ClientError as error:
+            self.heartbeat_errors.append(f"{task['taskName']}: {error!r}")
         if task["taskName"] == self.fail:
             self.sfn.send_task_failure(
                 taskToken=token,
