@@ -373,7 +373,7 @@ def test_stop_on_the_docker_road_stops_the_profiles_services_keeping_pg_data(
     assert enabled == ["aws", "redis", "relay", "postgres"]
 
 
-def test_stop_without_postgres_still_removes_the_volumes(tmp_path: Path) -> None:
+def test_stop_without_postgres_still_removes_the_volumes() -> None:
     road = compose.Road(("docker", "compose"), "", "proj", ("aws", "redis"))
     assert compose.down_args(road) == ("down", "--volumes")
 

@@ -428,7 +428,7 @@ def host_listener() -> Receiver:
         return Receiver()
 
 
-def test_the_current_profile_runs_its_services_and_relays_to_the_host(
+def test_the_current_profile_runs_its_services_and_relays_to_the_host(  # pylint: disable=too-many-locals
     tmp_path: Path,
 ) -> None:
     postgres = next(i for i in pinned_images() if i.startswith("postgres:"))
