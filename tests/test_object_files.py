@@ -15,6 +15,7 @@ import importlib.metadata
 import inspect
 import os
 import sys
+import threading
 import urllib.error
 import urllib.request
 import zlib
@@ -216,6 +217,19 @@ def test_file_value_copies_before_any_write(tmp_path: Path) -> None:
     assert value.read() == b"new" and not value.backed_by_file
     value.close()
     assert path.read_bytes() == b"0123456789"
+
+
+def test_each_thread_reads_a_file_value_from_its_own_position(
+    tmp_path: Path,
+) -> None:
+    path = _file(tmp_path, b"0123456789")
+    value = FileValue(path)
+    value.seek(6)
+    seen: list[bytes] = []
+    other = threading.Thread(target=lambda: seen.append(value.read(3)))
+    other.start()
+    other.join()
+    assert seen == [b"012"] and value.read() == b"6789"
 
 
 def test_file_values_hold_no_descriptor_and_name_their_file(tmp_path: Path) -> None:

@@ -45,18 +45,30 @@ SPOOL_LIMIT = 16 * 1024 * 1024
 
 
 class _FileView:
-    """A read-only file position on `path`; the file is opened for each read.
+    """A read-only view of `path`, opened for each read, with a position per thread.
 
     So a stack serving thousands of cached objects holds no descriptor for
-    any of them (an open file each would meet the usual limit of 1024).
+    any of them (an open file each would meet the usual limit of 1024). And
+    the position is each thread's own: moto reads a key's value under the
+    key's lock, but computes a missing ETag (seek, then reads) without it;
+    on one shared position a GET and that could read each other's bytes.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         with path.open("rb") as stream:  # readable now, or a clear error
             self.size = os.fstat(stream.fileno()).st_size
-        self.position = 0
+        self._local = threading.local()
         self.closed = False
+
+    @property
+    def position(self) -> int:
+        """This thread's position."""
+        return int(getattr(self._local, "position", 0))
+
+    @position.setter
+    def position(self, value: int) -> None:
+        self._local.position = value
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         """Like a file's seek."""
