@@ -600,3 +600,42 @@ def test_moto_still_names_unnamed_executions_none() -> None:
         with pytest.raises(ClientError) as second:
             sfn.start_execution(stateMachineArn=arn, input='{"another": 1}')
         assert second.value.response["Error"]["Code"] == "ExecutionAlreadyExists"
+
+
+def test_moto_still_misreads_escaped_braces_and_reuses_machines() -> None:
+    """When this fails, moto reads States.Format's `\\{` (drop intrinsics.py) or
+    refuses a new definition under an existing name (drop _create_or_conflict
+    in executions.py)."""
+    with standalone_moto() as endpoint:
+        _moto_config(endpoint)
+        sfn = boto3.client(
+            "stepfunctions",
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id="t",
+            aws_secret_access_key="t",
+        )
+        template = 'States.Format(\'\\\\{"error":"{}"\\\\}\', $.e)'
+        machine = {
+            "StartAt": "P",
+            "States": {
+                "P": {"Type": "Pass", "Parameters": {"m.$": template}, "End": True}
+            },
+        }
+        arn = sfn.create_state_machine(
+            name="f", definition=json.dumps(machine), roleArn=ROLE
+        )["stateMachineArn"]
+        run = sfn.start_execution(stateMachineArn=arn, name="r", input='{"e": "x"}')
+        wait_until(
+            lambda: sfn.describe_execution(executionArn=run["executionArn"])["status"]
+            != "RUNNING",
+            20,
+            "the format run",
+        )
+        described = sfn.describe_execution(executionArn=run["executionArn"])
+        assert described["status"] == "FAILED"  # str.format on `{"error"...}`
+        other = {"StartAt": "Q", "States": {"Q": {"Type": "Pass", "End": True}}}
+        again = sfn.create_state_machine(
+            name="f", definition=json.dumps(other), roleArn=ROLE
+        )["stateMachineArn"]
+        assert again == arn  # AWS: StateMachineAlreadyExists
