@@ -4,34 +4,63 @@ its reading of the history, and a stand-in for the R pipeline runner.
 Built from the API's own code (hms-dbmi-cellenics/api 4507bc93,
 `src/api.v2/helpers/pipeline/pipelineConstruct/` and `getPipelineStatus.js`)
 and the runner's loop (pipeline 81f42feb, `pipeline-runner/R/init-functions.R`
-`init`), with their field names; nothing here is inframock's.
+`init`), with their field names; nothing here is inframock's. Used by
+tests/test_stepfunctions.py and tests/test_pipeline_api_contract.py.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any, Callable
+
+from botocore.exceptions import ClientError
 
 ACCOUNT = "000000000000"
 REGION = "eu-west-1"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/state-machine-role-development"
+ENV = "development"
+SANDBOX = "default"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/state-machine-role-{ENV}"
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:work-results-{ENV}-{SANDBOX}-v2"
+"""createHandleErrorStep's TopicArn in development."""
+AUTH_JWT = "Bearer local-jwt"
+"""The authJWT the API puts in every task and in HandleError's message."""
 HANDLE_ERROR = "HandleError"
 END = "EndOfPipeline"
-QC_STEPS = (
-    "ClassifierFilter",
-    "CellSizeDistributionFilter",
-    "MitochondrialContentFilter",
-    "NumGenesVsNumUmisFilter",
-    "DoubletScoresFilter",
-    "DataIntegration",
-    "ConfigureEmbedding",
+FILTERS = (  # (Map state, its activity Task, the task name R runs)
+    ("ClassifierFilterMap", "ClassifierFilter", "classifier"),
+    (
+        "CellSizeDistributionFilterMap",
+        "CellSizeDistributionFilter",
+        "cellSizeDistribution",
+    ),
+    (
+        "MitochondrialContentFilterMap",
+        "MitochondrialContentFilter",
+        "mitochondrialContent",
+    ),
+    ("NumGenesVsNumUmisFilterMap", "NumGenesVsNumUmisFilter", "numGenesVsNumUmis"),
+    ("DoubletScoresFilterMap", "DoubletScoresFilter", "doubletScores"),
 )
-"""getPipelineStatus.js's qcPipelineSteps: the steps it reports."""
+"""qcPipelineSkeleton.js's five per-sample filters."""
+AFTER_FILTERS = (
+    ("DataIntegration", "dataIntegration"),
+    ("ConfigureEmbedding", "configureEmbedding"),
+)
+"""qcPipelineSkeleton.js's steps after the filters: (state, task name)."""
+QC_STATES = tuple(m for m, _, _ in FILTERS) + tuple(s for s, _ in AFTER_FILTERS)
+"""Every QC step, as getQcPipelineSkeleton's qcSteps names them."""
+QC_STEPS = tuple(t for _, t, _ in FILTERS) + tuple(s for s, _ in AFTER_FILTERS)
+"""getPipelineStatus.js's qcPipelineSteps: what it reports for a whole QC run
+(its completedSteps), in order."""
+REPORTED_STEPS = frozenset(QC_STEPS)
+"""getPipelineStepNames(): the steps the walker may report (launcher states are
+not)."""
 
 
 def catch() -> list[dict[str, Any]]:
-    """createCatchSteps()."""
+    """createHandleErrorStep.js createCatchSteps()."""
     return [
         {
             "ErrorEquals": ["States.ALL"],
@@ -82,15 +111,15 @@ def error_states(
     """createHandleErrorStep (its States.Format escaping included) + MarkAsFailed."""
     message = json.dumps(
         {
-            "taskName": "pipeline_error",
+            "taskName": "pipelineError",
             "experimentId": experiment,
             "apiUrl": api_url,
             "input": {
-                "authJWT": "Bearer jwt",
+                "authJWT": AUTH_JWT,
                 "experimentId": experiment,
                 "error": "INPUT_PLACEHOLDER",
-                "taskName": "pipeline_error",
-                "sandboxId": "default",
+                "taskName": "pipelineError",
+                "sandboxId": SANDBOX,
                 "activityId": activity_arn.split(":")[-1],
                 "processName": process,
             },
@@ -117,7 +146,7 @@ def error_states(
     }
 
 
-def activity_task(  # pylint: disable=too-many-arguments
+def activity_task(
     activity_arn: str,
     task: str,
     experiment: str,
@@ -125,9 +154,9 @@ def activity_task(  # pylint: disable=too-many-arguments
     per_sample: bool,
     heartbeat: int = 360,
 ) -> dict[str, Any]:
-    """createNewStep with getGeneralParams + getQCParams."""
+    """createNewStep.js with getGeneralParams + getQCParams. projectId is undefined
+    in the context: JSON drops it."""
     parameters: dict[str, Any] = {
-        "projectId": "project-1",
         "experimentId": experiment,
         "taskName": task,
         "processName": process,
@@ -140,8 +169,8 @@ def activity_task(  # pylint: disable=too-many-arguments
         )
         parameters.update(
             uploadCountMatrix=task == "dataIntegration",
-            authJWT="Bearer jwt",
-            config={},
+            authJWT=AUTH_JWT,
+            config={"enabled": True},
             clusteringShouldRun=True,
             metadataS3Path=None,
         )
@@ -155,42 +184,49 @@ def activity_task(  # pylint: disable=too-many-arguments
     }
 
 
-def qc_machine(  # pylint: disable=too-many-arguments
+def qc_machine(
     activity_arn: str,
     topic_arn: str,
     api_url: str,
     experiment: str,
     heartbeat: int = 360,
+    steps: tuple[str, ...] = ("ClassifierFilterMap", *(s for s, _ in AFTER_FILTERS)),
 ) -> dict[str, Any]:
-    """getQcPipelineSkeleton('development', [ClassifierFilterMap, DataIntegration,
-    ConfigureEmbedding]) built by buildStateMachineDefinition."""
-    states = launcher_states(activity_arn, "qc", "ClassifierFilterMap")
-    classifier = activity_task(
-        activity_arn, "classifier", experiment, "qc", True, heartbeat
-    )
-    states["ClassifierFilterMap"] = {
-        "Type": "Map",
-        "Next": "DataIntegration",
-        "ResultPath": None,
-        "ItemsPath": "$.samples",
-        "Iterator": {
-            "StartAt": "ClassifierFilter",
-            "States": {"ClassifierFilter": {**classifier, "End": True}},
-        },
-        "Catch": catch(),
-    }
-    for name, task, after in (
-        ("DataIntegration", "dataIntegration", "ConfigureEmbedding"),
-        ("ConfigureEmbedding", "configureEmbedding", END),
-    ):
-        states[name] = {
-            **activity_task(activity_arn, task, experiment, "qc", False, heartbeat),
-            "Next": after,
-            "Catch": catch(),
-        }
+    """getQcPipelineSkeleton('development', steps) built by
+    buildStateMachineDefinition: the launcher, then `steps` (names from
+    QC_STATES) one after the other, then EndOfPipeline. QC_STATES is every step;
+    ("ConfigureEmbedding",) a re-run after a clustering change."""
+    states = launcher_states(activity_arn, "qc", steps[0])
+    filters = {m: (state, task) for m, state, task in FILTERS}
+    tasks = dict(AFTER_FILTERS)
+    for name, after in zip(steps, (*steps[1:], END)):
+        if name in filters:
+            state, task = filters[name]
+            iteration = activity_task(
+                activity_arn, task, experiment, "qc", True, heartbeat
+            )
+            states[name] = {
+                "Type": "Map",
+                "Next": after,
+                "ResultPath": None,
+                "ItemsPath": "$.samples",
+                "Iterator": {
+                    "StartAt": state,
+                    "States": {state: {**iteration, "End": True}},
+                },
+                "Catch": catch(),
+            }
+        else:
+            states[name] = {
+                **activity_task(
+                    activity_arn, tasks[name], experiment, "qc", False, heartbeat
+                ),
+                "Next": after,
+                "Catch": catch(),
+            }
     states.update(error_states(topic_arn, api_url, experiment, activity_arn, "qc"))
     return {
-        "Comment": "QC Pipeline for clusterEnv 'development'",
+        "Comment": f"QC Pipeline for clusterEnv '{ENV}'",
         "StartAt": "DeleteCompletedPipelineWorker",
         "States": states,
     }
@@ -216,7 +252,7 @@ def gem2s_machine(
         }
     states.update(error_states(topic_arn, api_url, experiment, activity_arn, "gem2s"))
     return {
-        "Comment": "Gem2s Pipeline for clusterEnv 'development'",
+        "Comment": f"Gem2s Pipeline for clusterEnv '{ENV}'",
         "StartAt": "DeleteCompletedPipelineWorker",
         "States": states,
     }
@@ -232,29 +268,30 @@ def qc_input(samples: list[str]) -> str:
     )
 
 
-class _Branch:  # pylint: disable=too-few-public-methods
-    """getStepsFromExecutionHistory's Branch, line for line."""
+class Branch:
+    """getPipelineStatus.js getStepsFromExecutionHistory's Branch, line for line."""
 
     def __init__(self, event: dict[str, Any], make_root: bool = False) -> None:
         self.visited = [event["id"]]
         self.current_state = ""
         self.completed: list[str] = []
-        self.branches: dict[int, _Branch] = {}
+        self.branches: dict[int, Branch] = {}
         self.branch_count = 0
-        self._update(event)
+        self.update(event)
         if make_root:
-            self.visited.append(event.get("previousEventId"))
+            self.visited.append(event["previousEventId"])
 
     def working_on_branches(self) -> bool:
         """Every iteration of the map has started."""
         return self.branch_count == len(self.branches)
 
-    def _update(self, event: dict[str, Any]) -> None:
+    def update(self, event: dict[str, Any]) -> None:
+        """updateCurrentState: the JS tests `'stateEnteredEventDetails' in event`."""
         if "stateEnteredEventDetails" in event:
             self.current_state = event["stateEnteredEventDetails"]["name"]
 
-    def next_consumer(self, event: dict[str, Any]) -> _Branch | None:
-        """The branch that takes `event` (by its previousEventId)."""
+    def next_consumer(self, event: dict[str, Any]) -> Branch | None:
+        """nextConsumer: the branch that takes `event` (by its previousEventId)."""
         if event.get("previousEventId") in self.visited:
             return self
         if event["type"] == "MapStateExited":
@@ -266,13 +303,13 @@ class _Branch:  # pylint: disable=too-few-public-methods
         return None
 
     def consume(self, event: dict[str, Any]) -> None:
-        """Take `event` into this branch."""
+        """consume: take `event` into this branch."""
         if event["type"] == "MapIterationStarted":
             index = event["mapIterationStartedEventDetails"]["index"]
-            self.branches[index] = _Branch(event)
+            self.branches[index] = Branch(event)
             return
         self.visited.append(event["id"])
-        self._update(event)
+        self.update(event)
         if event["type"] in ("TaskSucceeded", "ActivitySucceeded"):
             self.completed.append(self.current_state)
         elif event["type"] == "MapStateStarted":
@@ -284,15 +321,19 @@ class _Branch:  # pylint: disable=too-few-public-methods
 
 
 def steps_from_history(
-    events: list[dict[str, Any]], reported: tuple[str, ...]
+    events: list[dict[str, Any]], reported: frozenset[str] = REPORTED_STEPS
 ) -> list[str]:
-    """What getPipelineStatus reports as completed from these events."""
+    """The completed steps getPipelineStatus reports from these events (those in
+    `reported`); fails where the JS would throw."""
     if not events:
         return []
-    main = _Branch(events[0], make_root=True)
+    main = Branch(events[0], make_root=True)
     for event in events[1:]:
         consumer = main.next_consumer(event)
-        assert consumer is not None, f"no branch takes event {event}"
+        assert consumer is not None, (
+            "getPipelineStatus would throw (null consumer): no branch has visited "
+            f"previousEventId of {event}"
+        )
         consumer.consume(event)
     shortest: list[str] | None = None
     if main.working_on_branches():
@@ -308,10 +349,13 @@ def check_error(events: list[dict[str, Any]]) -> dict[str, Any] | bool:
     return failed[-1]["activityFailedEventDetails"] if failed else False
 
 
-def history(sfn: Any, execution_arn: str, page: int = 0) -> list[dict[str, Any]]:
-    """getExecutionHistory: every page, as the API reads it."""
+def history_pages(
+    sfn: Any, execution_arn: str, page: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """getExecutionHistory as the API pages it (`maxResults` = `page` unless 0):
+    every event, and how many pages it took."""
     events: list[dict[str, Any]] = []
-    token = None
+    token, pages = None, 0
     while True:
         args: dict[str, Any] = {
             "executionArn": execution_arn,
@@ -323,9 +367,15 @@ def history(sfn: Any, execution_arn: str, page: int = 0) -> list[dict[str, Any]]
             args["nextToken"] = token
         answer = sfn.get_execution_history(**args)
         events += answer["events"]
+        pages += 1
         token = answer.get("nextToken")
         if not token:
-            return events
+            return events, pages
+
+
+def history(sfn: Any, execution_arn: str, page: int = 0) -> list[dict[str, Any]]:
+    """getExecutionHistory: every page's events, as the API reads them."""
+    return history_pages(sfn, execution_arn, page)[0]
 
 
 Behaviour = Callable[[Any, str, dict[str, Any]], None]
@@ -338,27 +388,82 @@ def succeed(sfn: Any, token: str, _: dict[str, Any]) -> None:
     sfn.send_task_success(taskToken=token, output="{}")
 
 
+def fail_as_r(sfn: Any, token: str, task: dict[str, Any]) -> None:
+    """SendTaskFailure with the error and cause R sends for a failed step."""
+    sfn.send_task_failure(
+        taskToken=token,
+        error="We had an issue while processing your data.",
+        cause=f"R error at filter step {task['taskName']}! : boom",
+    )
+
+
+class AnswerAsR:
+    """init-functions.R's answer to a task: a heartbeat, then SendTaskSuccess with
+    "{}", or `fail_as_r` for the task named `fail`. As in R, where the heartbeat is
+    a process of its own, a failed beat (a stale token) only ends beating: it is
+    recorded in `heartbeat_errors` and the task is still answered."""
+
+    def __init__(self, fail: str = "") -> None:
+        self.fail = fail
+        self.heartbeat_errors: list[str] = []
+
+    def __call__(self, sfn: Any, token: str, task: dict[str, Any]) -> None:
+        try:
+            sfn.send_task_heartbeat(taskToken=token)
+        except ClientError as error:
+            self.heartbeat_errors.append(f"{task['taskName']}: {error!r}")
+        if task["taskName"] == self.fail:
+            fail_as_r(sfn, token, task)
+        else:
+            sfn.send_task_success(taskToken=token, output="{}")
+
+
 class StandInRunner(threading.Thread):
-    """init()'s loop: GetActivityTask until stopped, each task to `behaviour`."""
+    """init()'s loop: GetActivityTask until stopped, each task to `behaviour`.
+
+    With `quit_when_idle` it quits at the first empty token, as R does
+    (`ended_empty`); else it polls on until `stopping` is set. A failed poll ends
+    the loop, a failed answer does not; both are recorded in `errors`.
+    `last_wait` is how long the last poll took."""
 
     def __init__(
-        self, sfn: Any, activity_arn: str, behaviour: Behaviour = succeed
+        self,
+        sfn: Any,
+        activity_arn: str,
+        behaviour: Behaviour = succeed,
+        quit_when_idle: bool = False,
     ) -> None:
         super().__init__(daemon=True)
         self.sfn, self.activity_arn, self.behaviour = sfn, activity_arn, behaviour
+        self.quit_when_idle = quit_when_idle
         self.tasks: list[dict[str, Any]] = []
         self.empty_polls = 0
+        self.ended_empty = False
+        self.last_wait = 0.0
+        self.errors: list[str] = []
         self.stopping = threading.Event()
 
     def run(self) -> None:
         while not self.stopping.is_set():
-            task = self.sfn.get_activity_task(
-                activityArn=self.activity_arn, workerName="local"
-            )
+            started = time.monotonic()
+            try:
+                task = self.sfn.get_activity_task(
+                    activityArn=self.activity_arn, workerName="local"
+                )
+            except Exception as error:  # pylint: disable=broad-except
+                self.errors.append(repr(error))
+                return
+            self.last_wait = time.monotonic() - started
             token = task.get("taskToken")
             if not token:
                 self.empty_polls += 1
+                if self.quit_when_idle:
+                    self.ended_empty = True
+                    return
                 continue
             given = json.loads(task["input"])
             self.tasks.append(given)
-            self.behaviour(self.sfn, token, given)
+            try:
+                self.behaviour(self.sfn, token, given)
+            except Exception as error:  # pylint: disable=broad-except
+                self.errors.append(f"{given['taskName']}: {error!r}")

@@ -32,12 +32,13 @@ from inframock.testing.harness import (
     wait_until,
 )
 from tests.pipeline_shapes import (
-    ACCOUNT,
     QC_STEPS,
     REGION,
     ROLE,
+    TOPIC_ARN,
     StandInRunner,
     check_error,
+    fail_as_r,
     gem2s_machine,
     history,
     qc_input,
@@ -46,7 +47,6 @@ from tests.pipeline_shapes import (
 )
 from tests.test_cellenics_current import Receiver
 
-TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:work-results-development-default-v2"
 POLL = "2"
 """GetActivityTask's long poll in these stacks (AWS: 60 s)."""
 STANDIN_DOCKER = """#!/bin/sh
@@ -184,16 +184,8 @@ def test_a_failed_task_goes_through_handle_error_to_the_api(
     arn = activity(stack, "gem2s-failure")
     # The API's development publicApiUrl: the relay sends it to BIOMAGE_API_URL.
     machine = gem2s_machine(arn, TOPIC_ARN, "https://api.localhost:5000", "exp-fail")
-
-    def fail(sfn: Any, token: str, given: dict[str, Any]) -> None:
-        sfn.send_task_failure(
-            taskToken=token,
-            error="We had an issue while processing your data.",
-            cause=f"R error at filter step {given['taskName']}! : boom",
-        )
-
     execution = start(stack, machine, "biomage-gem2s-development-failure")
-    runner = StandInRunner(stack.client("stepfunctions"), arn, fail)
+    runner = StandInRunner(stack.client("stepfunctions"), arn, fail_as_r)
     runner.start()
     try:
         described = finished(stack, execution)
