@@ -38,7 +38,8 @@ while an earlier engine still saves.
 
 tests/test_persist.py (its moto test) tells when a moto release changes
 what this relies on: `BackendDict`/`AccountSpecificBackend`, `FakeKey`'s
-buffer and lock, SQS messages' `visible_at`.
+buffer and lock, SQS messages' `visible_at`, a state machine's `executions`,
+Lambda's weak `_arns` and `defaultdict(lambda: {})` aliases.
 """
 
 from __future__ import annotations
@@ -161,6 +162,10 @@ class _Pickler(pickle.Pickler):
                 None,
                 _set_dict_state,
             )
+        return self._reduce_machinery(obj)
+
+    def _reduce_machinery(self, obj: Any) -> Any:
+        """Locks made anew, weak and lambda-made dicts kept as their entries."""
         if isinstance(obj, (weakref.WeakValueDictionary, weakref.WeakKeyDictionary)):
             # Lambda's ARN index: its entries, weak again once restored.
             return (_weak_dict, (type(obj), dict(obj.items())))
@@ -515,9 +520,7 @@ def restore(folder: Path, with_file: Path | None = None) -> dict[str, Any] | Non
     }
     _write_json(folder / RESTORED_FILE, summary)
     for name in header.get("not_kept", []):
-        log(
-            f"warning: the state of {name} was not saved when it stopped: it starts empty"
-        )
+        log(f"warning: the state of {name} was not saved: it starts empty")
     log(
         f"state restored in {summary['seconds']:.2f} s (saved {header['saved_at']}): "
         f"{describe(header['counts'])}"
