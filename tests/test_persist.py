@@ -9,6 +9,8 @@ the engine's persistence relies on.
 
 from __future__ import annotations
 
+import json
+import pickle
 import signal
 import threading
 import time
@@ -16,6 +18,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import psutil
+import pytest
+from botocore.exceptions import ClientError
+
+from inframock.engine import persistence
 
 from inframock.testing.datafolder import (
     experiment_folder,
@@ -235,6 +241,7 @@ def _same_stack(env: dict[str, str]) -> dict[str, str]:
             "INFRAMOCK_POSTGRES_PORT",
             "INFRAMOCK_STATE_DIR",
             "INFRAMOCK_PERSIST",
+            "INFRAMOCK_PROFILE",
         )
         if k in env
     }
@@ -412,6 +419,151 @@ def test_moto_still_has_what_persistence_relies_on() -> None:
     assert isinstance(queue._messages_lock, threading.Condition)
     assert isinstance(queue._pending_messages, set)
     key.dispose()
+    # What Step Functions and Lambda hold that pickle cannot take as it is.
+    from moto.awslambda.models import LambdaStorage
+    from moto.stepfunctions.models import StateMachine
+
+    machine = StateMachine("arn", "m", "{}", "role", backend=None)  # type: ignore[arg-type]
+    assert isinstance(machine.executions, list)
+    storage = LambdaStorage("eu-west-1", "000000000000")
+    assert type(storage._arns).__name__ == "WeakValueDictionary"
+    assert storage._aliases.default_factory.__name__ == "<lambda>"  # type: ignore[union-attr]
+
+
+STATE_MACHINE = "persisted-machine"
+ACTIVITY = "persisted-activity"
+ROLE = "arn:aws:iam::000000000000:role/persisted"
+
+
+def _machine_state(sfn: Any, machine: dict[str, Any]) -> dict[str, Any]:
+    """The state machine, its version and alias, tags and activities as listed
+    (moto has no ListStateMachineVersions: the version is described)."""
+
+    def described(answer: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in answer.items() if k != "ResponseMetadata"}
+
+    arn = machine["stateMachineArn"]
+    return {
+        "machines": sfn.list_state_machines()["stateMachines"],
+        "machine": described(sfn.describe_state_machine(stateMachineArn=arn)),
+        "version": described(
+            sfn.describe_state_machine(
+                stateMachineArn=machine["stateMachineVersionArn"]
+            )
+        ),
+        "alias": described(
+            sfn.describe_state_machine_alias(stateMachineAliasArn=f"{arn}:live")
+        ),
+        "tags": sfn.list_tags_for_resource(resourceArn=arn)["tags"],
+        "activities": sfn.list_activities()["activities"],
+    }
+
+
+def test_state_machines_and_activities_survive_a_restart_with_a_running_execution(
+    make_stack: Callable[..., RunningStack],
+) -> None:
+    """Profile `current`: a running execution (waiting on its activity) is not
+    kept, but it no longer costs the whole state: machines, activities, the
+    launcher Lambdas and S3 come back, and the restored machine runs again."""
+    first = make_stack(INFRAMOCK_PERSIST="true", INFRAMOCK_PROFILE="current")
+    first.wait_ready()
+    sfn = first.client("stepfunctions")
+    activity = sfn.create_activity(name=ACTIVITY)["activityArn"]
+    definition = json.dumps(
+        {
+            "StartAt": "T",
+            "States": {"T": {"Type": "Task", "Resource": activity, "End": True}},
+        }
+    )
+    machine = sfn.create_state_machine(
+        name=STATE_MACHINE,
+        definition=definition,
+        roleArn=ROLE,
+        tags=[{"key": "sandbox", "value": "persisted"}],
+        publish=True,
+    )
+    sfn.create_state_machine_alias(
+        name="live",
+        routingConfiguration=[
+            {"stateMachineVersionArn": machine["stateMachineVersionArn"], "weight": 100}
+        ],
+    )
+    running = sfn.start_execution(
+        stateMachineArn=machine["stateMachineArn"], input="{}"
+    )["executionArn"]
+    wait_until(
+        lambda: "entered T" in first.output, 30, "the execution to wait on its task"
+    )
+    first.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration=REGION)
+    first.client("s3").put_object(Bucket=BUCKET, Key="kept", Body=b"kept bytes")
+    before = _machine_state(sfn, machine)
+    functions = first.client("lambda").list_functions()["Functions"]
+    second = _restart(first, make_stack, "SIGTERM")
+    assert "cannot be saved" not in first.output, first.output
+    sfn = second.client("stepfunctions")
+    assert _machine_state(sfn, machine) == before
+    assert second.client("lambda").list_functions()["Functions"] == functions
+    body = second.client("s3").get_object(Bucket=BUCKET, Key="kept")["Body"].read()
+    assert body == b"kept bytes"
+    with pytest.raises(ClientError) as gone:
+        sfn.describe_execution(executionArn=running)
+    assert gone.value.response["Error"]["Code"] == "ExecutionDoesNotExist"
+    again = sfn.start_execution(
+        stateMachineArn=machine["stateMachineArn"], input='{"n": 1}'
+    )["executionArn"]
+    task = sfn.get_activity_task(activityArn=activity, workerName="stand-in")
+    assert json.loads(task["input"]) == {"n": 1}
+    sfn.send_task_success(taskToken=task["taskToken"], output='{"done": true}')
+    wait_until(
+        lambda: sfn.describe_execution(executionArn=again)["status"] == "SUCCEEDED",
+        30,
+        "the restored machine's new execution to succeed",
+    )
+    assert json.loads(sfn.describe_execution(executionArn=again)["output"]) == {
+        "done": True
+    }
+
+
+class _Unpicklable:
+    """What a moto release might hold that pickle cannot take."""
+
+    def __reduce__(self) -> Any:
+        raise TypeError("cannot pickle this on purpose")
+
+
+def test_a_backend_that_cannot_be_pickled_costs_only_its_own_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In process, on moto's own backends: SNS made unpicklable, SQS is saved."""
+    # pylint: disable=import-outside-toplevel
+    from moto.sns.models import sns_backends
+    from moto.sqs.models import sqs_backends
+
+    sqs = sqs_backends["000000000000"]["eu-west-1"]
+    sns = sns_backends["000000000000"]["eu-west-1"]
+    sqs.create_queue("kept-queue")
+    sns.inframock_test_unpicklable = _Unpicklable()
+    try:
+        persistence.save(tmp_path)
+    finally:
+        del sns.inframock_test_unpicklable
+        sqs.delete_queue("kept-queue")
+    logged = capsys.readouterr().err
+    assert (
+        "error: the state of sns (000000000000, eu-west-1) cannot be saved and is "
+        "not kept (TypeError('cannot pickle this on purpose'))" in logged
+    ), logged
+    assert "state saved" in logged
+    with (tmp_path / persistence.STATE_FILE).open("rb") as stream:
+        header = pickle.load(stream)
+        entries = pickle.load(stream)
+    assert header["not_kept"] == ["sns (000000000000, eu-west-1)"]
+    kept = {
+        (module, account, region): backend
+        for module, _, account, region, backend in entries
+    }
+    assert ("moto.sns.models", "000000000000", "eu-west-1") not in kept
+    assert "kept-queue" in kept[("moto.sqs.models", "000000000000", "eu-west-1")].queues
 
 
 def test_after_a_restore_the_data_folder_loads_only_what_changed(

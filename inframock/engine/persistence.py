@@ -15,9 +15,19 @@ What pickle cannot take as moto holds it is reduced here, in one place:
   that way writes nothing. A key whose bytes already live in a file (a cached
   data-folder object, `object_files.backing_file`) is hard-linked;
 - locks and conditions (`FakeKey.lock`, SQS's `Queue._messages_lock`) are
-  made anew.
+  made anew; weak dictionaries (Lambda's `_arns`) are kept as their entries,
+  and a `defaultdict(lambda: {})` (Lambda's aliases) as a `defaultdict(dict)`;
+- a Step Functions state machine (and each of its versions) is kept without
+  its executions: a running one holds the interpreter's threads, events and
+  weak dictionaries, and no execution could go on after a restart anyway. The
+  machine (definition, role, versions, aliases, tags, dates) and activities
+  are kept; an execution's ARN then answers ExecutionDoesNotExist.
 
 Messages in flight become visible again on restore (their receiver is gone).
+
+A backend that still cannot be pickled (a moto release holding something new)
+does not cost the others their state: the save is tried again without it, and
+the log names its service, account and region and why it was not kept.
 
 The save is atomic: object files are new names that no saved state refers to
 yet, the state itself is written to a temporary name and renamed over
@@ -28,11 +38,13 @@ while an earlier engine still saves.
 
 tests/test_persist.py (its moto test) tells when a moto release changes
 what this relies on: `BackendDict`/`AccountSpecificBackend`, `FakeKey`'s
-buffer and lock, SQS messages' `visible_at`.
+buffer and lock, SQS messages' `visible_at`, a state machine's `executions`,
+Lambda's weak `_arns` and `defaultdict(lambda: {})` aliases.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
 import fcntl
@@ -45,6 +57,7 @@ import sys
 import threading
 import time
 import uuid
+import weakref
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
@@ -107,12 +120,15 @@ def _fresh_lock(factory: Any) -> Any:
 class _Pickler(pickle.Pickler):
     """moto's backends, with object bytes as files and locks made anew."""
 
-    def __init__(self, stream: BinaryIO, blobs: "Blobs") -> None:
+    def __init__(self, stream: BinaryIO, blobs: "Blobs | _NoBlobs") -> None:
         super().__init__(stream, protocol=pickle.HIGHEST_PROTOCOL)
         self.blobs = blobs
-        from moto.s3.models import FakeKey  # pylint: disable=import-outside-toplevel
+        # pylint: disable=import-outside-toplevel
+        from moto.s3.models import FakeKey
+        from moto.stepfunctions.models import StateMachineInstance
 
         self.fake_key = FakeKey
+        self.state_machine = StateMachineInstance
         self.locks = (
             type(threading.Lock()),
             type(threading.RLock()),
@@ -129,6 +145,9 @@ class _Pickler(pickle.Pickler):
             }
             state["_inframock_blob"] = self.blobs.keep(obj)
             return (_new_key, (type(obj),), state, None, None, _set_key_state)
+        if isinstance(obj, self.state_machine):
+            state = dict(vars(obj), executions=[])  # they end with the engine
+            return (_new_key, (type(obj),), state)
         if isinstance(obj, dict) and type(obj).__module__.startswith("moto."):
             # moto's dict subclasses: S3's version store yields only the
             # latest version from items(); keep the dict's own entries.
@@ -143,6 +162,17 @@ class _Pickler(pickle.Pickler):
                 None,
                 _set_dict_state,
             )
+        return self._reduce_machinery(obj)
+
+    def _reduce_machinery(self, obj: Any) -> Any:
+        """Locks made anew, weak and lambda-made dicts kept as their entries."""
+        if isinstance(obj, (weakref.WeakValueDictionary, weakref.WeakKeyDictionary)):
+            # Lambda's ARN index: its entries, weak again once restored.
+            return (_weak_dict, (type(obj), dict(obj.items())))
+        if isinstance(obj, collections.defaultdict):
+            made = _plain_factory(obj.default_factory)
+            if made is not None:  # Lambda's aliases: `defaultdict(lambda: {})`
+                return (collections.defaultdict, (made, dict(obj)))
         if isinstance(obj, self.locks):
             return (_fresh_lock, (FACTORIES.get(type(obj), type(obj)),))
         return NotImplemented
@@ -154,6 +184,56 @@ _OBJECTS_DIR: list[Path] = []
 
 def _new_key(kind: type) -> Any:
     return kind.__new__(kind)
+
+
+def _plain_factory(factory: Any) -> type | None:
+    """`dict` for `lambda: {}` (likewise list, set), which pickle cannot take;
+    None for any other factory, pickled as it is."""
+    if getattr(factory, "__name__", None) != "<lambda>":
+        return None
+    try:
+        made = factory()
+    except TypeError:
+        return None
+    return type(made) if type(made) in (dict, list, set) and not made else None
+
+
+def _weak_dict(kind: type, entries: dict[Any, Any]) -> Any:
+    return kind(entries)
+
+
+class _Discard:
+    """A stream that keeps nothing: what a trial pickling writes to."""
+
+    def write(self, data: bytes) -> int:
+        """Nothing kept."""
+        return len(data)
+
+
+class _NoBlobs:
+    """Object files for a trial pickling: none written."""
+
+    def keep(self, _key: Any) -> str:
+        """A name no file has."""
+        return ""
+
+
+def _changed_while_read(err: BaseException) -> bool:
+    """A dict or list changed while pickled (a late request): try again."""
+    return isinstance(err, RuntimeError) and not isinstance(err, RecursionError)
+
+
+def unpicklable(entries: list[tuple[Any, ...]]) -> list[tuple[tuple[Any, ...], str]]:
+    """The entries (`(module, attribute, account, region, backend)`) that
+    cannot be pickled alone, each with why; written nowhere."""
+    found = []
+    for entry in entries:
+        try:
+            _Pickler(_Discard(), _NoBlobs()).dump(entry)  # type: ignore[arg-type]
+        except Exception as err:  # pylint: disable=broad-exception-caught
+            if not _changed_while_read(err):
+                found.append((entry, repr(err)))
+    return found
 
 
 def _set_dict_state(store: Any, state: tuple[dict[str, Any], dict[Any, Any]]) -> None:
@@ -183,11 +263,18 @@ class Blobs:
         self.used: set[str] = set()
         self.written = 0
         self.linked = 0
+        self._named: dict[int, str] = {}  # a save tried again writes a key once
         self._last_progress = time.monotonic()
         folder.mkdir(parents=True, exist_ok=True)
 
     def keep(self, key: Any) -> str:
         """The name of a file holding `key`'s bytes, written if need be."""
+        if id(key) in self._named:
+            return self._named[id(key)]
+        self._named[id(key)] = name = self._keep(key)
+        return name
+
+    def _keep(self, key: Any) -> str:
         # pylint: disable-next=import-outside-toplevel
         from inframock.engine.object_files import backing_file
 
@@ -310,18 +397,7 @@ def save(folder: Path, with_file: Path | None = None) -> None:
             "with": _read(with_file),
         }
         partial = folder / f".{STATE_FILE}.{os.getpid()}.partial"
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                with partial.open("wb") as out:
-                    pickle.dump(header, out, protocol=pickle.HIGHEST_PROTOCOL)
-                    _Pickler(out, blobs).dump(entries)
-                    out.flush()
-                    os.fsync(out.fileno())
-                break
-            except RuntimeError as err:  # changed while read: a late request
-                if attempt == ATTEMPTS:
-                    raise
-                log(f"saving state: {err}; again ({attempt + 1} of {ATTEMPTS})")
+        _write_state(partial, header, entries, blobs)
         pause = float(os.environ.get(PAUSE_ENV) or 0)
         if pause:
             log(f"saving state: pausing {pause:g} s before it is committed")
@@ -337,6 +413,41 @@ def save(folder: Path, with_file: Path | None = None) -> None:
         f"{blobs.written / 1e6:,.1f} MB of objects written, {blobs.linked} linked, "
         f"{removed} unused removed"
     )
+
+
+def _write_state(
+    partial: Path, header: dict[str, Any], entries: list[Any], blobs: Blobs
+) -> None:
+    """Pickle `entries` to `partial`, without those that cannot be pickled."""
+    attempt = 1
+    header["not_kept"] = []
+    while True:
+        try:
+            with partial.open("wb") as out:
+                pickle.dump(header, out, protocol=pickle.HIGHEST_PROTOCOL)
+                _Pickler(out, blobs).dump(entries)
+                out.flush()
+                os.fsync(out.fileno())
+            return
+        except Exception as err:  # pylint: disable=broad-exception-caught
+            if _changed_while_read(err):
+                if attempt == ATTEMPTS:
+                    raise
+                attempt += 1
+                log(f"saving state: {err}; again ({attempt} of {ATTEMPTS})")
+                continue
+            failing = unpicklable(entries)
+            if not failing:
+                raise
+            for (module, _, account, region, _), why in failing:
+                name = f"{module.split('.')[1]} ({account}, {region})"
+                header["not_kept"].append(name)
+                log(
+                    f"error: the state of {name} cannot be saved and is not "
+                    f"kept ({why}); the other services' state is saved"
+                )
+            dropped = [id(entry) for entry, _ in failing]
+            entries = [entry for entry in entries if id(entry) not in dropped]
 
 
 def _remove_unused(blobs: Blobs) -> int:
@@ -408,6 +519,8 @@ def restore(folder: Path, with_file: Path | None = None) -> dict[str, Any] | Non
         "seconds": round(time.monotonic() - started, 3),
     }
     _write_json(folder / RESTORED_FILE, summary)
+    for name in header.get("not_kept", []):
+        log(f"warning: the state of {name} was not saved: it starts empty")
     log(
         f"state restored in {summary['seconds']:.2f} s (saved {header['saved_at']}): "
         f"{describe(header['counts'])}"

@@ -108,6 +108,7 @@ def main(host: str, port: int) -> None:
     if kept:  # before the first request: the stack is ready with its state
         try:
             persistence.restore(Path(kept), Path(with_file) if with_file else None)
+            stepfunctions.restored()
         except persistence.RestoreError as err:
             persistence.log(f"error: {err}")
             raise SystemExit(1) from None

@@ -27,3 +27,8 @@ def install() -> None:
     maps.install()
     statelog.install()
     launcher.install()
+
+
+def restored() -> None:
+    """After INFRAMOCK_PERSIST's restore: the restored activities take tasks."""
+    executions.restored()

@@ -117,6 +117,23 @@ class ActivityStore(dict):  # type: ignore[type-arg]
 STORE = ActivityStore()
 
 
+def restored() -> int:
+    """Share the activities a restored state holds (INFRAMOCK_PERSIST); how many.
+
+    The store lives beside moto's backends, not in them, so a restore brings
+    back CreateActivity's activities but not their queues: without this, a
+    new execution of a restored state machine fails at its activity Task
+    ("The activity ... does not exist") until a worker polls.
+    """
+    found = 0
+    for regions in parser_models.stepfunctions_parser_backends.values():
+        for backend in regions.values():
+            for activity in backend.activities.values():
+                STORE.activity(activity.arn, activity.name)
+                found += 1
+    return found
+
+
 def poll_seconds() -> float:
     """GetActivityTask's long poll (INFRAMOCK_ACTIVITY_POLL_SECONDS, default 60)."""
     try:
