@@ -651,3 +651,26 @@ def test_a_kill_of_make_run_still_saves(
     ).wait_ready()
     names = [b["Name"] for b in second.client("s3").list_buckets()["Buckets"]]
     assert BUCKET in names
+
+
+def test_redis_exits_when_its_save_fails_even_with_the_stack_gone(
+    make_stack: Callable[..., RunningStack],
+) -> None:
+    """Redis saves on SIGTERM; a save that fails (its folder removed) must not
+    keep it running: Valkey refuses to exit then unless told `force`, and with
+    `make run` killed nobody would stop it (an orphan seen after a bench run)."""
+    stack = make_stack(INFRAMOCK_PERSIST="true").wait_ready()
+    stack.redis().set("kept", "1")
+    redis = next(p for p in stack.processes() if "-server" in p.name())
+    folder = Path(redis.cwd())
+    assert folder == Path(stack.env["INFRAMOCK_STATE_DIR"]) / "redis"
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    stack.process.kill()  # the kernel sends Redis its parent-death signal
+    stack.wait_exit(timeout=60)
+    wait_until(
+        lambda: not redis.is_running() or redis.status() == psutil.STATUS_ZOMBIE,
+        60,
+        "Redis to exit after its failed save",
+    )

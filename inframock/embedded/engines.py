@@ -147,7 +147,11 @@ def redis_service(settings: Settings, workdir: Path) -> Service:
         str(workdir),
     ]
     if settings.persist:
-        command += ["--dbfilename", "dump.rdb", "--shutdown-on-sigterm", "save"]
+        # `force`: a save that fails (its folder gone, the disk full) is logged
+        # and Redis exits anyway; without it Valkey refuses to exit, and with
+        # `make run` killed nobody would ever stop it.
+        command += ["--dbfilename", "dump.rdb"]
+        command += ["--shutdown-on-sigterm", "save force"]
     if settings.exposed:
         # Protected mode would refuse the Docker bridge the user asked to serve.
         command += ["--protected-mode", "no"]
