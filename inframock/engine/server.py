@@ -31,6 +31,7 @@ from inframock.engine import (
     oplog,
     persistence,
     sns_delivery,
+    sqs_receive,
     stepfunctions,
 )
 from inframock.engine.continue_once import SingleContinueHandler
@@ -101,6 +102,7 @@ def main(host: str, port: int) -> None:
     os.environ.setdefault("MOTO_PORT", str(port))
     sns_delivery.install()
     fifo_dedup.install()
+    sqs_receive.install()
     stepfunctions.install()
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     kept = os.environ.get(persistence.STATE_ENV, "")
