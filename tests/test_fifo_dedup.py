@@ -13,7 +13,8 @@ from typing import Any, Iterator
 import boto3
 import pytest
 
-from inframock.testing.harness import RunningStack, base_env, standalone_moto
+from inframock.testing.harness import standalone_moto
+from tests.helpers import stack_of_its_own
 
 REGION = "eu-west-1"
 
@@ -21,11 +22,7 @@ REGION = "eu-west-1"
 @pytest.fixture(scope="module", name="sqs")
 def fixture_sqs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """An SQS client for a stack of its own."""
-    tmp = tmp_path_factory.mktemp("fifo-dedup")
-    (tmp / "data").mkdir()
-    stack = RunningStack(base_env(tmp, AWS_DEFAULT_REGION=REGION)).wait_ready()
-    yield stack.client("sqs")
-    stack.stop()
+    yield from stack_of_its_own(tmp_path_factory, "fifo-dedup", "sqs", REGION)
 
 
 def fifo_queue(sqs: Any, name: str, **attributes: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import pytest
 from moto.sqs import models
 
-from inframock.testing.harness import RunningStack, base_env
+from tests.helpers import stack_of_its_own
 
 REGION = "eu-west-1"
 MESSAGES = 600
@@ -25,11 +25,7 @@ RECEIVERS = 6
 @pytest.fixture(scope="module", name="sqs")
 def fixture_sqs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """An SQS client for a stack of its own."""
-    tmp = tmp_path_factory.mktemp("sqs-receive")
-    (tmp / "data").mkdir()
-    stack = RunningStack(base_env(tmp, AWS_DEFAULT_REGION=REGION)).wait_ready()
-    yield stack.client("sqs")
-    stack.stop()
+    yield from stack_of_its_own(tmp_path_factory, "sqs-receive", "sqs", REGION)
 
 
 def test_concurrent_receivers_never_get_the_same_message(sqs: Any) -> None:
