@@ -410,9 +410,15 @@ def banner(road: Road, settings: Settings, seconds: float) -> None:
 
 def engine_version(road: Road) -> str:
     """The AWS engine in the `aws` container, e.g. `moto 5.2.5`; '' if unknown."""
+    output = _probe(road, ENGINE_VERSION)
+    return "" if output is None else output.strip()
+
+
+def _probe(road: Road, args: tuple[str, ...]) -> str | None:
+    """The output of a quick Compose command; None if it failed or took too long."""
     try:
         result = subprocess.run(
-            road.command(ENGINE_VERSION),
+            road.command(args),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -420,25 +426,15 @@ def engine_version(road: Road) -> str:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return result.stdout.strip() if result.returncode == 0 else ""
+        return None
+    return result.stdout if result.returncode == 0 else None
 
 
 def container_states(road: Road) -> dict[str, str]:
     """Each service's container state (`running`, `exited`…) from Compose; {}
     if Compose cannot say."""
-    try:
-        result = subprocess.run(
-            road.command(STATES),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=PROBE_TIMEOUT,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    return parse_states(result.stdout) if result.returncode == 0 else {}
+    output = _probe(road, STATES)
+    return {} if output is None else parse_states(output)
 
 
 def parse_states(text: str) -> dict[str, str]:
