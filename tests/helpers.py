@@ -187,7 +187,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 def remote_client(endpoint: str, service: str) -> Any:
-    """A client of the "remote" environment (a second moto) that pull tests fill."""
+    """A client of a second, plain moto server: the "remote" environment pull
+    tests fill, and the moto the engine's tripwire tests ask."""
     return boto3.client(
         service,
         endpoint_url=endpoint,

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-import boto3
 import pytest
 
 from inframock.testing.harness import standalone_moto
-from tests.helpers import stack_of_its_own
+from tests.helpers import remote_client, stack_of_its_own
 
 REGION = "eu-west-1"
 
@@ -81,13 +80,7 @@ def test_moto_itself_still_forgets_the_id_on_delete() -> None:
     """When this fails, moto remembers ids after delete: drop the patch
     (inframock/engine/fifo_dedup.py and its wiring in engine/server.py)."""
     with standalone_moto() as endpoint:
-        sqs = boto3.client(
-            "sqs",
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        sqs = remote_client(endpoint, "sqs")
         url = fifo_queue(sqs, "plain-moto")
         send(sqs, url, "original", "work-1")
         assert consume(sqs, url) == ["original"]

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-import boto3
 import psutil
 import pytest
 from botocore.exceptions import ClientError
@@ -45,6 +44,7 @@ from tests.pipeline_shapes import (
     qc_machine,
     steps_from_history,
 )
+from tests.helpers import remote_client
 from tests.test_cellenics_current import Receiver
 
 POLL = "2"
@@ -559,13 +559,7 @@ def test_moto_still_lacks_get_activity_task() -> None:
     inframock/engine/stepfunctions/executions.py."""
     with standalone_moto() as endpoint:
         _moto_config(endpoint)
-        sfn = boto3.client(
-            "stepfunctions",
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id="t",
-            aws_secret_access_key="t",
-        )
+        sfn = remote_client(endpoint, "stepfunctions")
         arn = sfn.create_activity(name="a")["activityArn"]
         with pytest.raises(ClientError):
             sfn.get_activity_task(activityArn=arn)
@@ -576,13 +570,7 @@ def test_moto_still_names_unnamed_executions_none() -> None:
     in inframock/engine/stepfunctions/executions.py."""
     with standalone_moto() as endpoint:
         _moto_config(endpoint)
-        sfn = boto3.client(
-            "stepfunctions",
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id="t",
-            aws_secret_access_key="t",
-        )
+        sfn = remote_client(endpoint, "stepfunctions")
         machine = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
         arn = sfn.create_state_machine(
             name="m", definition=json.dumps(machine), roleArn=ROLE
@@ -600,13 +588,7 @@ def test_moto_still_misreads_escaped_braces_and_reuses_machines() -> None:
     in executions.py)."""
     with standalone_moto() as endpoint:
         _moto_config(endpoint)
-        sfn = boto3.client(
-            "stepfunctions",
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id="t",
-            aws_secret_access_key="t",
-        )
+        sfn = remote_client(endpoint, "stepfunctions")
         template = 'States.Format(\'\\\\{"error":"{}"\\\\}\', $.e)'
         machine = {
             "StartAt": "P",
