@@ -10,12 +10,12 @@ forgotten the moment its message is deleted.
 Here `Queue.delete_message` first remembers the id and send time of the
 message it deletes, and `Queue.add_message` drops a message whose id was
 remembered less than 5 minutes after that send, as moto already does for the
-messages it still holds. Adds and deletes take one lock: otherwise a duplicate
-checked against the deleted ids just before its original is remembered, and
-against the queue just after the original left it, would slip through (and
-moto's delete, which rebuilds the message list, could lose a message added
-meanwhile). With `DeduplicationScope=messageGroup` the id counts
-within its message group only. tests/test_soak.py and
+messages it still holds. Adds and deletes take `sqs_concurrency`'s lock:
+otherwise a duplicate checked against the deleted ids just before its
+original is remembered, and against the queue just after the original left
+it, would slip through (and moto's delete, which rebuilds the message list,
+could lose a message added meanwhile). With `DeduplicationScope=messageGroup`
+the id counts within its message group only. tests/test_soak.py and
 tests/test_fifo_dedup.py tell when a new moto no longer needs this.
 """
 
@@ -27,6 +27,8 @@ import weakref
 from typing import Any
 
 from moto.sqs import models
+
+from inframock.engine import sqs_concurrency
 
 WINDOW_MS = models.DEDUPLICATION_TIME_IN_SECONDS * 1000
 """The de-duplication interval: 5 minutes."""
@@ -74,20 +76,18 @@ class DeletedIds:
 def install() -> DeletedIds:
     """Remember de-duplication ids across deletes in every moto SQS queue."""
     deleted = DeletedIds()
-    # Reentrant: moto's add_message may delete (Lambda event source mappings).
-    changing = threading.RLock()
     add_message = models.Queue.add_message
     delete_message = models.Queue.delete_message
 
     @functools.wraps(add_message)
     def add_unless_duplicate(self: Any, message: Any) -> None:
-        with changing:
+        with sqs_concurrency.LOCK:
             if not deleted.is_duplicate(self, message):
                 add_message(self, message)
 
     @functools.wraps(delete_message)
     def delete_remembering(self: Any, receipt_handle: str) -> None:
-        with changing:
+        with sqs_concurrency.LOCK:
             for message in self._messages:  # pylint: disable=protected-access
                 if message.had_receipt_handle(receipt_handle):
                     deleted.remember(self, message)

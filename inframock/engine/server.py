@@ -31,7 +31,7 @@ from inframock.engine import (
     oplog,
     persistence,
     sns_delivery,
-    sqs_receive,
+    sqs_concurrency,
     stepfunctions,
 )
 from inframock.engine.continue_once import SingleContinueHandler
@@ -102,7 +102,7 @@ def main(host: str, port: int) -> None:
     os.environ.setdefault("MOTO_PORT", str(port))
     sns_delivery.install()
     fifo_dedup.install()
-    sqs_receive.install()
+    sqs_concurrency.install()
     stepfunctions.install()
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     kept = os.environ.get(persistence.STATE_ENV, "")
@@ -126,10 +126,11 @@ def main(host: str, port: int) -> None:
         served = oplog.OpLog(served)
     signal.signal(signal.SIGTERM, _stop_serving)
     run_simple(host, port, served, threaded=True, request_handler=handler)
-    if kept:  # the port is closed: nothing changes the state any more
+    if kept:  # the port is closed: only running executions change the state,
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        try:
-            persistence.save(Path(kept), Path(with_file) if with_file else None)
+        try:  # and their SQS sends wait (a queue changing while pickled fails it)
+            with sqs_concurrency.LOCK:
+                persistence.save(Path(kept), Path(with_file) if with_file else None)
         except Exception as err:  # pylint: disable=broad-exception-caught
             persistence.log(
                 f"error: the state could not be saved ({err!r}); the state "

@@ -1,7 +1,7 @@
-"""ReceiveMessage hands each message to one receiver (inframock/engine/sqs_receive.py).
+"""moto's SQS queues changed one thread at a time (inframock/engine/sqs_concurrency.py).
 
-Real stack, real sockets: receivers in threads against one queue, as several
-Cellenics workers poll one work queue.
+Real stack, real sockets: receivers and deleters in threads against one queue,
+as several Cellenics workers poll one work queue.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import threading
 import time
 from typing import Any, Iterator
 
+import boto3
 import pytest
+from botocore.config import Config
 from moto.sqs import models
 
 from tests.helpers import stack_of_its_own
@@ -20,6 +22,8 @@ from tests.helpers import stack_of_its_own
 REGION = "eu-west-1"
 MESSAGES = 600
 RECEIVERS = 6
+IN_FLIGHT = 200
+VISIBLE = 100
 
 
 @pytest.fixture(scope="module", name="sqs")
@@ -85,8 +89,66 @@ def test_a_long_poll_waits_and_wakes_on_a_send(sqs: Any) -> None:
     assert time.monotonic() - began < 15  # woken by the send, not the timeout
 
 
-def test_moto_still_receives_without_a_lock() -> None:
+def test_deletes_beside_receives_never_fail_a_receive(sqs: Any) -> None:
+    """A receive walks the queue's in-flight messages while deletes drop some
+    (moto's `Set changed size during iteration`: HTTP 500 to a worker)."""
+    once = boto3.client(
+        "sqs",
+        endpoint_url=sqs.meta.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"total_max_attempts": 1}),  # a 500 shows
+    )
+    url = once.create_queue(
+        QueueName="receive-and-delete", Attributes={"VisibilityTimeout": "300"}
+    )["QueueUrl"]
+    for _ in range(0, IN_FLIGHT + VISIBLE, 10):
+        once.send_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(n), "MessageBody": "m"} for n in range(10)],
+        )
+    handles: list[str] = []
+    while len(handles) < IN_FLIGHT:  # a large in-flight set for receives to walk
+        handles += [
+            m["ReceiptHandle"]
+            for m in once.receive_message(QueueUrl=url, MaxNumberOfMessages=10)[
+                "Messages"
+            ]
+        ]
+    errors: list[str] = []
+    received: list[int] = []
+
+    def deleter(mine: list[str]) -> None:
+        for handle in mine:
+            try:
+                once.delete_message(QueueUrl=url, ReceiptHandle=handle)
+            except Exception as error:  # pylint: disable=broad-except
+                errors.append(f"delete: {error}")
+
+    def receiver() -> None:
+        while sum(received) < VISIBLE and not errors:
+            try:
+                got = once.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+            except Exception as error:  # pylint: disable=broad-except
+                errors.append(f"receive: {error}")
+                return
+            received.append(len(got.get("Messages", [])))
+
+    threads = [
+        threading.Thread(target=deleter, args=(handles[n::RECEIVERS],))
+        for n in range(RECEIVERS)
+    ] + [threading.Thread(target=receiver) for _ in range(RECEIVERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors, errors[:3]
+    assert sum(received) == VISIBLE
+
+
+def test_moto_still_changes_queues_without_a_lock() -> None:
     """When this fails, moto serialises receives itself: drop the patch
-    (inframock/engine/sqs_receive.py and its wiring in engine/server.py)."""
+    (inframock/engine/sqs_concurrency.py and its wiring in engine/server.py)."""
     source = inspect.getsource(inspect.unwrap(models.SQSBackend.receive_message))
     assert "lock" not in source
