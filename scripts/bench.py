@@ -401,6 +401,41 @@ def batch_rate(ddb: Any, items: list[dict[str, Any]], workers: int) -> float:
     return len(items) / seconds
 
 
+def sqs_figures(stack: BenchStack, depth: int) -> dict[str, float]:
+    """Milliseconds of a SendMessage and of a ReceiveMessage of ten, on a queue
+    with a few messages and on one with `depth` more waiting (the API sending
+    work while no worker drains the queue)."""
+    sqs = stack.client("sqs")
+
+    def per_call(url: str) -> tuple[float, float]:
+        send = statistics.median(
+            timed(lambda: sqs.send_message(QueueUrl=url, MessageBody="m"))
+            for _ in range(20)
+        )
+        receive = statistics.median(
+            timed(lambda: sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10))
+            for _ in range(3)
+        )
+        return send * 1000, receive * 1000
+
+    few = sqs.create_queue(QueueName="bench-few")["QueueUrl"]
+    deep = sqs.create_queue(QueueName="bench-deep")["QueueUrl"]
+    for _ in range(0, depth, 10):
+        sqs.send_message_batch(
+            QueueUrl=deep,
+            Entries=[{"Id": str(n), "MessageBody": "m"} for n in range(10)],
+        )
+    few_send, few_receive = per_call(few)
+    deep_send, deep_receive = per_call(deep)
+    return {
+        "depth": depth,
+        "few_send_ms": few_send,
+        "few_receive_ms": few_receive,
+        "deep_send_ms": deep_send,
+        "deep_receive_ms": deep_receive,
+    }
+
+
 def reload_figures(stack: BenchStack, work: Path, experiments: int) -> dict[str, float]:
     """Seconds of `make reload-data`: nothing changed, one file changed, all changed."""
     data = work / "many"
@@ -462,6 +497,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--rds-mb", type=int, default=256, help="r.rds size (MB)")
     parser.add_argument("--items", type=int, default=20_000, help="plots records")
     parser.add_argument("--experiments", type=int, default=100, help="for reloads")
+    parser.add_argument(
+        "--queue-depth", type=int, default=1000, help="messages waiting in SQS"
+    )
     parser.add_argument(
         "--restart-gb",
         default="1,5",
@@ -539,6 +577,8 @@ def main() -> None:
             results["rds"] = rds_figures(stack, work, args.rds_mb)
             console.print("DynamoDB loading …")
             results["dynamodb"] = dynamodb_figures(stack, work, args.items)
+            console.print("SQS with messages waiting …")
+            results["sqs"] = sqs_figures(stack, args.queue_depth)
             console.print("reloads …")
             results["reload"] = reload_figures(stack, work, args.experiments)
         finally:
@@ -611,6 +651,7 @@ def restart_rows(restart: dict[str, Any]) -> list[tuple[str, str, str]]:
 def report(results: dict[str, Any]) -> None:
     """The figures and their ratios against the targets, as a table."""
     rds, ddb, reload = results["rds"], results["dynamodb"], results["reload"]
+    sqs = results["sqs"]
     idle = sum(results["idle_rss_mb"].values())
     ceiling = min(rds["upload_file_mb_s"], rds["gunzip_mb_s"])
     peaks = results["loader_peak_mb"]
@@ -649,6 +690,18 @@ def report(results: dict[str, Any]) -> None:
             "  ÷ put_item loop",
             ratio(ddb["inframock_items_s"], ddb["put_item_loop_items_s"]),
             "≥ 10",
+        ),
+        (
+            f"SQS send, {sqs['depth']} waiting ÷ few",
+            f"{ratio(sqs['deep_send_ms'], sqs['few_send_ms'])} "
+            f"({sqs['deep_send_ms']:.1f} / {sqs['few_send_ms']:.1f} ms)",
+            "≤ 2",
+        ),
+        (
+            f"SQS receive of 10, {sqs['depth']} waiting ÷ few",
+            f"{ratio(sqs['deep_receive_ms'], sqs['few_receive_ms'])} "
+            f"({sqs['deep_receive_ms']:.1f} / {sqs['few_receive_ms']:.1f} ms)",
+            "≤ 3",
         ),
         ("reload, nothing changed", f"{reload['unchanged_s']:.2f} s", "≤ 0.3 s"),
         ("reload, one file changed", f"{reload['one_changed_s']:.2f} s", ""),

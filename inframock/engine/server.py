@@ -32,6 +32,7 @@ from inframock.engine import (
     persistence,
     sns_delivery,
     sqs_concurrency,
+    sqs_depth,
     stepfunctions,
 )
 from inframock.engine.continue_once import SingleContinueHandler
@@ -103,6 +104,7 @@ def main(host: str, port: int) -> None:
     sns_delivery.install()
     fifo_dedup.install()
     sqs_concurrency.install()
+    sqs_depth.install()
     stepfunctions.install()
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     kept = os.environ.get(persistence.STATE_ENV, "")
