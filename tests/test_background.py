@@ -104,18 +104,24 @@ def test_a_closed_terminal_does_not_stop_a_started_stack(tmp_path: Path) -> None
     env = _env(tmp_path)
     aws = int(env["INFRAMOCK_AWS_PORT"])
     ready = tmp_path / "ready"
-    terminal = subprocess.Popen(  # pylint: disable=consider-using-with
-        [
-            "/bin/sh",
-            "-c",
-            f'"{sys.executable}" -m inframock start >/dev/null 2>&1; '
-            f'touch "{ready}"; exec sleep 60',
-        ],
-        env=env,
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    # A terminal's shell dies of SIGHUP, even when the tests run under `nohup`
+    # (an ignored signal is inherited, and sh cannot reset it).
+    ignored = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        terminal = subprocess.Popen(  # pylint: disable=consider-using-with
+            [
+                "/bin/sh",
+                "-c",
+                f'"{sys.executable}" -m inframock start >/dev/null 2>&1; '
+                f'touch "{ready}"; exec sleep 60',
+            ],
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    finally:
+        signal.signal(signal.SIGHUP, ignored)
     try:
         wait_until(ready.exists, 60, "`start` to return")
         os.killpg(terminal.pid, signal.SIGHUP)  # the terminal closes
