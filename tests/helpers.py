@@ -4,6 +4,7 @@ into a running stack (its items, object versions and processes)."""
 from __future__ import annotations
 
 import http.server
+import json
 import shutil
 import subprocess
 import threading
@@ -132,6 +133,30 @@ def publish_to_an_api_that_is_down(sns: Any, host: str) -> int:
     finally:
         sns.delete_topic(TopicArn=topic)
     return int(response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+def assert_relayed(  # pylint: disable=too-many-arguments
+    sns: Any,
+    topic_arn: str,
+    received: list[tuple[str, dict[str, str], str]],
+    result_type: str,
+    path: str,
+    message: dict[str, Any],
+) -> None:
+    """Publish `message` with its `type` attribute to the `current` topic and
+    check the relay's delivery into `received`: the API path of the type, the
+    exact topic header the API checks, text/plain, the message itself."""
+    sns.publish(
+        TopicArn=topic_arn,
+        Message=json.dumps(message),
+        MessageAttributes={"type": {"DataType": "String", "StringValue": result_type}},
+    )
+    wait_until(lambda: received, 30, "the relay's delivery")
+    got_path, headers, body = received[0]
+    assert got_path == path
+    assert headers["x-amz-sns-topic-arn"] == topic_arn
+    assert headers["content-type"] == "text/plain"
+    assert json.loads(json.loads(body)["Message"]) == message
 
 
 def npm_ci(folder: Path, what: str) -> Path:

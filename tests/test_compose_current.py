@@ -40,7 +40,7 @@ from inframock.testing.harness import (
     free_port,
     wait_until,
 )
-from tests.helpers import Receiver
+from tests.helpers import Receiver, assert_relayed
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -247,26 +247,20 @@ def test_the_relay_command_delivers_and_stops_on_sigterm(
         )
         assert seeded.returncode == 0, seeded.stdout + seeded.stderr
         wait_until(lambda: "relaying" in log.read_text(), 30, "the relay draining")
-        message = {"experimentId": "e1", "apiUrl": receiver.url, "status": "ok"}
-        boto3.client(
-            "sns",
-            endpoint_url=engine,
-            region_name="eu-west-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        ).publish(
-            TopicArn=TOPIC_ARN,
-            Message=json.dumps(message),
-            MessageAttributes={
-                "type": {"DataType": "String", "StringValue": "GEM2SResponse"}
-            },
+        assert_relayed(
+            boto3.client(
+                "sns",
+                endpoint_url=engine,
+                region_name="eu-west-1",
+                aws_access_key_id="test",
+                aws_secret_access_key="test",
+            ),
+            TOPIC_ARN,
+            receiver.received,
+            "GEM2SResponse",
+            "/v2/gem2sResults",
+            {"experimentId": "e1", "apiUrl": receiver.url, "status": "ok"},
         )
-        wait_until(lambda: receiver.received, 20, "the relay's delivery")
-        path, headers, body = receiver.received[0]
-        assert path == "/v2/gem2sResults"
-        assert headers["x-amz-sns-topic-arn"] == TOPIC_ARN
-        assert headers["content-type"] == "text/plain"
-        assert json.loads(json.loads(body)["Message"]) == message
         started = time.monotonic()
         relay.send_signal(signal.SIGTERM)
         assert relay.wait(timeout=STOPPED_WITHIN) == 0

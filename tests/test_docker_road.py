@@ -37,7 +37,7 @@ from inframock.testing.datafolder import (
     write_json,
 )
 
-from tests.helpers import Receiver, publish_to_an_api_that_is_down
+from tests.helpers import Receiver, assert_relayed, publish_to_an_api_that_is_down
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKOUT_FILES = ("docker-compose.yml", "requirements.txt", ".dockerignore")
@@ -466,20 +466,14 @@ def test_the_current_profile_runs_its_services_and_relays_to_the_host(  # pylint
         assert not report["missing"], report["missing"]
 
         api = f"http://host.docker.internal:{listener.server_address[1]}"
-        message = {"experimentId": "exp-c", "apiUrl": api, "status": "done"}
-        stack.client("sns").publish(
-            TopicArn=CURRENT_TOPIC_ARN,
-            Message=json.dumps(message),
-            MessageAttributes={
-                "type": {"DataType": "String", "StringValue": "PipelineResponse"}
-            },
+        assert_relayed(
+            stack.client("sns"),
+            CURRENT_TOPIC_ARN,
+            listener.received,
+            "PipelineResponse",
+            "/v2/pipelineResults",
+            {"experimentId": "exp-c", "apiUrl": api, "status": "done"},
         )
-        wait_until(lambda: listener.received, 30, "the relay's delivery on the host")
-        path, headers, raw = listener.received[0]
-        assert path == "/v2/pipelineResults"
-        assert headers["x-amz-sns-topic-arn"] == CURRENT_TOPIC_ARN
-        assert headers["content-type"] == "text/plain"
-        assert json.loads(json.loads(raw)["Message"]) == message
 
         stopped = stack.cli("stop")
         assert stopped.returncode == 0, stopped.stdout
