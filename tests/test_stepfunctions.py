@@ -508,6 +508,46 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def test_the_2021_stack_loads_pipeline_runs_on_its_first_step_functions_call(
+    make_stack: Any,
+) -> None:
+    """The 2021 profile does not load them at start (a second of start-up);
+    its first Step Functions request must find them all the same."""
+    stack = make_stack(INFRAMOCK_ACTIVITY_POLL_SECONDS=POLL).wait_ready()
+    arn = activity(stack, "lazy")
+    task = stack.client("stepfunctions").get_activity_task(activityArn=arn)
+    assert task["taskToken"] == ""  # none waiting; moto alone has no such call
+
+
+def test_the_runner_containers_are_killed_with_the_stack(
+    make_stack: Any, tmp_path: Path
+) -> None:
+    log = tmp_path / "docker.log"
+    (tmp_path / "bin").mkdir()
+    docker = tmp_path / "bin" / "docker"
+    docker.write_text(STANDIN_DOCKER)
+    docker.chmod(0o755)
+    stack = make_stack(
+        INFRAMOCK_PROFILE="current",
+        PATH=f"{docker.parent}{os.pathsep}{os.environ['PATH']}",
+        STANDIN_DOCKER_LOG=str(log),
+    ).wait_ready()
+    arn = activity(stack, "killed")
+    start(stack, qc_machine(arn, TOPIC_ARN, "x", "e"), "biomage-qc-development-k")
+    wait_until(
+        lambda: log.is_file() and "\nrun " in f"\n{log.read_text()}",
+        20,
+        "the launch",
+    )
+    name = next(
+        line.split("--name ")[1].split()[0]
+        for line in log.read_text().splitlines()
+        if line.startswith("run ")
+    )
+    stack.stop()
+    assert log.read_text().splitlines()[-1] == f"kill {name}"
+
+
 def test_without_docker_or_command_the_launch_fails_saying_what_to_do(
     make_stack: Any, tmp_path: Path, receiver: Receiver
 ) -> None:

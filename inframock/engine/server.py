@@ -66,6 +66,14 @@ WARM_UP = {
 """One request per service that reads and creates nothing."""
 
 
+def backend_app(service: Any) -> Any:
+    """moto's app for `service`, made on its first request; Step Functions
+    and Lambda bring this engine's pipeline runs with them."""
+    if service in stepfunctions.SERVICES:
+        stepfunctions.install()
+    return create_backend_app(service)
+
+
 def warm_up(app: DomainDispatcherApplication, host: str, region: str) -> None:
     """Send each service its first request through the app, in process."""
     client = Client(app)
@@ -105,18 +113,18 @@ def main(host: str, port: int) -> None:
     fifo_dedup.install()
     sqs_concurrency.install()
     sqs_depth.install()
-    stepfunctions.install()
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     kept = os.environ.get(persistence.STATE_ENV, "")
     with_file = os.environ.get(persistence.WITH_ENV, "")
     if kept:  # before the first request: the stack is ready with its state
+        stepfunctions.install()  # the saved state holds its classes
         try:
             persistence.restore(Path(kept), Path(with_file) if with_file else None)
             stepfunctions.restored()
         except persistence.RestoreError as err:
             persistence.log(f"error: {err}")
             raise SystemExit(1) from None
-    app = DomainDispatcherApplication(create_backend_app)
+    app = DomainDispatcherApplication(backend_app)
     warm_up(app, f"{host}:{port}", region)
     redis = redis_address(os.environ.get("INFRAMOCK_ENGINE_REDIS", ""))
     served: Any = ObjectFiles(Health(app, redis, region))
@@ -127,7 +135,10 @@ def main(host: str, port: int) -> None:
     if mode == "ops":
         served = oplog.OpLog(served)
     signal.signal(signal.SIGTERM, _stop_serving)
-    run_simple(host, port, served, threaded=True, request_handler=handler)
+    try:
+        run_simple(host, port, served, threaded=True, request_handler=handler)
+    finally:
+        stepfunctions.stop()
     if kept:  # the port is closed: only running executions change the state,
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:  # and their SQS sends wait (a queue changing while pickled fails it)

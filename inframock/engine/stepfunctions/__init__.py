@@ -11,17 +11,32 @@ natively: a command or `docker run`, never Lambda-in-Docker).
 
 from __future__ import annotations
 
-from inframock.engine.stepfunctions import (
-    executions,
-    intrinsics,
-    launcher,
-    maps,
-    statelog,
-)
+import functools
+import sys
+
+SERVICES = ("stepfunctions", "awslambda")
+"""moto's services whose first request installs this package: executions are
+Step Functions', the launcher is two Lambda functions."""
 
 
+@functools.cache
 def install() -> None:
-    """Make state machine executions run as in AWS, with the native launcher."""
+    """Make state machine executions run as in AWS, with the native launcher.
+
+    Called on the engine's first Step Functions or Lambda request, not at
+    start: moto's state machine interpreter imports its Batch and EC2
+    services, a second of start-up that a stack without pipeline runs (the
+    2021 profile) never needs. Once: each call would wrap moto again.
+    """
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.engine.stepfunctions import (
+        executions,
+        intrinsics,
+        launcher,
+        maps,
+        statelog,
+    )
+
     executions.install()
     intrinsics.install()
     maps.install()
@@ -29,6 +44,17 @@ def install() -> None:
     launcher.install()
 
 
+def stop() -> None:
+    """When the engine stops serving: the runners the launcher started stop."""
+    launcher = sys.modules.get("inframock.engine.stepfunctions.launcher")
+    if launcher is not None:  # installed: a runner may be running
+        launcher.stop_runners()
+
+
 def restored() -> None:
     """After INFRAMOCK_PERSIST's restore: the restored activities take tasks."""
+    install()
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.engine.stepfunctions import executions
+
     executions.restored()

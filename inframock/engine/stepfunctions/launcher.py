@@ -304,17 +304,10 @@ def handle(name: str, body: Any, response_headers: dict[str, Any]) -> bytes:
     return json.dumps(result).encode()
 
 
-def stop_on_signal() -> None:
-    """On SIGTERM or SIGINT, stop every runner, then end as the signal would."""
-
-    def stop(signum: int, _frame: Any) -> None:
-        LAUNCHER.stop_children()
-        LAUNCHER.stop_containers()
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+def stop_runners() -> None:
+    """When the engine stops: stop every runner it started."""
+    LAUNCHER.stop_children()
+    LAUNCHER.stop_containers()
 
 
 def install() -> None:
@@ -337,4 +330,3 @@ def install() -> None:
         return handle(name, body, response_headers)
 
     lambda_models.LambdaBackend.invoke = invoke_native  # type: ignore[method-assign]
-    stop_on_signal()
