@@ -117,10 +117,8 @@ def main(host: str, port: int) -> None:
     kept = os.environ.get(persistence.STATE_ENV, "")
     with_file = os.environ.get(persistence.WITH_ENV, "")
     if kept:  # before the first request: the stack is ready with its state
-        stepfunctions.install()  # the saved state holds its classes
         try:
             persistence.restore(Path(kept), Path(with_file) if with_file else None)
-            stepfunctions.restored()
         except persistence.RestoreError as err:
             persistence.log(f"error: {err}")
             raise SystemExit(1) from None

@@ -42,6 +42,7 @@ def install() -> None:
     maps.install()
     statelog.install()
     launcher.install()
+    executions.restored()  # activities of a state INFRAMOCK_PERSIST restored
 
 
 def stop() -> None:
@@ -49,12 +50,3 @@ def stop() -> None:
     launcher = sys.modules.get("inframock.engine.stepfunctions.launcher")
     if launcher is not None:  # installed: a runner may be running
         launcher.stop_runners()
-
-
-def restored() -> None:
-    """After INFRAMOCK_PERSIST's restore: the restored activities take tasks."""
-    install()
-    # pylint: disable-next=import-outside-toplevel
-    from inframock.engine.stepfunctions import executions
-
-    executions.restored()
