@@ -62,15 +62,20 @@ def receiver_fixture() -> Iterator[Receiver]:
     server.close()
 
 
-@pytest.fixture(scope="module", name="docker_log")
-def docker_log_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A stand-in `docker` recording its arguments; the file it writes."""
-    folder = tmp_path_factory.mktemp("standin-docker")
+def standin_docker(folder: Path) -> Path:
+    """A stand-in `docker` in `folder`/bin recording its arguments; the file
+    it writes (STANDIN_DOCKER_LOG), beside that bin."""
     script = folder / "bin" / "docker"
     script.parent.mkdir()
     script.write_text(STANDIN_DOCKER)
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return folder / "docker.log"
+
+
+@pytest.fixture(scope="module", name="docker_log")
+def docker_log_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stand-in `docker` for the module's stack; the file it writes."""
+    return standin_docker(tmp_path_factory.mktemp("standin-docker"))
 
 
 @pytest.fixture(scope="module", name="stack")
@@ -522,14 +527,10 @@ def test_the_2021_stack_loads_pipeline_runs_on_its_first_step_functions_call(
 def test_the_runner_containers_are_killed_with_the_stack(
     make_stack: Any, tmp_path: Path
 ) -> None:
-    log = tmp_path / "docker.log"
-    (tmp_path / "bin").mkdir()
-    docker = tmp_path / "bin" / "docker"
-    docker.write_text(STANDIN_DOCKER)
-    docker.chmod(0o755)
+    log = standin_docker(tmp_path)
     stack = make_stack(
         INFRAMOCK_PROFILE="current",
-        PATH=f"{docker.parent}{os.pathsep}{os.environ['PATH']}",
+        PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
         STANDIN_DOCKER_LOG=str(log),
     ).wait_ready()
     arn = activity(stack, "killed")

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from typing import Any, Callable
 
-from moto.core.utils import unix_time
 from moto.sqs import models
 
 LOCK = threading.RLock()
@@ -58,7 +58,7 @@ def install() -> None:
         message_attribute_names: list[str] | None = None,
     ) -> list[Any]:
         queue = self.get_queue(queue_name)
-        polling_end = unix_time() + wait_seconds_timeout
+        polling_end = time.monotonic() + wait_seconds_timeout
         while True:
             with LOCK:
                 result = receive(
@@ -69,7 +69,7 @@ def install() -> None:
                     visibility_timeout,
                     message_attribute_names,
                 )
-            left = polling_end - unix_time()
+            left = polling_end - time.monotonic()
             if result or left <= 0:
                 return result
             queue.wait_for_messages(min(1.0, left))

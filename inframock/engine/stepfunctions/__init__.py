@@ -12,7 +12,6 @@ natively: a command or `docker run`, never Lambda-in-Docker).
 from __future__ import annotations
 
 import functools
-import sys
 
 SERVICES = ("stepfunctions", "awslambda")
 """moto's services whose first request installs this package: executions are
@@ -47,6 +46,8 @@ def install() -> None:
 
 def stop() -> None:
     """When the engine stops serving: the runners the launcher started stop."""
-    launcher = sys.modules.get("inframock.engine.stepfunctions.launcher")
-    if launcher is not None:  # installed: a runner may be running
+    if install.cache_info().currsize:  # installed: a runner may be running
+        # pylint: disable-next=import-outside-toplevel
+        from inframock.engine.stepfunctions import launcher
+
         launcher.stop_runners()
