@@ -7,19 +7,21 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INFRAMOCK := $(VENV)/bin/inframock
-INSTALLED := $(VENV)/.installed
+INSTALLED := $(VENV)/.installed-run
+DEV := $(VENV)/.installed-dev
 SOURCES := inframock populate tests scripts
+SETUP := $(PYTHON) scripts/setup_venv.py
 
-$(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "inframock needs Python 3.11 or newer (set PYTHON=python3.x)")'
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "inframock | installing pinned dependencies into $(VENV)"
-	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
-	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --editable .
-	@touch $@
+# What the stack needs (requirements.txt), for every target that runs it; the
+# test and check tools (requirements-dev.txt) only for the targets that use them.
+$(INSTALLED): requirements.txt pyproject.toml scripts/setup_venv.py
+	@$(SETUP) run $(VENV)
+
+$(DEV): requirements.txt requirements-dev.txt pyproject.toml scripts/setup_venv.py
+	@$(SETUP) dev $(VENV)
 
 .PHONY: venv
-venv: $(INSTALLED) ## Create or update the virtualenv (.venv)
+venv: $(DEV) ## Create or update the virtualenv (.venv) with the test and check tools
 
 # PERSIST=1: keep the whole state across restarts (INFRAMOCK_PERSIST=true).
 KEEP := $(if $(filter-out 0 false no,$(PERSIST)),INFRAMOCK_PERSIST=true )
@@ -97,29 +99,29 @@ clean-state: $(INSTALLED) ## Forget the state PERSIST=1 saved (<state>/persist, 
 	@$(INFRAMOCK) clean-state
 
 .PHONY: test
-test: $(INSTALLED) ## Run the whole test suite against real servers on free ports
+test: $(DEV) ## Run the whole test suite against real servers on free ports
 	$(PY) -m pytest
 
 .PHONY: bench
-bench: $(INSTALLED) ## Measure start-up, loading and reloads side by side (BENCH_ARGS="--rds-mb 64")
+bench: $(DEV) ## Measure start-up, loading and reloads side by side (BENCH_ARGS="--rds-mb 64")
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 .PHONY: check
-check: $(INSTALLED) ## Check formatting (black) and lint (pylint)
+check: $(DEV) ## Check formatting (black) and lint (pylint)
 	$(PY) -m black --check $(SOURCES)
 	$(PY) -m pylint $(SOURCES)
 
 .PHONY: fmt
-fmt: $(INSTALLED) ## Format the code with black
+fmt: $(DEV) ## Format the code with black
 	$(PY) -m black $(SOURCES)
 
 .PHONY: default-data
-default-data: $(INSTALLED) ## Rewrite the default experiment in data/ (`make run` writes it on first use)
+default-data: $(DEV) ## Rewrite the default experiment in data/ (`make run` writes it on first use)
 	$(PY) scripts/make_default_data.py data
 
 .PHONY: clean
 clean: ## Remove the virtualenv, stack state and caches
-	rm -rf $(VENV) .inframock .pytest_cache
+	rm -rf $(VENV) $(VENV).lock .inframock .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 .PHONY: help
