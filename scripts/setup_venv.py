@@ -1,4 +1,4 @@
-"""Prepare `.venv` for a make target: `run` (what the stack needs) or `dev` (tests, tools).
+"""Prepare `.venv` for a make target: `run` (the stack) or `dev` (tests and tools).
 
 Why a script and not two lines of make: the first `make run` used to spend
 about three minutes in a silent `pip --quiet` installing every developer tool
@@ -98,9 +98,7 @@ def install(venv: Path, part: str) -> None:
 def main(part: str, venv: Path) -> None:
     """Install `part` unless it is up to date, one make command at a time."""
     if sys.version_info < (3, 11):
-        raise SystemExit(
-            "inframock needs Python 3.11 or newer (set PYTHON=python3.x)"
-        )
+        raise SystemExit("inframock needs Python 3.11 or newer (set PYTHON=python3.x)")
     lock_path = venv.with_name(venv.name + ".lock")
     with lock_path.open("w") as lock:
         if not up_to_date(venv, part):

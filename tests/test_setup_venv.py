@@ -1,0 +1,66 @@
+"""The virtualenv set-up of `make run` (scripts/setup_venv.py), run for real.
+
+It installs from the package index into a fresh virtualenv, so it takes some
+seconds; it checks what a first `make run` shows and installs, not how fast.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _copy_checkout(target: Path) -> Path:
+    """The files the set-up reads, as a fresh clone has them."""
+    for name in ("requirements.txt", "requirements-dev.txt", "pyproject.toml"):
+        shutil.copy2(ROOT / name, target / name)
+    shutil.copy2(ROOT / "README.md", target / "README.md")
+    (target / "scripts").mkdir()
+    shutil.copy2(ROOT / "scripts" / "setup_venv.py", target / "scripts")
+    for package in ("inframock", "populate"):
+        shutil.copytree(
+            ROOT / package, target / package, ignore=shutil.ignore_patterns("*.pyc")
+        )
+    return target / ".venv"
+
+
+def test_run_installs_what_the_stack_needs_with_progress_and_one_at_a_time(
+    tmp_path: Path,
+) -> None:
+    venv = _copy_checkout(tmp_path)
+    command = [sys.executable, str(tmp_path / "scripts" / "setup_venv.py")]
+    first, second = (
+        subprocess.Popen(  # pylint: disable=consider-using-with
+            command + ["run", str(venv)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=tmp_path,
+        )
+        for _ in range(2)
+    )
+    outputs = [process.communicate(timeout=240)[0] for process in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], outputs
+    installs = [out for out in outputs if "installing what the stack needs" in out]
+    assert len(installs) == 1, outputs  # the other waited and found it done
+    assert "moto" in installs[0] and "is ready" in installs[0], installs[0]
+    python = venv / "bin" / "python"
+    for module, wanted in (("moto", 0), ("inframock", 0), ("pytest", 1)):
+        found = subprocess.run(
+            [str(python), "-c", f"import {module}"], capture_output=True, check=False
+        )
+        assert found.returncode == wanted, (module, found.stderr)
+    assert not (venv / "bin" / "pylint").exists()
+    assert (venv / ".installed-run").exists()
+    again = subprocess.run(
+        command + ["run", str(venv)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    assert again.stdout == "", again.stdout  # up to date: nothing to say
