@@ -30,6 +30,7 @@ from inframock.testing.harness import (
     base_env,
     engine_process,
     free_port,
+    wait_until,
 )
 
 BUCKET = "biomage-source-development"
@@ -229,6 +230,8 @@ def test_a_cross_origin_reset_is_refused_and_the_buckets_stay(
     assert "cross-origin" in json.loads(body)["error"]
     after = [b["Name"] for b in stack.client("s3").list_buckets()["Buckets"]]
     assert after == before
+    logged = "warning: refused POST '/moto-api/reset' from 127.0.0.1: cross-origin"
+    wait_until(lambda: logged in stack.output, 20, "the refusal in the stack's log")
 
 
 def test_another_origin_cannot_read_the_stacks_data(stack: RunningStack) -> None:

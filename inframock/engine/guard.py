@@ -19,8 +19,9 @@ or `same-site`; preflights included), and, for the registration of files,
 unless it comes from loopback with the stack's secret (SECRET_HEADER, compared
 in constant time with what SECRET_ENV gave the engine). Requests without
 `Origin` (curl, boto3, the readiness probe) pass. Any `Access-Control-*`
-header moto adds to an own endpoint's answer is dropped. Everything else (the
-AWS APIs, with their CORS, the UI's presigned uploads) passes untouched.
+header moto adds to an own endpoint's answer is dropped, and each refusal is
+a `warning: refused ...` line in the stack's log. Everything else (the AWS
+APIs, with their CORS, the UI's presigned uploads) passes untouched.
 
 What the engine is told comes from its environment: SECRET_ENV (the secret,
 made at stack start by inframock/stack_secret.py) and FILE_ROOTS_ENV (the
@@ -33,6 +34,7 @@ import hmac
 import ipaddress
 import json
 import os
+import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -84,6 +86,10 @@ class Guard:
             return self.app(environ, start_response)
         reason = self.refusal(environ, path)
         if reason:
+            _log(
+                f"warning: refused {environ.get('REQUEST_METHOD')} {path!r} from "
+                f"{environ.get('REMOTE_ADDR')}: {reason}"
+            )
             body = json.dumps({"error": reason}).encode()
             start_response(
                 "403 Forbidden",
@@ -133,6 +139,11 @@ class Guard:
         except ValueError:  # an unbalanced [
             return False
         return name in OWN_NAMES or _loopback(name) or bool(name) and name == self.bind
+
+
+def _log(line: str) -> None:
+    """One line on the engine's stderr (the stack relays it to its log)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _loopback(address: str) -> bool:
