@@ -5,6 +5,10 @@ whose script PUTs a small body straight to an S3 presigned URL and reads the
 `ETag` response header, as the UI does for each uploaded part. Only a browser
 enforces CORS for real: the PUT needs a preflight the bucket's rule allows, and
 the script sees the ETag only if the rule exposes it.
+
+The same page cannot reach the stack's own endpoints (engine/guard.py): its
+`text/plain` POST to `/moto-api/reset`, which needs no preflight, is refused,
+and it cannot read `/moto-api/data.json`; the developer opening that URL can.
 """
 
 from __future__ import annotations
@@ -142,3 +146,41 @@ def test_page_on_another_origin_uploads_and_reads_the_etag(
     stored = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     assert stored == BODY.encode()
     assert results["plots"].get("etag") is None, results
+
+
+ATTACK = """<!doctype html>
+<meta charset="utf-8">
+<title>attack</title>
+<pre id="result"></pre>
+<script>
+const stack = %s;
+const outcome = (promise) => promise
+  .then((r) => r.text().then((body) => ({status: r.status, body})))
+  .catch((e) => ({error: String(e)}));
+outcome(fetch(stack + "/moto-api/reset", {
+  method: "POST", mode: "no-cors", body: "x", headers: {"Content-Type": "text/plain"},
+})).then((reset) => outcome(fetch(stack + "/moto-api/data.json")).then((data) => {
+  document.getElementById("result").textContent = JSON.stringify({reset, data});
+}));
+</script>
+"""
+"""A page of another site that resets the stack and reads its data, if it can."""
+
+
+def test_a_page_on_another_origin_cannot_reset_or_read_the_stack(
+    make_stack: Any, page_server: _PageServer, browser: webdriver.Chrome
+) -> None:
+    stack = make_stack().wait_ready()
+    buckets = stack.client("s3").list_buckets()["Buckets"]
+    assert buckets
+    page_server.page = (ATTACK % json.dumps(stack.endpoint)).encode()
+    browser.get(f"http://localhost:{page_server.server_address[1]}/attack.html")
+    shown = WebDriverWait(browser, 30).until(
+        lambda driver: driver.find_element(By.ID, "result").text
+    )
+    results = json.loads(shown)
+    assert results["reset"] == {"status": 0, "body": ""}  # opaque: sent, unread
+    assert "error" in results["data"], results  # no CORS header: unreadable
+    assert stack.client("s3").list_buckets()["Buckets"] == buckets
+    browser.get(f"{stack.endpoint}/moto-api/data.json")  # the developer, by hand
+    assert '"s3"' in browser.find_element(By.TAG_NAME, "body").text

@@ -10,6 +10,7 @@ changes them fails here rather than in a load.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib.metadata
 import inspect
@@ -28,22 +29,27 @@ from moto.s3.models import FakeKey
 
 from inframock.aws.clients import DUMMY_CREDENTIALS
 from inframock.aws.object_files import register_file
+from inframock.engine.guard import FILE_ROOTS_ENV, SECRET_ENV
 from inframock.engine.object_files import FileValue, backing_file
 from inframock.testing.datafolder import payload
 from inframock.testing.harness import engine_process, free_port, standalone_moto
 
 BODY = payload(3 * 1024 * 1024 + 17, seed=14)
+SECRET = "the-stack-secret"
 
 
 @pytest.fixture(scope="module", name="engine")
-def engine_fixture() -> Iterator[str]:
-    """The inframock engine alone, as both roads run it."""
+def engine_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The inframock engine alone, as the embedded road runs it: with a
+    secret, serving files from the tests' temporary folders."""
     port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
         "MOTO_ACCOUNT_ID": "000000000000",
         "AWS_DEFAULT_REGION": "eu-west-1",
         "INFRAMOCK_LOG": "quiet",
+        SECRET_ENV: SECRET,
+        FILE_ROOTS_ENV: str(tmp_path_factory.getbasetemp()),
     }
     command = [sys.executable, "-m", "inframock.engine", "127.0.0.1", str(port)]
     with engine_process(command, port, env, what="the engine") as endpoint:
@@ -86,6 +92,7 @@ def _register(engine: str, bucket: str, key: str, path: Path) -> Any:
         bucket,
         key,
         path,
+        secret=SECRET,
         md5=hashlib.md5(body).hexdigest(),
         crc32=zlib.crc32(body),
     )
@@ -197,11 +204,14 @@ def test_the_endpoint_answers_only_inframock_itself(engine: str) -> None:
 def test_a_file_the_engine_cannot_see_or_a_missing_bucket_means_upload_instead(
     engine: str, bucket: str, tmp_path: Path
 ) -> None:
-    assert register_file(engine, bucket, "k", tmp_path / "absent") is None
-    assert register_file(engine, "no-such-bucket", "k", _file(tmp_path)) is None
-    assert register_file("http://10.1.2.3:1", bucket, "k", _file(tmp_path)) is None
+    path = _file(tmp_path)
+    assert (
+        register_file(engine, bucket, "k", tmp_path / "absent", secret=SECRET) is None
+    )
+    assert register_file(engine, "no-such-bucket", "k", path, secret=SECRET) is None
+    assert register_file("http://10.1.2.3:1", bucket, "k", path, secret=SECRET) is None
     with standalone_moto() as plain:  # a moto that is not ours answers 500
-        assert register_file(plain, bucket, "k", _file(tmp_path)) is None
+        assert register_file(plain, bucket, "k", path, secret=SECRET) is None
 
 
 def test_file_value_copies_before_any_write(tmp_path: Path) -> None:
@@ -234,6 +244,7 @@ def test_each_thread_reads_a_file_value_from_its_own_position(
 
 def test_file_values_hold_no_descriptor_and_name_their_file(tmp_path: Path) -> None:
     path = _file(tmp_path, b"bytes")
+    gc.collect()  # an earlier test's dropped socket closes now, not while counting
     before = len(os.listdir("/proc/self/fd"))
     values = [FileValue(path) for _ in range(50)]
     assert len(os.listdir("/proc/self/fd")) == before

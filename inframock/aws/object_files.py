@@ -2,9 +2,11 @@
 
 The client side of `inframock/engine/object_files.py`: one small JSON request
 names the file, and no object bytes cross HTTP. The engine answers only a
-loopback caller, and only for a file it can see; anywhere else (the Docker
-road's engine in its container, a remote endpoint, a plain moto) the answer is
-`None`, and the caller uploads through S3 as before.
+loopback caller with the stack's secret (inframock/stack_secret.py, sent as
+engine/guard.py's SECRET_HEADER), and only for a file of its object cache it
+can see; anywhere else (the Docker road's engine in its container, which has
+no secret, a remote endpoint, a plain moto) the answer is `None`, and the
+caller uploads through S3 as before.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from inframock.aws.clients import INTERNAL_HEADER
+from inframock.engine.guard import SECRET_HEADER
 
 PATH = "/_inframock/objects"
 TIMEOUT = 30
@@ -25,8 +28,8 @@ ANSWERED_BY = "X-Inframock-Objects"
 """Set on every answer of inframock's engine to PATH; any other server (a plain
 moto answers 500 or 404) is not one that can serve files."""
 NOT_HERE = (403, 404, 405, 409)
-"""Answers of inframock's engine that mean "cannot serve that file (not local,
-not visible, no such bucket)": upload instead."""
+"""Answers that mean "cannot serve that file (no or another secret, outside
+the engine's folders, not visible, no such bucket)": upload instead."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,11 +63,13 @@ def register_file(
     key: str,
     path: Path,
     *,
+    secret: str,
     md5: str | None = None,
     crc32: int | None = None,
     content_type: str = "binary/octet-stream",
 ) -> Registered | None:
-    """Have the engine at `endpoint` serve `bucket/key` from `path`.
+    """Have the engine at `endpoint` serve `bucket/key` from `path`, with the
+    stack's `secret`.
 
     None when this engine cannot (not local, not ours, file not visible).
     """
@@ -84,7 +89,11 @@ def register_file(
         endpoint.rstrip("/") + PATH,
         data=body,
         method="POST",
-        headers={"Content-Type": "application/json", INTERNAL_HEADER: "provision"},
+        headers={
+            "Content-Type": "application/json",
+            INTERNAL_HEADER: "provision",
+            SECRET_HEADER: secret,
+        },
     )
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:

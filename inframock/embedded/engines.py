@@ -20,6 +20,9 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from inframock import stack_secret
+from inframock.data.object_cache import FOLDER as OBJECT_CACHE
+from inframock.engine import guard
 from inframock.settings import Settings, url_host
 from inframock.definition.stack import ACCOUNT_ID
 from inframock.probes import http_ok, redis_ping
@@ -58,7 +61,8 @@ class Service:
 
 
 def aws_service(settings: Settings) -> Service:
-    """moto's own server, with the account id the Cellenics services expect."""
+    """moto's own server, with the account id the Cellenics services expect,
+    and a new secret of the stack (its loader's proof, see engine/guard.py)."""
     version = importlib.metadata.version("moto")
     no_proxy = "127.0.0.1,localhost,::1,host.docker.internal"
     env = child_environment(
@@ -71,6 +75,11 @@ def aws_service(settings: Settings) -> Service:
         # The Redis its health endpoint pings (inframock/engine/health.py).
         INFRAMOCK_ENGINE_REDIS=f"{settings.client_host}:{settings.redis_port}",
         **persisted_state(settings),
+        # Who may register files, and from where (inframock/engine/guard.py).
+        **{
+            guard.SECRET_ENV: stack_secret.create(settings.state_dir),
+            guard.FILE_ROOTS_ENV: str(settings.state_dir.absolute() / OBJECT_CACHE),
+        },
         # The pipeline launcher and activities (inframock/engine/stepfunctions).
         SANDBOX_ID=settings.sandbox_id,
         INFRAMOCK_PIPELINE_COMMAND=settings.pipeline_command,

@@ -10,10 +10,13 @@ moto's `SpooledTemporaryFile`: no second copy, and two keys (the source and the
 processed matrix) can share one file. Whatever writes to such a value later gets
 a private copy first (`FileValue`), so the file is never changed through S3.
 
-The endpoint is for inframock's own loader only: it answers loopback callers
-that send `X-Inframock-Internal`, and nobody else (403). Where the file is not
-visible to the engine (another container, another machine) it answers 409, and
-the loader uploads through S3 as before.
+The endpoint is for inframock's own loader only: engine/guard.py lets through
+only loopback callers with the stack's secret. And only files inside the
+folders the engine was told (the stack's object cache, `guard.file_roots`)
+are served: the path is resolved, symlinks followed, and anything outside,
+`/etc/shadow` or a symlink in the cache pointing out, is refused (403). Where
+the file is not visible to the engine (another container, another machine) it
+answers 409; on either refusal the loader uploads through S3 as before.
 
 This relies on three internals of moto's `FakeKey` (5.2.5): the value lives in
 `_value_buffer` (seek/read/truncate/write/close), the size in `contentsize`,
@@ -24,7 +27,6 @@ a moto release changes them.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import os
 import shutil
@@ -37,7 +39,6 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import FakeKey, s3_backends
 
 PATH = "/_inframock/objects"
-INTERNAL_HEADER = "HTTP_X_INFRAMOCK_INTERNAL"
 ANSWERED_BY = ("X-Inframock-Objects", "1")
 """On every answer of this endpoint: the loader tells it from any other server's."""
 COPY_CHUNK = 16 * 1024 * 1024
@@ -242,8 +243,12 @@ class ObjectFiles:
     `size` and `version_id`.
     """
 
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+    def __init__(
+        self, app: Callable[..., Iterable[bytes]], roots: tuple[Path, ...]
+    ) -> None:
         self.app = app
+        self.roots = roots
+        """Resolved folders files may be registered from (none: no file may)."""
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -264,19 +269,16 @@ class ObjectFiles:
 
     def answer(self, environ: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """The status and document for one request."""
-        if not (
-            _loopback(environ.get("REMOTE_ADDR", "")) and INTERNAL_HEADER in environ
-        ):
-            return "403 Forbidden", {"error": "inframock's own loader only"}
         if environ.get("REQUEST_METHOD") != "POST":
             return "405 Method Not Allowed", {"error": "POST only"}
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             request = json.loads(environ["wsgi.input"].read(length))
+            path = self.allowed(request["path"])
             fake = register(
                 request["bucket"],
                 request["key"],
-                Path(request["path"]),
+                path,
                 md5=request.get("md5"),
                 crc32=request.get("crc32"),
                 content_type=request.get("content_type", "binary/octet-stream"),
@@ -293,9 +295,17 @@ class ObjectFiles:
             "version_id": fake.version_id,
         }
 
-
-def _loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
+    def allowed(self, named: str) -> Path:
+        """`named` resolved (symlinks followed), if inside one of `roots`;
+        RegistrationError (403) otherwise."""
+        try:
+            path = Path(named).resolve()
+        except (OSError, RuntimeError) as err:  # RuntimeError: a symlink loop
+            raise RegistrationError("403 Forbidden", f"{named}: {err}") from None
+        if not any(path.is_relative_to(root) for root in self.roots):
+            raise RegistrationError(
+                "403 Forbidden",
+                f"{named}: not inside the folders this stack serves files from "
+                f"({os.pathsep.join(map(str, self.roots)) or 'none'})",
+            )
+        return path

@@ -28,6 +28,7 @@ from werkzeug.test import Client
 
 from inframock.engine import (
     fifo_dedup,
+    guard,
     oplog,
     persistence,
     sns_delivery,
@@ -104,7 +105,8 @@ def main(host: str, port: int) -> None:
     """Serve moto's app on host:port, as `moto_server` does, once it is warm.
 
     In front of it: the health endpoints (`health`), the registration of
-    objects whose bytes live in files (`object_files`), then the log
+    objects whose bytes live in files (`object_files`), who may reach those
+    and moto's own API (`guard`), then the log
     (`INFRAMOCK_LOG`: `ops` writes `oplog`'s lines instead of werkzeug's access
     log, `http` keeps the access log, `quiet` writes neither).
     """
@@ -125,7 +127,8 @@ def main(host: str, port: int) -> None:
     app = DomainDispatcherApplication(backend_app)
     warm_up(app, f"{host}:{port}", region)
     redis = redis_address(os.environ.get("INFRAMOCK_ENGINE_REDIS", ""))
-    served: Any = ObjectFiles(Health(app, redis, region))
+    served: Any = ObjectFiles(Health(app, redis, region), guard.file_roots())
+    served = guard.Guard(served, host, guard.secret())
     handler: type = SingleContinueHandler
     mode = os.environ.get("INFRAMOCK_LOG", "ops")
     if mode != "http":

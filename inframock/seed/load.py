@@ -80,8 +80,11 @@ class Loader:
         digests: Digests,
         rds_limit: int,
         cache: ObjectCache | None = None,
+        secret: str | None = None,
     ) -> None:
-        """`cache` defaults to one beside the digests, with the default limit."""
+        """`cache` defaults to one beside the digests, with the default limit;
+        `secret` is the stack's (inframock/stack_secret.py): without it no
+        file is registered, every object is uploaded."""
         self.clients = clients
         self.stack = stack
         self.digests = digests
@@ -91,6 +94,7 @@ class Loader:
         """Cache entries this load put into the stack."""
         self.incomplete: list[Entry] = []
         """Entries whose MD5 is computed after the load (off its path)."""
+        self.secret = secret
         self.register_files = True
         """False once the engine said it cannot serve files (not local)."""
         self._lock = threading.Lock()
@@ -361,13 +365,14 @@ class Loader:
     def _register(self, entry: Entry, bucket: str, key: str) -> bool:
         """Have a local engine serve `bucket/key` from the cached file; False
         when it cannot (then the bytes go through HTTP)."""
-        if not self.register_files:
+        if not self.register_files or self.secret is None:
             return False
         registered = register_file(
             self.clients.endpoint,
             bucket,
             key,
             entry.path,
+            secret=self.secret,
             md5=entry.md5,
             crc32=entry.crc32,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from inframock import stack_secret
 from inframock.output import console
 from inframock.aws.clients import clients_for
 from inframock.aws.endpoint import check_endpoint_is_local
@@ -64,7 +65,8 @@ def seed(settings: Settings, everything: bool = False) -> SeedResult:
     console.note(f"loading {settings.data_path.resolve()}")
     digests = Digests.for_stack(settings.state_dir, identity, fresh=everything)
     cache = ObjectCache(settings.state_dir, settings.cache_limit)
-    loader = Loader(clients, stack, digests, settings.rds_limit, cache)
+    secret = stack_secret.read(settings.state_dir)
+    loader = Loader(clients, stack, digests, settings.rds_limit, cache, secret)
     report = loader.load(plan(settings.data_path, stack.data))
     views.summary(report)
     return SeedResult(created, report)

@@ -1,0 +1,153 @@
+"""Who may talk to the engine's own endpoints: the one trust boundary of the AWS port.
+
+Loopback is not a boundary: every local account, and every web page the
+developer opens, can reach 127.0.0.1:4566. The AWS APIs are meant for anyone
+there (that is what a local stack is), but the engine's own endpoints are not:
+
+- `/moto-api/*` (moto's reset, `data.json` with every SQS message body, its
+  dashboard), `/_inframock/*` and `/_localstack/health`, which moto serves with
+  CORS that echoes any origin, so a `text/plain` POST from any page would
+  reset the stack and any page could read its data;
+- `POST /_inframock/objects` (engine/object_files.py), which serves a file of
+  this machine as an S3 object.
+
+`Guard` answers 403 (a JSON `error`, no `Access-Control-Allow-*` header) to a
+request for one of those paths when its `Host` does not name this stack (a
+DNS-rebinding page names its own host), when it comes from another origin
+(an `Origin` that is not `http://<its Host>`, or `Sec-Fetch-Site` `cross-site`
+or `same-site`; preflights included), and, for the registration of files,
+unless it comes from loopback with the stack's secret (SECRET_HEADER, compared
+in constant time with what SECRET_ENV gave the engine). Requests without
+`Origin` (curl, boto3, the readiness probe) pass. Any `Access-Control-*`
+header moto adds to an own endpoint's answer is dropped, and each refusal is
+a `warning: refused ...` line in the stack's log. Everything else (the AWS
+APIs, with their CORS, the UI's presigned uploads) passes untouched.
+
+What the engine is told comes from its environment: SECRET_ENV (the secret,
+made at stack start by inframock/stack_secret.py) and FILE_ROOTS_ENV (the
+folders files may be registered from, the path rule of object_files).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import os
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+SECRET_ENV = "INFRAMOCK_ENGINE_SECRET"
+SECRET_HEADER = "X-Inframock-Token"
+FILE_ROOTS_ENV = "INFRAMOCK_ENGINE_FILE_ROOTS"
+"""Folders (os.pathsep between them) files may be registered from."""
+OWN_PREFIXES = ("/moto-api", "/_inframock", "/_localstack")
+"""moto routes every path starting with `/moto-api` to its own API; the same test."""
+SECRET_PATHS = ("/_inframock/objects",)
+"""Own endpoints only the stack's loader, with the secret, may use."""
+OWN_NAMES = ("localhost", "aws", "host.docker.internal")
+"""Host names of the stack besides loopback addresses and its bind address:
+the Compose road's service name, and the host as containers reach it."""
+REFUSED_SITES = ("cross-site", "same-site")
+
+
+def secret() -> str:
+    """The stack's secret the engine was given; '' when none (the Compose road)."""
+    return os.environ.get(SECRET_ENV, "")
+
+
+def file_roots() -> tuple[Path, ...]:
+    """The folders the engine was told files may be registered from, resolved."""
+    return tuple(
+        Path(part).resolve()
+        for part in os.environ.get(FILE_ROOTS_ENV, "").split(os.pathsep)
+        if part
+    )
+
+
+class Guard:
+    """WSGI middleware refusing callers of the engine's own endpoints that are
+    not the stack's own (see the module's docstring); the rest goes to `app`."""
+
+    def __init__(
+        self, app: Callable[..., Iterable[bytes]], bind: str, stack_secret: str
+    ) -> None:
+        self.app = app
+        self.bind = bind.strip("[]").lower()
+        self.secret = stack_secret.encode()
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(OWN_PREFIXES):
+            return self.app(environ, start_response)
+        reason = self.refusal(environ, path)
+        if reason:
+            _log(
+                f"warning: refused {environ.get('REQUEST_METHOD')} {path!r} from "
+                f"{environ.get('REMOTE_ADDR')}: {reason}"
+            )
+            body = json.dumps({"error": reason}).encode()
+            start_response(
+                "403 Forbidden",
+                [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(body))),
+                    ("Cache-Control", "no-store"),
+                ],
+            )
+            return [body]
+
+        def without_cors(status: str, headers: list[Any], *rest: Any) -> Any:
+            kept = [
+                h for h in headers if not h[0].lower().startswith("access-control-")
+            ]
+            return start_response(status, kept, *rest)
+
+        return self.app(environ, without_cors)
+
+    def refusal(self, environ: dict[str, Any], path: str) -> str:
+        """Why the request may not reach `path`, or '' when it may."""
+        host = environ.get("HTTP_HOST", "")
+        if not self.is_own_host(host):
+            return f"Host {host!r} is not this stack's address"
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and origin.lower() != f"http://{host}".lower():
+            return f"cross-origin request from {origin!r} refused"
+        site = environ.get("HTTP_SEC_FETCH_SITE", "").lower()
+        if site in REFUSED_SITES:
+            return f"{site} request refused"
+        if path in SECRET_PATHS:
+            given = environ.get("HTTP_" + SECRET_HEADER.upper().replace("-", "_"), "")
+            if not (
+                self.secret
+                and _loopback(environ.get("REMOTE_ADDR", ""))
+                and hmac.compare_digest(given.encode(), self.secret)
+            ):
+                return f"inframock's own loader only (no or wrong {SECRET_HEADER})"
+        return ""
+
+    def is_own_host(self, host: str) -> bool:
+        """Whether `host` (a Host header) names this stack: a loopback address,
+        its bind address or one of OWN_NAMES, on any port (a DNS-rebinding page
+        can only send its own name; the port is no part of that)."""
+        try:
+            name = urllib.parse.urlsplit(f"//{host}").hostname or ""
+        except ValueError:  # an unbalanced [
+            return False
+        return name in OWN_NAMES or _loopback(name) or bool(name) and name == self.bind
+
+
+def _log(line: str) -> None:
+    """One line on the engine's stderr (the stack relays it to its log)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
