@@ -115,8 +115,8 @@ def test_the_saved_state_is_its_owners_only(open_root: Path) -> None:
     assert {"persist", "redis", "objects", "stack.log", "loaded-files.json"} <= names
     assert (state / "redis" / "dump.rdb").is_file()
     assert any((state / "objects").iterdir())  # the gunzipped r.rds
-    assert open_to_others(state) == []
-    assert open_to_others(snapshots) == []
+    assert not open_to_others(state)
+    assert not open_to_others(snapshots)
 
     everything = [state, *state.rglob("*"), snapshots, *snapshots.rglob("*")]
     assert "listed" in reachable_by_nobody([open_root])  # the test's folder is open
