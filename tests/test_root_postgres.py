@@ -5,9 +5,10 @@ Here the checkout is copied into a 0700 folder under a 0700 folder (as
 `mktemp -d` makes, or /root), with its own virtualenv there: the bundled
 wheel's binaries live under the closed folder, as does the default state
 folder `./.inframock`. The `current` profile starts, the knex migrations run
-and a row survives a restart; nothing of the closed folders is opened. And a
-server whose initdb cannot run ends the start with one `error:` line, every
-service stopped.
+and a row survives a restart (also a cluster an older inframock kept in the
+state folder); nothing of the closed folders is opened, and a private folder
+whose state folder is gone is removed. And a server whose initdb cannot run
+ends the start with one `error:` line, every service stopped.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import Any, Iterator
 import psutil
 import pytest
 
-from inframock.postgres.place import PRIVATE_ROOT
+from inframock.postgres.place import PRIVATE_ROOT, place_for
+from inframock.settings import Settings
 from inframock.testing.harness import ROOT, RunningStack, base_env, port_is_free
 from tests.helpers import npm_ci
 from tests.test_postgres import KNEX, checkouts, connect
@@ -104,6 +106,12 @@ def server_process(stack: RunningStack) -> psutil.Process:
     return min(found, key=lambda p: p.create_time())
 
 
+def kept_rows(stack: RunningStack) -> list[tuple[str, str]]:
+    """The rows of the migrated `experiment` table."""
+    with connect(stack, "api_role") as conn:
+        return conn.execute("SELECT id, name FROM experiment").fetchall()
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="what happens as root")
 def test_the_current_profile_runs_as_root_from_a_closed_checkout(
     closed: Path,
@@ -112,12 +120,16 @@ def test_the_current_profile_runs_as_root_from_a_closed_checkout(
     iac, api = checkouts(closed.parent / "checkouts", modules)
     (closed.parent / "data").mkdir()
     env = closed_env(closed, CELLENICS_IAC_PATH=str(iac), CELLENICS_API_PATH=str(api))
+    orphan = PRIVATE_ROOT / "0rphan-of-a-removed-state"  # its state folder is gone
+    (orphan / "data").mkdir(parents=True)
+    (orphan / "state").write_text(str(closed.parent / "removed" / ".inframock"))
     stack = start_in(closed, env)
     try:
         assert "postgresql 16." in stack.output
         server = server_process(stack)
         assert server.username() == "nobody"  # it refuses root
         assert Path(server.exe()).is_relative_to(PRIVATE_ROOT)  # a copy it reaches
+        assert not orphan.exists()
         migrated = run_in(closed, env, "migrate")
         assert "Batch 1 run: 1 migrations" in migrated, migrated
         with connect(stack, "dev_role") as conn:
@@ -128,11 +140,21 @@ def test_the_current_profile_runs_as_root_from_a_closed_checkout(
 
     again = start_in(closed, env)
     try:
-        with connect(again, "api_role") as conn:
-            rows = conn.execute("SELECT id, name FROM experiment").fetchall()
-        assert rows == [("kept", "survives")]
+        assert kept_rows(again) == [("kept", "survives")]
     finally:
         again.stop()
+    # An older inframock kept the cluster in the state folder: it is moved.
+    place = place_for(Settings.load(env, Path("/nonexistent")))
+    assert place.home is not None and (place.data / "PG_VERSION").is_file()
+    legacy = closed / ".inframock" / "postgres"
+    shutil.move(place.data, legacy)
+    shutil.rmtree(place.home)
+    moved = start_in(closed, env)
+    try:
+        assert kept_rows(moved) == [("kept", "survives")]
+        assert not legacy.exists()
+    finally:
+        moved.stop()
     # Nothing of the user's was opened to PostgreSQL's user.
     for folder in (closed.parents[1], closed.parent, closed / ".inframock"):
         assert folder.stat().st_mode & 0o077 == 0, folder
