@@ -138,7 +138,7 @@ def initdb(
     try:
         result = _run_initdb(bindir / "initdb", data, run_as)
     except OSError as err:
-        raise EngineError(cannot_run(bindir / "initdb", run_as, err)) from None
+        raise EngineError(_cannot_run(bindir / "initdb", run_as, err)) from None
     if result.returncode != 0:
         shutil.rmtree(data, ignore_errors=True)
         said = [line for line in (result.stdout + result.stderr).splitlines() if line]
@@ -181,7 +181,7 @@ def _run_initdb(
     )
 
 
-def cannot_run(binary: Path, run_as: tuple[int, int] | None, err: OSError) -> str:
+def _cannot_run(binary: Path, run_as: tuple[int, int] | None, err: OSError) -> str:
     """The one line for a server binary that cannot be run (as `run_as`)."""
     whom = f"uid {run_as[0]}" if run_as else "you"
     why = " (PostgreSQL refuses root)" if run_as else ""
