@@ -20,6 +20,7 @@ from inframock import compose
 from inframock.errors import InframockError, UsageError, reported
 from inframock.definition.profiles import runs
 from inframock.output import console, views
+from inframock.private import keep_private
 from inframock.settings import Settings, portable_raw_settings
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ def cli() -> None:
 
     Settings come from the environment and `.env` (see `.env.example`).
     """
+    keep_private()  # the state, snapshots and pulls: the user's only
 
 
 @cli.command()

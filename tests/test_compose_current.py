@@ -387,10 +387,8 @@ def test_clean_sql_on_the_docker_road_removes_the_projects_pg_data_volume(
 
 @pytest.fixture(name="postgres_stack")
 def fixture_postgres_stack() -> Iterator[RunningStack]:
-    """A `current` stack whose PostgreSQL stands in for the postgres container
-    (a folder others can enter: as root, PostgreSQL runs as another user)."""
+    """A `current` stack whose PostgreSQL stands in for the postgres container."""
     folder = Path(tempfile.mkdtemp(prefix="inframock-pg-"))
-    folder.chmod(0o755)
     env = base_env(folder, INFRAMOCK_PROFILE="current")
     Path(env["BIOMAGE_DATA_PATH"]).mkdir(parents=True)
     stack = RunningStack(env)

@@ -22,7 +22,9 @@ import psycopg
 import pytest
 import yaml
 
+from inframock.postgres.place import place_for
 from inframock.postgres.server import INIT_SQL, find_postgres
+from inframock.settings import Settings
 from inframock.testing.harness import (
     RunningStack,
     base_env,
@@ -38,10 +40,9 @@ KNEX = Path(__file__).resolve().parent / "knex"
 
 @pytest.fixture(name="state_root")
 def state_root_fixture() -> Iterator[Path]:
-    """A folder others can enter: as root, PostgreSQL runs as another user and
-    must reach its data folder (pytest's own tmp folders are private)."""
+    """A folder of the test's own (0700, as `mktemp -d`): as root, PostgreSQL
+    runs as another user, and finds its files all the same."""
     folder = Path(tempfile.mkdtemp(prefix="inframock-pg-"))
-    folder.chmod(0o755)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -95,7 +96,7 @@ def check_status_and_env(stack: RunningStack) -> None:
 
 def test_roles_grants_persistence_and_clean_sql(pg_stack: Any) -> None:
     stack = pg_stack().wait_ready()
-    data = Path(stack.env["INFRAMOCK_STATE_DIR"]) / "postgres"
+    data = place_for(Settings.load(stack.env, Path("/nonexistent"))).data
     assert (data / "PG_VERSION").is_file()
     assert "postgres  |" in stack.output  # its log is relayed
     with connect(stack) as conn:

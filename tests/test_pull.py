@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import stat
 import subprocess
 from decimal import Decimal
 from pathlib import Path
@@ -282,6 +283,8 @@ def test_a_second_pull_writes_only_what_changed(remote: str, tmp_path: Path) -> 
     folder = Path(env["BIOMAGE_DATA_PATH"]) / "pulled-2"
     assert cli(env, "pull", "pulled-2", "--from", ENV).returncode == 0
     first = _marks(folder)
+    for path in (folder, *folder.iterdir()):  # another environment's data: ours
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
 
     again = cli(env, "pull", "pulled-2", "--from", ENV)
     assert again.returncode == 0, again.stdout

@@ -25,6 +25,7 @@ from inframock.embedded.run import refuse_if_running
 from inframock.embedded.supervisor import check_port_free
 from inframock.errors import InframockError
 from inframock.output import console
+from inframock.private import private_folder
 from inframock.settings import Settings, portable_raw_settings
 
 LOG_FILE = "stack.log"
@@ -54,7 +55,7 @@ def start(settings: Settings) -> int:
     # The same checks `run` makes, before anything is detached or rotated.
     check_port_free(settings.bind, settings.aws_port, "INFRAMOCK_AWS_PORT")
     check_port_free(settings.bind, settings.redis_port, "INFRAMOCK_REDIS_PORT")
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(settings.state_dir)
     path = log_path(settings)
     rotate(path)
     env = {

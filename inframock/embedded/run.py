@@ -31,6 +31,7 @@ from inframock.embedded.engines import aws_service, redis_service
 from inframock.errors import InframockError, reported
 from inframock.postgres.commands import load_sql
 from inframock.postgres.server import postgres_service
+from inframock.private import private_folder
 from inframock.settings import Settings
 from inframock.embedded.record import WORKDIR_PREFIX, StackRecord
 from inframock.embedded.supervisor import (
@@ -56,6 +57,7 @@ def run(settings: Settings, detached: bool = False) -> int:
     process that started it, so it does not die with its parent.
     """
     launched = time.monotonic()
+    private_folder(settings.state_dir)
     refuse_if_running(settings)
     if not detached:
         die_with_parent(signal.SIGTERM)  # `make run` killed: shut down cleanly

@@ -186,7 +186,14 @@ class Supervisor:
     def start(self, service: Service) -> Child:
         """Start `service` as a child that dies with this process."""
         if service.prepare is not None:
-            service.prepare()
+            try:
+                service.prepare()
+            except OSError as err:
+                raise StartError(
+                    f"cannot prepare {service.name}: {err.filename or ''}: "
+                    f"{err.strerror}. Check that path's owner and permissions, "
+                    "then start again"
+                ) from None
         try:
             # pylint: disable-next=consider-using-with,subprocess-popen-preexec-fn
             process = subprocess.Popen(
@@ -201,7 +208,10 @@ class Supervisor:
                 ),
             )
         except OSError as err:
-            raise StartError(f"cannot start {service.name}: {err}") from None
+            raise StartError(
+                f"cannot start {service.name}: {err.filename or service.command[0]}: "
+                f"{err.strerror}. Check that it exists and that its user may run it"
+            ) from None
         child = Child(service, process)
         self.children.append(child)
         child.relay = threading.Thread(

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
 from inframock.embedded.record import StackRecord
 from inframock.errors import InframockError
 from inframock.output import console
 from inframock.postgres import migrate as knex
 from inframock.postgres.seed_sql import print_report, seed_sql
-from inframock.postgres.server import data_dir
+from inframock.postgres.place import place_for, remove
 from inframock.settings import Settings
 
 
@@ -32,17 +30,18 @@ def load_sql(settings: Settings) -> int:
 
 
 def clean_sql(settings: Settings) -> int:
-    """Remove the PostgreSQL data folder (refused while the stack runs)."""
+    """Remove the PostgreSQL data folder, wherever it lives (refused while the
+    stack runs)."""
     running = StackRecord.read_live(settings.state_dir)
     if running is not None:
         raise InframockError(
             f"the stack is running (pid {running.pid}): stop it first (`make stop`), "
             "then `make clean-sql`"
         )
-    folder = data_dir(settings)
-    if not folder.exists():
-        console.note(f"nothing to remove: {folder} does not exist")
+    place = place_for(settings)
+    folder = remove(place)
+    if folder is None:
+        console.note(f"nothing to remove: {place.data} does not exist")
         return 0
-    shutil.rmtree(folder)
     console.note(f"removed {folder}: the next start creates an empty aurora_db")
     return 0

@@ -5,18 +5,17 @@ migrations connect to localhost:5431 as `postgres` / `dev_role` with no
 password, database `aurora_db` (contract: api `src/sql/getConnectionParams.js`).
 This module finds the binaries (INFRAMOCK_POSTGRES_BIN, then a `postgres` 14+
 on PATH or in /usr/lib/postgresql/*/bin, then the pinned `pgserver` wheel's
-PostgreSQL 16), runs initdb once into `<state>/postgres` (kept across
-restarts), and after each start applies `init.sql` (roles and grants of the
-original inframock's schema.sql). PostgreSQL refuses to run as root: as root
-the server runs as the owner of the state folder, or `nobody`.
+PostgreSQL 16), runs initdb once into its data folder (kept across restarts:
+`<state>/postgres`, or as root a private folder of its own, see
+inframock.postgres.place), and after each start applies `init.sql` (roles and
+grants of the original inframock's schema.sql). A failure to prepare it is one
+EngineError naming the path and what to do.
 """
 
 from __future__ import annotations
 
 import glob
-import importlib.util
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -29,6 +28,7 @@ from inframock.embedded.engines import (
     child_environment,
     version_output,
 )
+from inframock.postgres import place as places
 from inframock.settings import Settings
 
 MIN_POSTGRES = 14
@@ -38,16 +38,17 @@ INIT_SQL = Path(__file__).with_name("init.sql")
 CONNECT_TIMEOUT = 2
 
 
-def data_dir(settings: Settings) -> Path:
-    """Where the cluster lives: kept across restarts, removed by `make clean-sql`."""
-    return settings.state_dir.absolute() / "postgres"
-
-
 def postgres_service(settings: Settings) -> Service:
     """The PostgreSQL server of this stack, initialised on first start."""
-    bindir, version = find_postgres(settings.postgres_bin)
-    data = data_dir(settings)
-    run_as = _unprivileged_owner(settings.state_dir) if os.geteuid() == 0 else None
+    found, version = find_postgres(settings.postgres_bin)
+    place = places.place_for(settings)
+    bindir = places.binaries_for(found, place)
+    data, run_as = place.data, place.run_as
+
+    def prepare() -> None:
+        places.prepare(place, found)
+        initdb(bindir, data, run_as, version)
+
     host = settings.client_host
     listen = "*" if settings.bind in {"0.0.0.0", "::", ""} else settings.bind
     command = (
@@ -74,7 +75,7 @@ def postgres_service(settings: Settings) -> Service:
         stop_signal=signal.SIGINT,  # fast shutdown: ends sessions, checkpoints
         death_signal=signal.SIGINT,
         run_as=run_as,
-        prepare=lambda: initdb(bindir, data, run_as, version),
+        prepare=prepare,
         on_ready=lambda: bootstrap(host, settings.postgres_port),
     )
 
@@ -95,7 +96,7 @@ def find_postgres(explicit: str) -> tuple[Path, str]:
         key=lambda p: int(re.sub(r"\D", "", p.split("/")[3]) or 0),
         reverse=True,
     )
-    bundled = _bundled()
+    bundled = places.bundled_binary()
     for candidate in [*candidates, bundled]:
         if candidate and (version := postgres_version(Path(candidate))):
             return Path(candidate).resolve().parent, version
@@ -117,27 +118,6 @@ def postgres_version(binary: Path) -> str | None:
     return match.group(1) + (match.group(2) or "")
 
 
-def _bundled() -> str | None:
-    """The postgres inside the pinned pgserver wheel (found, not imported)."""
-    spec = importlib.util.find_spec("pgserver")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    binary = Path(spec.submodule_search_locations[0]) / "pginstall/bin/postgres"
-    return str(binary) if binary.is_file() else None
-
-
-def _unprivileged_owner(state_dir: Path) -> tuple[int, int]:
-    """Who runs PostgreSQL for root: the state folder's owner, else nobody."""
-    folder = state_dir.absolute()
-    while not folder.exists():
-        folder = folder.parent
-    info = folder.stat()
-    if info.st_uid != 0:
-        return info.st_uid, info.st_gid
-    nobody = pwd.getpwnam("nobody")
-    return nobody.pw_uid, nobody.pw_gid
-
-
 def initdb(
     bindir: Path, data: Path, run_as: tuple[int, int] | None, version: str
 ) -> None:
@@ -153,14 +133,34 @@ def initdb(
                 f"INFRAMOCK_POSTGRES_BIN to a PostgreSQL {made_by}"
             )
         return
-    data.mkdir(parents=True, exist_ok=True)
-    if run_as is not None:
-        os.chown(data, *run_as)
-        _check_reachable(data, run_as)
+    data.mkdir(parents=True, exist_ok=True)  # as root, places.prepare made it
     data.chmod(0o700)
-    result = subprocess.run(
+    try:
+        result = _run_initdb(bindir / "initdb", data, run_as)
+    except OSError as err:
+        raise EngineError(_cannot_run(bindir / "initdb", run_as, err)) from None
+    if result.returncode != 0:
+        shutil.rmtree(data, ignore_errors=True)
+        said = [line for line in (result.stdout + result.stderr).splitlines() if line]
+        raise EngineError(
+            f"postgres: initdb failed in {data}: "
+            f"{said[-1] if said else f'exit status {result.returncode}'}. "
+            "Fix what it names (the disk, the folder's permissions), then start again"
+        )
+    (data / "pg_hba.conf").write_text(
+        "# inframock: trust on loopback only, nothing else\n"
+        "host all all 127.0.0.1/32 trust\n"
+        "host all all ::1/128 trust\n",
+        encoding="utf-8",
+    )
+
+
+def _run_initdb(
+    binary: Path, data: Path, run_as: tuple[int, int] | None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
-            str(bindir / "initdb"),
+            str(binary),
             "-D",
             str(data),
             "-U",
@@ -179,14 +179,17 @@ def initdb(
             (lambda: _drop(run_as)) if run_as else None
         ),  # pylint: disable=subprocess-popen-preexec-fn
     )
-    if result.returncode != 0:
-        shutil.rmtree(data, ignore_errors=True)
-        raise EngineError(f"initdb failed in {data}:\n{result.stdout}{result.stderr}")
-    (data / "pg_hba.conf").write_text(
-        "# inframock: trust on loopback only, nothing else\n"
-        "host all all 127.0.0.1/32 trust\n"
-        "host all all ::1/128 trust\n",
-        encoding="utf-8",
+
+
+def _cannot_run(binary: Path, run_as: tuple[int, int] | None, err: OSError) -> str:
+    """The one line for a server binary that cannot be run (as `run_as`)."""
+    whom = f"uid {run_as[0]}" if run_as else "you"
+    why = " (PostgreSQL refuses root)" if run_as else ""
+    return (
+        f"postgres: cannot run {err.filename or binary} as {whom}{why}: "
+        f"{err.strerror}. Make it runnable for {whom} (its run bit, and every "
+        "folder above it enterable), or set INFRAMOCK_POSTGRES_BIN to another "
+        "PostgreSQL bin folder (unset: the system's, else the bundled one)"
     )
 
 
@@ -204,18 +207,6 @@ def _check_owner(data: Path, run_as: tuple[int, int] | None) -> None:
             f"{data} belongs to uid {owner}, but PostgreSQL would run as uid "
             f"{expected}: remove it with `make clean-sql` or fix its owner"
         )
-
-
-def _check_reachable(data: Path, run_as: tuple[int, int]) -> None:
-    """PostgreSQL, run as another user for root, must be able to reach `data`."""
-    for folder in data.parents:
-        mode = folder.stat().st_mode
-        if not mode & 0o001 and folder.stat().st_uid != run_as[0]:
-            raise EngineError(
-                f"PostgreSQL runs as uid {run_as[0]} (it refuses root) and cannot "
-                f"reach {data}: {folder} is not searchable by others. Use an "
-                "INFRAMOCK_STATE_DIR under a folder others can enter."
-            )
 
 
 def can_connect(host: str, port: int, dbname: str = SUPERUSER) -> bool:

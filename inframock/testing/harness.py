@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -56,25 +55,8 @@ def wait_until(condition: Any, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
-def searchable(folder: Path) -> Path:
-    """`folder`, created, that other users may pass through (not list).
-
-    As root, PostgreSQL runs as another user, which must reach its data folder
-    in the state folder; pytest's own temporary folders are private to root.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        top = Path(tempfile.gettempdir()).resolve()
-        for part in (folder.resolve(), *folder.resolve().parents):
-            if part in (top, part.parent):
-                break
-            part.chmod(part.stat().st_mode | 0o011)
-    return folder
-
-
 def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
     """The environment of a CLI run: free ports, its own state folder, no .env."""
-    searchable(tmp)
     env = {
         k: v
         for k, v in os.environ.items()
