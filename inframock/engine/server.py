@@ -27,6 +27,7 @@ from werkzeug.serving import run_simple
 from werkzeug.test import Client
 
 from inframock.engine import (
+    aws_refusals,
     fifo_dedup,
     oplog,
     persistence,
@@ -113,6 +114,7 @@ def main(host: str, port: int) -> None:
     fifo_dedup.install()
     sqs_concurrency.install()
     sqs_depth.install()
+    aws_refusals.install()
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     kept = os.environ.get(persistence.STATE_ENV, "")
     with_file = os.environ.get(persistence.WITH_ENV, "")
@@ -125,7 +127,7 @@ def main(host: str, port: int) -> None:
     app = DomainDispatcherApplication(backend_app)
     warm_up(app, f"{host}:{port}", region)
     redis = redis_address(os.environ.get("INFRAMOCK_ENGINE_REDIS", ""))
-    served: Any = ObjectFiles(Health(app, redis, region))
+    served: Any = ObjectFiles(Health(aws_refusals.AwsRefusals(app), redis, region))
     handler: type = SingleContinueHandler
     mode = os.environ.get("INFRAMOCK_LOG", "ops")
     if mode != "http":
