@@ -23,7 +23,6 @@ from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     create_backend_app,
 )
-from werkzeug.serving import run_simple
 from werkzeug.test import Client
 
 from inframock.engine import (
@@ -35,6 +34,7 @@ from inframock.engine import (
     sqs_concurrency,
     sqs_depth,
     stepfunctions,
+    threads,
 )
 from inframock.engine.continue_once import SingleContinueHandler
 from inframock.engine.health import Health
@@ -136,7 +136,7 @@ def main(host: str, port: int) -> None:
         served = oplog.OpLog(served)
     signal.signal(signal.SIGTERM, _stop_serving)
     try:
-        run_simple(host, port, served, threaded=True, request_handler=handler)
+        threads.serve(host, port, served, handler)
     finally:
         stepfunctions.stop()
     if kept:  # the port is closed: only running executions change the state,
