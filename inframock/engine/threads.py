@@ -2,18 +2,22 @@
 
 werkzeug's threaded server (`run_simple(threaded=True)`) starts a thread for
 every connection it accepts, and that thread lives as long as the
-connection, idle keep-alive time included. Its accept loop waits for each new
-thread to start, which, with hundreds of threads runnable at once (clients
-closing their pooled connections together, a burst of new ones), takes a
+connection: one opened ahead of its request (a client's or a browser's spare
+connection) holds a thread waiting for its request line. Its accept loop
+waits for each new thread to start, which, with hundreds of threads runnable
+at once (idle connections all closed together, a burst of new ones), takes a
 switch of the GIL each: the loop falls behind, the listen queue (128) fills,
 and the kernel drops new connections, which the client retries after 1, 3,
 7 s... With 2000 idle connections closed at once a request waited 13 s.
 
 Here the accept loop only hands a new connection to a selector. When bytes
-arrive on one, a request thread from a pool (started on demand, at most
-`WORKERS`, kept for the next request) serves the requests waiting on it and
-gives it back to the selector; so an idle connection costs a descriptor, not
-a thread, and idle ones never starve new ones. A request in progress holds its
+arrive on one (or it is closed), a request thread from a pool (started on
+demand, at most `WORKERS`, kept for the next request) serves it; so a
+connection that sends nothing costs a descriptor, not a thread, and idle ones
+never starve new ones. Connections are not kept alive between requests:
+werkzeug 3.1 answers each with `Connection: close` (tests/test_idle_connections.py
+tells when it no longer does, and a request thread would then wait on an idle
+connection until the client sends or closes). A request in progress holds its
 thread, a long poll too (SQS ReceiveMessage up to 20 s, Step Functions
 GetActivityTask up to 60 s): `WORKERS` is far above the Cellenics clients'
 and the tests' concurrent requests; past it, requests wait for a free thread.
@@ -67,40 +71,6 @@ class Workers:
                 self._free += 1
 
 
-def serving_waiting_requests(handler: type[WSGIRequestHandler]) -> type:
-    """`handler`, serving the requests already sent on its connection and
-    then leaving it open (`kept_open`) instead of waiting for the next one."""
-
-    class WaitingRequests(handler):  # type: ignore[valid-type,misc]
-        """One pass over a connection that has bytes to read."""
-
-        kept_open = False
-
-        def handle_one_request(self) -> None:
-            """Serve one request; stop when the next one is not here yet."""
-            super().handle_one_request()
-            # pylint: disable-next=access-member-before-definition
-            if not self.close_connection and not self._more_sent():
-                self.kept_open = True
-                # pylint: disable-next=attribute-defined-outside-init
-                self.close_connection = True  # ends `handle`; the server keeps it
-
-        def _more_sent(self) -> bool:
-            """True when the next request's bytes are already here (read into
-            the buffer of `rfile`, which goes with this handler)."""
-            timeout = self.connection.gettimeout()
-            self.connection.setblocking(False)
-            try:
-                return bool(self.rfile.peek(1))
-            except OSError:
-                return False
-            finally:
-                self.connection.settimeout(timeout)
-
-    WaitingRequests.__name__ = handler.__name__
-    return WaitingRequests
-
-
 class PooledWSGIServer(BaseWSGIServer):
     """werkzeug's server, with request threads from `Workers` for connections
     that have something to read, and a selector for those that have not."""
@@ -111,7 +81,7 @@ class PooledWSGIServer(BaseWSGIServer):
     def __init__(
         self, host: str, port: int, app: Any, handler: type[WSGIRequestHandler]
     ) -> None:
-        super().__init__(host, port, app, serving_waiting_requests(handler))
+        super().__init__(host, port, app, handler)
         self._workers = Workers(WORKERS)
         # epoll and kqueue take registrations while another thread waits
         self._idle = selectors.DefaultSelector()
@@ -136,20 +106,14 @@ class PooledWSGIServer(BaseWSGIServer):
                 )
 
     def _serve(self, conn: socket.socket, address: Any) -> None:
-        """Serve the requests sent on `conn`; keep it open for more, or close it."""
+        """Serve the request sent on `conn`, then close it (as werkzeug's
+        threads do: werkzeug answers every request with `Connection: close`)."""
         try:
-            handler = self.RequestHandlerClass(conn, address, self)
+            self.finish_request(conn, address)
         except Exception:  # pylint: disable=broad-exception-caught
-            self.handle_error(conn, address)  # as socketserver's threads do
+            self.handle_error(conn, address)
+        finally:
             self.shutdown_request(conn)
-            return
-        if handler.kept_open:
-            try:
-                self._idle.register(conn, selectors.EVENT_READ, address)
-                return
-            except (OSError, ValueError, RuntimeError):  # stopping
-                pass
-        self.shutdown_request(conn)
 
     def server_close(self) -> None:
         """Close the listening socket, then the idle connections."""
