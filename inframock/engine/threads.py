@@ -88,8 +88,15 @@ class PooledWSGIServer(BaseWSGIServer):
         threading.Thread(target=self._watch, name="idle", daemon=True).start()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """A new connection waits for its first bytes without a thread."""
-        self._idle.register(request, selectors.EVENT_READ, client_address)
+        """A new connection with its request already sent (most: an SDK sends
+        it right after connecting) goes to a request thread; any other waits
+        for its first bytes without one."""
+        if _sent(request):
+            self._workers.submit(
+                functools.partial(self._serve, request, client_address)
+            )
+        else:
+            self._idle.register(request, selectors.EVENT_READ, client_address)
 
     def _watch(self) -> None:
         """Give each connection that has bytes to read (or was closed) to a
@@ -121,6 +128,17 @@ class PooledWSGIServer(BaseWSGIServer):
         for key in list(self._idle.get_map().values()):
             self.shutdown_request(key.fileobj)  # type: ignore[arg-type]
         self._idle.close()
+
+
+def _sent(conn: socket.socket) -> bool:
+    """True when `conn` has bytes to read, or was closed, right now."""
+    try:
+        conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    except OSError:  # the request thread's first read tells
+        return True
+    return True
 
 
 def serve(host: str, port: int, app: Any, handler: type[WSGIRequestHandler]) -> None:
