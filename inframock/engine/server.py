@@ -23,10 +23,10 @@ from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     create_backend_app,
 )
-from werkzeug.serving import run_simple
 from werkzeug.test import Client
 
 from inframock.engine import (
+    aws_refusals,
     fifo_dedup,
     guard,
     oplog,
@@ -35,6 +35,7 @@ from inframock.engine import (
     sqs_concurrency,
     sqs_depth,
     stepfunctions,
+    threads,
 )
 from inframock.engine.continue_once import SingleContinueHandler
 from inframock.engine.health import Health
@@ -115,6 +116,7 @@ def main(host: str, port: int) -> None:
     fifo_dedup.install()
     sqs_concurrency.install()
     sqs_depth.install()
+    aws_refusals.install()
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     kept = os.environ.get(persistence.STATE_ENV, "")
     with_file = os.environ.get(persistence.WITH_ENV, "")
@@ -127,7 +129,9 @@ def main(host: str, port: int) -> None:
     app = DomainDispatcherApplication(backend_app)
     warm_up(app, f"{host}:{port}", region)
     redis = redis_address(os.environ.get("INFRAMOCK_ENGINE_REDIS", ""))
-    served: Any = ObjectFiles(Health(app, redis, region), guard.file_roots())
+    served: Any = ObjectFiles(
+        Health(aws_refusals.AwsRefusals(app), redis, region), guard.file_roots()
+    )
     served = guard.Guard(served, host, guard.secret())
     handler: type = SingleContinueHandler
     mode = os.environ.get("INFRAMOCK_LOG", "ops")
@@ -137,7 +141,7 @@ def main(host: str, port: int) -> None:
         served = oplog.OpLog(served)
     signal.signal(signal.SIGTERM, _stop_serving)
     try:
-        run_simple(host, port, served, threaded=True, request_handler=handler)
+        threads.serve(host, port, served, handler)
     finally:
         stepfunctions.stop()
     if kept:  # the port is closed: only running executions change the state,
