@@ -9,7 +9,6 @@ short before a start.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -94,3 +93,109 @@ def test_a_save_outlives_a_killed_supervisor(
     assert _body(second, "big") == body
     assert _item(second) == {"id": {"S": "kept"}, "v": {"N": "1"}}
     assert second.redis().get("kept") == b"in redis"
+
+
+@pytest.fixture(name="small_disk")
+def small_disk_fixture(tmp_path: Path) -> Iterator[Path]:
+    """A 20 MB tmpfs for the state folder: a disk that fills up."""
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(folder)], check=True
+    )
+    yield folder
+    subprocess.run(["umount", "--lazy", str(folder)], check=False)
+
+
+def _fill(folder: Path) -> Path:
+    """A file taking every byte left in `folder`'s file system."""
+    filler = folder / "filler"
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(bytes(MB))
+                out.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def _errors(stack: RunningStack) -> list[str]:
+    return [line for line in stack.lines if "| error: " in line]
+
+
+def test_a_full_disk_costs_neither_the_saved_state_nor_a_traceback(
+    small_disk: Path, make_stack: Callable[..., RunningStack]
+) -> None:
+    """A save that does not fit removes what it wrote, the state saved before
+    restores; a start on a full disk is one error line, and once there is room
+    again the saved state is all there."""
+    first = make_stack(INFRAMOCK_PERSIST="true", INFRAMOCK_STATE_DIR=str(small_disk))
+    first.wait_ready()
+    s3 = first.client("s3")
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration=REGION)
+    small = os.urandom(MB)
+    s3.put_object(Bucket=BUCKET, Key="small", Body=small)
+    _make_table(first)
+    first.stop()
+    assert "state saved" in first.output, first.output
+    second = make_stack(**_same_stack(first)).wait_ready()
+    second.client("s3").put_object(Bucket=BUCKET, Key="big", Body=os.urandom(30 * MB))
+    second.stop()
+    assert "error: the state could not be saved (No space left on device" in (
+        second.output
+    ), second.output
+    assert not list(small_disk.rglob("*.partial")), list(small_disk.rglob("*"))
+    assert "Traceback" not in second.output
+    filler = _fill(small_disk)
+    full = make_stack(**_same_stack(first))
+    assert full.wait_exit(timeout=120) == 1, full.output
+    assert "Traceback" not in full.output, full.output
+    assert _errors(full) == [
+        f"inframock | error: cannot write in {small_disk}: No space left on device "
+        "(0.0 MB free); free some space there and start again (what was saved "
+        "before is kept)"
+    ], full.output
+    filler.unlink()
+    again = make_stack(**_same_stack(first)).wait_ready()
+    assert _body(again, "small") == small
+    assert _item(again) == {"id": {"S": "kept"}, "v": {"N": "1"}}
+    with pytest.raises(ClientError) as missing:
+        _body(again, "big")
+    assert missing.value.response["Error"]["Code"] == "NoSuchKey"
+
+
+def test_a_damaged_object_file_costs_only_its_object(
+    make_stack: Callable[..., RunningStack],
+) -> None:
+    """Of three saved objects, one's file deleted and one's cut short: the
+    start restores the third and the table, drops the two (NoSuchKey) and
+    names each in one warning line; `status` says so too."""
+    first = make_stack(INFRAMOCK_PERSIST="true").wait_ready()
+    s3 = first.client("s3")
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration=REGION)
+    bodies = {key: os.urandom(200_000) for key in ("deleted", "cut-short", "intact")}
+    for key, body in bodies.items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    _make_table(first)
+    first.stop()
+    objects = Path(first.env["INFRAMOCK_STATE_DIR"]) / "persist" / "objects"
+    files = {path.read_bytes(): path for path in objects.iterdir()}
+    files[bodies["deleted"]].unlink()
+    os.truncate(files[bodies["cut-short"]], 1000)
+    second = make_stack(**_same_stack(first)).wait_ready()
+    assert _body(second, "intact") == bodies["intact"]
+    assert _item(second) == {"id": {"S": "kept"}, "v": {"N": "1"}}
+    for key in ("deleted", "cut-short"):
+        with pytest.raises(ClientError) as gone:
+            _body(second, key)
+        assert gone.value.response["Error"]["Code"] == "NoSuchKey", key
+    warnings = sorted(line for line in second.lines if "warning: s3://" in line)
+    assert len(warnings) == 2, second.output
+    cut, deleted = warnings
+    assert f"s3://{BUCKET}/deleted is not restored, its file" in deleted
+    assert "No such file or directory" in deleted
+    assert f"s3://{BUCKET}/cut-short is not restored, its file" in cut
+    assert "holds 1,000 bytes, 200,000 were saved" in cut
+    status = second.cli("status").stdout
+    assert "2 damaged objects dropped" in status, status
