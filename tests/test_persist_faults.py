@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import psutil
+import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
@@ -32,15 +33,27 @@ def _same_stack(stack: RunningStack, **overrides: str) -> dict[str, str]:
     kept = (
         "INFRAMOCK_AWS_PORT",
         "INFRAMOCK_REDIS_PORT",
+        "INFRAMOCK_POSTGRES_PORT",
         "INFRAMOCK_STATE_DIR",
         "INFRAMOCK_PERSIST",
+        "INFRAMOCK_PROFILE",
     )
-    return {**{k: stack.env[k] for k in kept}, **overrides}
+    return {**{k: stack.env[k] for k in kept if k in stack.env}, **overrides}
 
 
 def _engine(stack: RunningStack) -> psutil.Process:
     return next(
         p for p in stack.processes() if "inframock.engine" in " ".join(p.cmdline())
+    )
+
+
+def _postgres(stack: RunningStack) -> psycopg.Connection[Any]:
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=int(stack.env["INFRAMOCK_POSTGRES_PORT"]),
+        user="postgres",
+        dbname="aurora_db",
+        autocommit=True,
     )
 
 
@@ -69,12 +82,15 @@ def _body(stack: RunningStack, key: str) -> bytes:
 def test_a_save_outlives_a_killed_supervisor(
     make_stack: Callable[..., RunningStack],
 ) -> None:
-    """`kill -9` of `make run`: the engine and Redis save with nobody reading
-    their output (the save pauses longer than PROGRESS_EVERY, writing progress
-    lines into a pipe without a reader); the next start has everything."""
+    """`kill -9` of `make run`: the engine, Redis and PostgreSQL save with
+    nobody reading their output (the engine's save pauses longer than
+    PROGRESS_EVERY, writing progress lines into a pipe without a reader); the
+    next start has everything."""
     pause = persistence.PROGRESS_EVERY * 2 + 1
     first = make_stack(
-        INFRAMOCK_PERSIST="true", INFRAMOCK_ENGINE_SAVE_PAUSE=f"{pause:g}"
+        INFRAMOCK_PERSIST="true",
+        INFRAMOCK_PROFILE="current",
+        INFRAMOCK_ENGINE_SAVE_PAUSE=f"{pause:g}",
     ).wait_ready()
     s3 = first.client("s3")
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration=REGION)
@@ -82,17 +98,24 @@ def test_a_save_outlives_a_killed_supervisor(
     s3.put_object(Bucket=BUCKET, Key="big", Body=body)
     _make_table(first)
     first.redis().set("kept", "in redis")
-    engine, redis = _engine(first), redis_of(first.processes())
+    with _postgres(first) as conn:
+        conn.execute("CREATE TABLE kept (v text)")
+        conn.execute("INSERT INTO kept VALUES ('in postgres')")
+    services = first.processes()[1:]
+    engine, redis = _engine(first), redis_of(services)
     first.process.kill()
     first.wait_exit(timeout=30)
     engine.wait(timeout=120)  # the kernel's SIGTERM: it saves, then exits
     redis.wait(timeout=120)
+    assert not psutil.wait_procs(services, timeout=120)[1], "every service exits"
     dump = Path(first.env["INFRAMOCK_STATE_DIR"]) / "redis" / "dump.rdb"
     assert dump.is_file(), "Redis wrote its dump with its output unread"
     second = make_stack(**_same_stack(first)).wait_ready()
     assert _body(second, "big") == body
     assert _item(second) == {"id": {"S": "kept"}, "v": {"N": "1"}}
     assert second.redis().get("kept") == b"in redis"
+    with _postgres(second) as conn:
+        assert conn.execute("SELECT v FROM kept").fetchall() == [("in postgres",)]
 
 
 @pytest.fixture(name="small_disk")

@@ -33,8 +33,12 @@ The save is atomic: object files are new names that no saved state refers to
 yet, the state itself is written to a temporary name and renamed over
 `engine.pickle` only when whole, and only then are object files no state
 refers to any more removed. A crash or `kill -9` at any point of a save
-leaves the previous state readable. A lock file keeps a restore from reading
-while an earlier engine still saves.
+leaves the previous state readable; the next start removes what it left. A
+save that fails (a full disk) removes what it wrote, and says so in one line.
+A lock file keeps a restore from reading while an earlier engine still saves.
+An object whose file is missing or cut short costs only that object
+(inframock.engine.saved_objects, which owns the object files). Nothing here
+depends on anyone reading the log (inframock.engine.unread_output).
 
 tests/test_persist.py (its moto test) tells when a moto release changes
 what this relies on: `BackendDict`/`AccountSpecificBackend`, `FakeKey`'s
