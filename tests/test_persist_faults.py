@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -19,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from inframock.engine import persistence
-from inframock.testing.harness import RunningStack
+from inframock.testing.harness import ROOT, RunningStack, wait_until
 from tests.helpers import redis_of
 
 BUCKET = "persisted-bucket"
@@ -92,15 +93,18 @@ def test_a_save_outlives_a_killed_supervisor(
         INFRAMOCK_PROFILE="current",
         INFRAMOCK_ENGINE_SAVE_PAUSE=f"{pause:g}",
     ).wait_ready()
+    first.redis().set("kept", "in redis")
+    with _postgres(first) as conn:
+        conn.execute("CREATE TABLE kept (v text)")
+        conn.execute("INSERT INTO kept VALUES ('in postgres')")
     s3 = first.client("s3")
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration=REGION)
     body = os.urandom(3 * MB)
     s3.put_object(Bucket=BUCKET, Key="big", Body=body)
     _make_table(first)
-    first.redis().set("kept", "in redis")
-    with _postgres(first) as conn:
-        conn.execute("CREATE TABLE kept (v text)")
-        conn.execute("INSERT INTO kept VALUES ('in postgres')")
+    wait_until(  # the engine has logged its last request: it is idle
+        lambda: f"dynamodb PutItem {TABLE}" in first.output, 60, "the last log line"
+    )
     services = first.processes()[1:]
     engine, redis = _engine(first), redis_of(services)
     first.process.kill()
@@ -222,3 +226,38 @@ def test_a_damaged_object_file_costs_only_its_object(
     assert "holds 1,000 bytes, 200,000 were saved" in cut
     status = second.cli("status").stdout
     assert "2 damaged objects dropped" in status, status
+
+
+CLOSED_PIPE_SCRIPT = """
+import logging, sys
+from pathlib import Path
+from inframock.engine import unread_output
+logging.basicConfig()  # a handler made before: bound to the stderr of then
+sys.stdin.read()  # until the test has closed the pipe's reading end
+unread_output.install()
+print("x" * 100_000, flush=True)
+logging.getLogger("made.before").error("a line nobody reads")
+logging.getLogger("werkzeug").addHandler(logging.StreamHandler())
+logging.getLogger("werkzeug").error("nor this one")
+sys.stderr.write("nor this\\n")
+Path(sys.argv[1]).write_text("went on")
+"""
+
+
+def test_the_engine_output_never_raises_without_a_reader(tmp_path: Path) -> None:
+    """In a process whose stdout and stderr are a pipe nobody reads any more,
+    print, sys.stderr and logging handlers (made before `install` and after)
+    write without raising or complaining, and the process goes on to its end."""
+    done = tmp_path / "done"
+    process = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, "-c", CLOSED_PIPE_SCRIPT, str(done)],
+        cwd=str(ROOT),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    process.stdout.close()
+    process.stdin.close()
+    assert process.wait(timeout=60) == 0
+    assert done.read_text() == "went on"
