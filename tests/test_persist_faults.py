@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from inframock.engine import persistence
 from inframock.testing.harness import ROOT, RunningStack, wait_until
 from tests.helpers import redis_of
+from tests.test_persist import _same_stack as same_stack
 
 BUCKET = "persisted-bucket"
 TABLE = "persisted-table"
@@ -29,17 +30,9 @@ REGION = {"LocationConstraint": "eu-west-1"}
 MB = 1_000_000
 
 
-def _same_stack(stack: RunningStack, **overrides: str) -> dict[str, str]:
+def _same_stack(stack: RunningStack) -> dict[str, str]:
     """The settings of another start on `stack`'s state (ports, folders)."""
-    kept = (
-        "INFRAMOCK_AWS_PORT",
-        "INFRAMOCK_REDIS_PORT",
-        "INFRAMOCK_POSTGRES_PORT",
-        "INFRAMOCK_STATE_DIR",
-        "INFRAMOCK_PERSIST",
-        "INFRAMOCK_PROFILE",
-    )
-    return {**{k: stack.env[k] for k in kept if k in stack.env}, **overrides}
+    return same_stack(stack.env)
 
 
 def _engine(stack: RunningStack) -> psutil.Process:
