@@ -8,7 +8,13 @@ asked for through the control channel alike.
 
 from __future__ import annotations
 
+import errno
+import shutil
+from pathlib import Path
 from typing import Callable
+
+CANNOT_WRITE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+"""An OSError that says a folder takes no more (full, over quota, read-only)."""
 
 
 class InframockError(Exception):
@@ -22,6 +28,26 @@ class UsageError(InframockError):
     """The user's settings or choices cannot be used as they are."""
 
     exit_code = 2
+
+
+def free_space(folder: Path) -> str:
+    """`1.2 MB free` in the file system of `folder` (or its nearest parent)."""
+    for place in (folder, *folder.parents):
+        try:
+            return f"{shutil.disk_usage(place).free / 1e6:,.1f} MB free"
+        except OSError:
+            continue
+    return "free space unknown"
+
+
+def cannot_write(err: OSError, folder: Path) -> InframockError:
+    """One line for `err` (in CANNOT_WRITE) met writing in `folder` (the
+    file's own folder when the error names it): where, why, how much is free."""
+    where = Path(err.filename).parent if err.filename else folder
+    return InframockError(
+        f"cannot write in {where}: {err.strerror} ({free_space(where)}); free "
+        "some space there and start again (what was saved before is kept)"
+    )
 
 
 def reported(work: Callable[[], int]) -> int:

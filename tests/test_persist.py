@@ -367,10 +367,10 @@ def test_a_kill_during_a_save_leaves_the_previous_state(
     assert keys == ["saved"]
     assert s3.get_object(Bucket=BUCKET, Key="saved")["Body"].read() == b"saved before"
     folder = Path(env["INFRAMOCK_STATE_DIR"]) / "persist"
-    assert list(folder.glob(".*.partial")), "the killed save's leftover"
-    assert len(list((folder / "objects").iterdir())) > 1
+    assert not list(folder.rglob(".*.partial")), "the start clears leftovers"
+    assert len(list((folder / "objects").iterdir())) == 1, "and unused objects"
     third.stop()
-    assert not list(folder.glob(".*.partial")), "the next save clears leftovers"
+    assert not list(folder.rglob(".*.partial"))
     assert len(list((folder / "objects").iterdir())) == 1
 
 

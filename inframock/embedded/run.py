@@ -28,7 +28,7 @@ from inframock.definition.profiles import runs
 from inframock.output import console, views
 from inframock.embedded.control import ControlServer
 from inframock.embedded.engines import aws_service, redis_service
-from inframock.errors import InframockError, reported
+from inframock.errors import CANNOT_WRITE, InframockError, cannot_write, reported
 from inframock.postgres.commands import load_sql
 from inframock.postgres.server import postgres_service
 from inframock.private import private_folder
@@ -75,6 +75,10 @@ def run(settings: Settings, detached: bool = False) -> int:
     except Interrupted as signalled:
         console.note(f"{signalled} received: stopping the stack")
         return signalled.exit_code
+    except OSError as err:  # the state folder full: one line, not a traceback
+        if err.errno not in CANNOT_WRITE:
+            raise
+        raise cannot_write(err, settings.state_dir) from None
     finally:
         ignore_signals()
         if settings.persist:

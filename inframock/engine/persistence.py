@@ -33,8 +33,12 @@ The save is atomic: object files are new names that no saved state refers to
 yet, the state itself is written to a temporary name and renamed over
 `engine.pickle` only when whole, and only then are object files no state
 refers to any more removed. A crash or `kill -9` at any point of a save
-leaves the previous state readable. A lock file keeps a restore from reading
-while an earlier engine still saves.
+leaves the previous state readable; the next start removes what it left. A
+save that fails (a full disk) removes what it wrote, and says so in one line.
+A lock file keeps a restore from reading while an earlier engine still saves.
+An object whose file is missing or cut short costs only that object
+(inframock.engine.saved_objects, which owns the object files). Nothing here
+depends on anyone reading the log (inframock.engine.unread_output).
 
 tests/test_persist.py (its moto test) tells when a moto release changes
 what this relies on: `BackendDict`/`AccountSpecificBackend`, `FakeKey`'s
@@ -56,10 +60,13 @@ import pickle
 import sys
 import threading
 import time
-import uuid
 import weakref
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
+
+from inframock.engine import saved_objects
+from inframock.engine.saved_objects import PROGRESS_EVERY, Blobs, log
+from inframock.errors import cannot_write, free_space
 
 STATE_ENV = "INFRAMOCK_ENGINE_STATE"
 """The folder the engine saves its state in; unset: nothing is kept."""
@@ -73,18 +80,10 @@ RESTORED_FILE = "restored.json"
 OBJECTS = "objects"
 LOCK_FILE = "lock"
 FORMAT = 1
-CHUNK = 8 * 1024 * 1024
 ATTEMPTS = 3
 """Saves tried when a request still finishing changes a backend meanwhile."""
-PROGRESS_EVERY = 2.0
-"""Seconds between progress lines of a long save."""
 SKIPPED_SERVICES = frozenset({"moto_api"})
 """Backends that hold the engine's own machinery, not AWS state."""
-
-
-def log(line: str) -> None:
-    """One line on the engine's stderr (the stack relays it to its log)."""
-    print(line, file=sys.stderr, flush=True)
 
 
 def _backend_dicts() -> Iterator[tuple[str, str, Any]]:
@@ -178,8 +177,9 @@ class _Pickler(pickle.Pickler):
         return NotImplemented
 
 
-_OBJECTS_DIR: list[Path] = []
-"""Where restored keys find their bytes (set while a restore unpickles)."""
+_RESTORED_KEYS: list[tuple[Any, str]] = []
+"""The S3 keys a restore unpickled, each with the name of its object file
+(given their bytes once the whole state is read: `saved_objects.attach`)."""
 
 
 def _new_key(kind: type) -> Any:
@@ -244,75 +244,10 @@ def _set_dict_state(store: Any, state: tuple[dict[str, Any], dict[Any, Any]]) ->
 
 
 def _set_key_state(key: Any, state: dict[str, Any]) -> None:
-    # pylint: disable-next=import-outside-toplevel
-    from inframock.engine.object_files import FileValue
-
     blob = state.pop("_inframock_blob")
     key.__dict__.update(state)
     key.lock = threading.Lock()
-    key._value_buffer = FileValue(  # pylint: disable=protected-access
-        _OBJECTS_DIR[0] / blob
-    )
-
-
-class Blobs:
-    """The object files of one save: those kept as they are, and new ones."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.used: set[str] = set()
-        self.written = 0
-        self.linked = 0
-        self._named: dict[int, str] = {}  # a save tried again writes a key once
-        self._last_progress = time.monotonic()
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def keep(self, key: Any) -> str:
-        """The name of a file holding `key`'s bytes, written if need be."""
-        if id(key) in self._named:
-            return self._named[id(key)]
-        self._named[id(key)] = name = self._keep(key)
-        return name
-
-    def _keep(self, key: Any) -> str:
-        # pylint: disable-next=import-outside-toplevel
-        from inframock.engine.object_files import backing_file
-
-        buffer = key._value_buffer  # pylint: disable=protected-access
-        source = backing_file(key)
-        if source is not None and source.parent == self.folder:
-            self.used.add(source.name)  # restored from a save: kept as it is
-            return source.name
-        name = uuid.uuid4().hex
-        target = self.folder / name
-        if source is not None:
-            try:
-                os.link(source, target)
-                self.linked += 1
-                self.used.add(name)
-                return name
-            except OSError:
-                pass
-        partial = self.folder / f".{name}.partial"
-        with key.lock, partial.open("wb") as out:
-            try:
-                buffer.seek(0)
-                while chunk := buffer.read(CHUNK):
-                    out.write(chunk)
-                    self.written += len(chunk)
-                    self._progress()
-            except ValueError:  # a disposed key's closed buffer: no bytes
-                pass
-            out.flush()
-            os.fsync(out.fileno())
-        partial.rename(target)
-        self.used.add(name)
-        return name
-
-    def _progress(self) -> None:
-        if time.monotonic() - self._last_progress >= PROGRESS_EVERY:
-            self._last_progress = time.monotonic()
-            log(f"saving state: {self.written / 1e6:,.0f} MB of objects written")
+    _RESTORED_KEYS.append((key, blob))
 
 
 @contextlib.contextmanager
@@ -397,14 +332,19 @@ def save(folder: Path, with_file: Path | None = None) -> None:
             "with": _read(with_file),
         }
         partial = folder / f".{STATE_FILE}.{os.getpid()}.partial"
-        _write_state(partial, header, entries, blobs)
-        pause = float(os.environ.get(PAUSE_ENV) or 0)
-        if pause:
-            log(f"saving state: pausing {pause:g} s before it is committed")
-            time.sleep(pause)
-        partial.rename(folder / STATE_FILE)
+        try:
+            _write_state(partial, header, entries, blobs)
+            _pause(float(os.environ.get(PAUSE_ENV) or 0))
+            partial.rename(folder / STATE_FILE)
+        except BaseException as err:
+            free = free_space(folder)
+            partial.unlink(missing_ok=True)
+            blobs.discard()  # the state saved before is whole, the disk as it was
+            if isinstance(err, OSError):
+                raise SaveError(f"{err.strerror} in {folder}, {free}") from None
+            raise
         _fsync_dir(folder)
-        removed = _remove_unused(blobs)
+        removed = blobs.remove_unused()
         for stale in folder.glob(f".{STATE_FILE}.*.partial"):
             stale.unlink(missing_ok=True)
     found = header["counts"]
@@ -450,13 +390,19 @@ def _write_state(
             entries = [entry for entry in entries if id(entry) not in dropped]
 
 
-def _remove_unused(blobs: Blobs) -> int:
-    removed = 0
-    for path in blobs.folder.iterdir():
-        if path.name not in blobs.used:
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
+class SaveError(Exception):
+    """A save that could not be written (a full disk); nothing of it is left."""
+
+
+def _pause(seconds: float) -> None:
+    """A save made long (PAUSE_ENV), writing progress lines as a long one does."""
+    if not seconds:
+        return
+    log(f"saving state: pausing {seconds:g} s before it is committed")
+    until = time.monotonic() + seconds
+    while (left := until - time.monotonic()) > 0:
+        time.sleep(min(left, PROGRESS_EVERY))
+        log(f"saving state: paused, {max(0.0, until - time.monotonic()):.0f} s left")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -495,19 +441,31 @@ def restore(folder: Path, with_file: Path | None = None) -> dict[str, Any] | Non
     """Put the saved state back into moto's backends; what was restored.
 
     Returns None when nothing was saved. Writes `restored.json` in `folder`
-    either way, for the banner and `make status`.
+    either way, for the banner and `make status`; a folder it cannot write in
+    (a full disk) is a RestoreError, with the saved state left as it is.
     """
+    try:
+        return _restore(folder, with_file)
+    except OSError as err:
+        raise RestoreError(str(cannot_write(err, folder))) from None
+
+
+def _restore(folder: Path, with_file: Path | None) -> dict[str, Any] | None:
     started = time.monotonic()
     with _locked(folder):
-        path = folder / STATE_FILE
-        if not path.is_file():
+        if not (folder / STATE_FILE).is_file():
             _write_json(folder / RESTORED_FILE, {"restored": False, "pid": os.getpid()})
             return None
-        _OBJECTS_DIR[:] = [folder / OBJECTS]
-        header, entries = _load(path)
+        header, entries, damaged = _read_state(folder)
     for module, attribute, account, region, backend in entries:
-        backends = getattr(importlib.import_module(module), attribute)
-        dict.__setitem__(backends[account], region, backend)
+        dict.__setitem__(
+            getattr(importlib.import_module(module), attribute)[account],
+            region,
+            backend,
+        )
+    dropped = saved_objects.drop(
+        (entry[-1] for entry in entries if entry[0] == "moto.s3.models"), damaged
+    )
     _messages_visible_again()
     if with_file is not None and header.get("with") is not None:
         _write_atomically(with_file, header["with"])
@@ -516,6 +474,7 @@ def restore(folder: Path, with_file: Path | None = None) -> dict[str, Any] | Non
         "pid": os.getpid(),
         "saved_at": header["saved_at"],
         "counts": header["counts"],
+        "dropped": dropped,
         "seconds": round(time.monotonic() - started, 3),
     }
     _write_json(folder / RESTORED_FILE, summary)
@@ -526,6 +485,17 @@ def restore(folder: Path, with_file: Path | None = None) -> dict[str, Any] | Non
         f"{describe(header['counts'])}"
     )
     return summary
+
+
+def _read_state(folder: Path) -> tuple[dict[str, Any], list[Any], list[Any]]:
+    """The header and backends saved in `folder`, their S3 keys given their
+    bytes, and those whose file is damaged; what a killed save left is removed."""
+    _RESTORED_KEYS.clear()
+    header, entries = _load(folder / STATE_FILE)
+    keys, _RESTORED_KEYS[:] = list(_RESTORED_KEYS), []
+    damaged = saved_objects.attach(folder / OBJECTS, keys)
+    saved_objects.remove_stale(folder, folder / OBJECTS, {name for _, name in keys})
+    return header, entries, damaged
 
 
 class RestoreError(Exception):
@@ -609,7 +579,14 @@ def describe_restore(document: dict[str, Any] | None, folder: Path) -> str:
     if not document.get("restored"):
         return f"nothing saved yet: saved to {folder} when the stack stops"
     when = str(document.get("saved_at", "?"))[:19].replace("T", " ")
+    dropped = document.get("dropped") or []
+    more = ", ..." if len(dropped) > 3 else ""
+    damaged = (
+        f"; {len(dropped)} damaged objects dropped: {', '.join(dropped[:3])}{more}"
+        if dropped
+        else ""
+    )
     return (
         f"restored {describe(document['counts'])} saved {when} UTC, "
-        f"in {float(document.get('seconds', 0)):.2f} s"
+        f"in {float(document.get('seconds', 0)):.2f} s{damaged}"
     )

@@ -36,6 +36,7 @@ from inframock.engine import (
     sqs_depth,
     stepfunctions,
     threads,
+    unread_output,
 )
 from inframock.engine.continue_once import SingleContinueHandler
 from inframock.engine.health import Health
@@ -109,8 +110,10 @@ def main(host: str, port: int) -> None:
     objects whose bytes live in files (`object_files`), who may reach those
     and moto's own API (`guard`), then the log
     (`INFRAMOCK_LOG`: `ops` writes `oplog`'s lines instead of werkzeug's access
-    log, `http` keeps the access log, `quiet` writes neither).
+    log, `http` keeps the access log, `quiet` writes neither). Its output
+    never raises (`unread_output`): a save goes on with the supervisor gone.
     """
+    unread_output.install()
     os.environ.setdefault("MOTO_PORT", str(port))
     sns_delivery.install()
     fifo_dedup.install()
@@ -150,8 +153,9 @@ def main(host: str, port: int) -> None:
             with sqs_concurrency.LOCK:
                 persistence.save(Path(kept), Path(with_file) if with_file else None)
         except Exception as err:  # pylint: disable=broad-exception-caught
+            why = err if isinstance(err, persistence.SaveError) else repr(err)
             persistence.log(
-                f"error: the state could not be saved ({err!r}); the state "
+                f"error: the state could not be saved ({why}); the state "
                 f"saved before is kept in {kept}"
             )
             raise SystemExit(1) from None
