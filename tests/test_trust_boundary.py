@@ -151,7 +151,8 @@ def test_another_user_cannot_read_the_secret(stack: RunningStack) -> None:
     path = stack_secret.secret_file(state_dir(stack))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    assert as_nobody("/bin/ls", str(state_dir(stack))).returncode == 0  # reachable
+    assert stat.S_IMODE(state_dir(stack).stat().st_mode) == 0o700
+    assert as_nobody("/bin/ls", str(state_dir(stack))).returncode != 0
     result = as_nobody("/bin/cat", str(path))
     assert result.returncode != 0 and "Permission denied" in result.stderr
     assert result.stdout == ""
