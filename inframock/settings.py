@@ -91,6 +91,11 @@ SETTINGS: tuple[Setting, ...] = (
         "largest gunzipped r.rds accepted (stops gzip bombs)",
     ),
     Setting(
+        "INFRAMOCK_MAX_TABLE_FILE_MB",
+        "500",
+        "largest table file (mock_*.json) loaded; bigger ones are refused",
+    ),
+    Setting(
         "INFRAMOCK_CACHE_LIMIT_MB",
         "20480",
         "disk the gunzipped r.rds cache (<state>/objects) may use; LRU beyond",
@@ -258,6 +263,8 @@ class Settings:
     """Keep the stack's whole state across restarts (inframock.engine.persistence)."""
     cache_limit: int = 20480 * 1024 * 1024
     """Bytes the object cache may keep (data/object_cache.py)."""
+    max_table_file_mb: int = 500
+    """Largest table file loaded, in MB (a bigger one is refused, named)."""
     runtime: Runtime = "auto"
     """The road: `local`, `docker` or `auto` (see inframock.compose)."""
     pull_endpoint: str = ""
@@ -346,6 +353,9 @@ class Settings:
             )
             * 1024
             * 1024,
+            max_table_file_mb=_positive(
+                "INFRAMOCK_MAX_TABLE_FILE_MB", raw["INFRAMOCK_MAX_TABLE_FILE_MB"]
+            ),
             runtime=_runtime(raw["INFRAMOCK_RUNTIME"]),
             pull_endpoint=raw["INFRAMOCK_PULL_ENDPOINT"].strip().rstrip("/"),
             snapshot_dir=Path(raw["INFRAMOCK_SNAPSHOT_DIR"]).expanduser(),

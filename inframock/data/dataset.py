@@ -13,7 +13,7 @@ import json
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from inframock.definition.stack import DataRules, Table
 
@@ -195,82 +195,65 @@ def exact_number(text: str) -> Decimal:
     return Decimal((sign, digits[:kept], int(exponent) + len(digits) - kept))
 
 
-def parse_json(raw: bytes) -> Any:
-    """Parse JSON with every number as an exact Decimal; errors say where.
+def json_decoder(numbers: Callable[[str], Any] = exact_number) -> json.JSONDecoder:
+    """The decoder of data files: every number read by `numbers` (an exact
+    Decimal); duplicate keys and NaN/Infinity are errors rather than silently
+    lost data."""
+    return json.JSONDecoder(
+        parse_float=numbers,
+        parse_int=numbers,
+        parse_constant=_reject_constant,
+        object_pairs_hook=_unique_keys,
+    )
 
-    Duplicate keys and NaN/Infinity are errors rather than silently lost data.
-    """
+
+def parse_json(raw: bytes) -> Any:
+    """Parse a whole JSON document with `json_decoder`; errors say where."""
     text = raw.decode("utf-8-sig")
     try:
-        return json.loads(
-            text,
-            parse_float=exact_number,
-            parse_int=exact_number,
-            parse_constant=_reject_constant,
-            object_pairs_hook=_unique_keys,
-        )
+        return json_decoder().decode(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply to read") from None
 
 
-def read_records(
-    experiment: str, name: str, raw: bytes
-) -> tuple[list[Any], list[Problem]]:
-    """The raw records of a table file: `{"records": [...]}` or one object."""
-    try:
-        document = parse_json(raw)
-    except json.JSONDecodeError as err:
-        reason = f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
-    except UnicodeDecodeError as err:
-        reason = f"not UTF-8 text (byte {err.start}): {err.reason}"
-    except ValueError as err:
-        reason = str(err)
-    else:
-        records, reason = _records_of(document)
-        if reason is None:
-            return records, []
-    return [], [Problem(experiment, name, reason)]
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    """One record of a table file, checked: its label, and its item or why not."""
+
+    label: str
+    item: dict[str, Any] | None = None
+    """The item as DynamoDB will take it (plain values here, typed in typed_json)."""
+    key: tuple[str, ...] = ()
+    reason: str | None = None
+    size: int = 0
+    """The item's size as DynamoDB counts it."""
 
 
-def _records_of(document: Any) -> tuple[list[Any], str | None]:
-    if not isinstance(document, dict):
-        return [], f"expected a JSON object, found {_json_type(document)}"
-    if "records" not in document:
-        return [document], None
-    records = document["records"]
-    if not isinstance(records, list):
-        return [], f'"records" must be a list, found {_json_type(records)}'
-    return records, None
+def check_plain(record: Any, index: int, table: Table) -> Checked:
+    """A plain-JSON record as DynamoDB will accept it, or why it will not."""
+    reason = _item_problem(record, table)
+    if reason is not None:
+        return Checked(f"record {index}", reason=reason)
+    label = f"record {index} ({_describe_key(record, table)})"
+    size = item_size(record)
+    if reason := size_problem(size):
+        return Checked(label, reason=reason)
+    return Checked(label, record, tuple(record[k] for k in table.key_names), size=size)
 
 
-def valid_records(
-    experiment: str, name: str, table: Table, records: list[Any]
-) -> tuple[list[tuple[str, dict[str, Any]]], list[Problem]]:
-    """The plain-JSON records of a file DynamoDB will accept, each with a label.
+def size_problem(size: int) -> str | None:
+    """Why DynamoDB would refuse an item of `size` bytes, or None."""
+    if size <= MAX_ITEM_BYTES:
+        return None
+    return f"item is {size:,} bytes, over DynamoDB's {MAX_ITEM_BYTES:,}-byte item limit"
 
-    Every other record becomes a problem. Items with the same key keep the last
-    one, as successive puts would.
-    """
-    problems: list[Problem] = []
-    by_key: dict[tuple[str, ...], tuple[str, dict[str, Any]]] = {}
-    for index, record in enumerate(records):
-        reason = _item_problem(record, table)
-        if reason is not None:
-            problems.append(Problem(experiment, name, reason, f"record {index}"))
-            continue
-        label = f"record {index} ({_describe_key(record, table)})"
-        size = item_size(record)
-        if size > MAX_ITEM_BYTES:
-            reason = (
-                f"item is {size:,} bytes, over DynamoDB's "
-                f"{MAX_ITEM_BYTES:,}-byte item limit"
-            )
-            problems.append(Problem(experiment, name, reason, label))
-            continue
-        key = tuple(record[k] for k in table.key_names)
-        by_key.pop(key, None)
-        by_key[key] = (label, record)
-    return list(by_key.values()), problems
+
+def plain_key(record: Any, table: Table) -> tuple[str, ...] | None:
+    """The key of a plain record, if it has one (before it is checked)."""
+    if not isinstance(record, dict):
+        return None
+    key = tuple(record.get(k) for k in table.key_names)
+    return key if all(isinstance(part, str) for part in key) else None
 
 
 def _describe_key(record: dict[str, Any], table: Table) -> str:
@@ -279,7 +262,7 @@ def _describe_key(record: dict[str, Any], table: Table) -> str:
 
 def _item_problem(record: Any, table: Table) -> str | None:
     if not isinstance(record, dict):
-        return f"expected a JSON object, found {_json_type(record)}"
+        return f"expected a JSON object, found {json_type(record)}"
     for key in table.key_names:
         if key not in record:
             return f"missing key attribute {key!r}"
@@ -321,10 +304,14 @@ def _value_problem(value: Any) -> str | None:
 def significant_digits(number: Decimal) -> int:
     """Digits DynamoDB stores: leading and trailing zeros trimmed, nothing rounded.
 
-    (`Decimal.normalize` would round to the context's 28 digits first.)
+    (`Decimal.normalize` would round to the context's 28 digits first.) A
+    Decimal's coefficient has no leading zeros, but zero's own.
     """
-    digits = "".join(map(str, number.as_tuple().digits)).strip("0")
-    return max(len(digits), 1)
+    digits = number.as_tuple().digits
+    end = len(digits)
+    while end > 1 and digits[end - 1] == 0:
+        end -= 1
+    return end
 
 
 def number_problem(number: Decimal) -> str | None:
@@ -358,7 +345,8 @@ def _value_size(value: Any) -> int:
     raise TypeError(f"unexpected JSON value {value!r}")
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """What kind of JSON value `value` is, as a message says it."""
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):

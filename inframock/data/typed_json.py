@@ -1,4 +1,4 @@
-"""Table files in DynamoDB's typed JSON, and the one reader of every table file.
+"""Table files in DynamoDB's typed JSON: the checks of a typed record.
 
 Exports made with the DynamoDB API (the 2021 sync tool, `aws dynamodb scan`)
 write each value with its type: `{"S": "text"}`, `{"N": "1.5"}`, `{"SS": ["a"]}`.
@@ -17,41 +17,18 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeSerializer
-
 from inframock.data.dataset import (
     MAX_DEPTH,
-    MAX_ITEM_BYTES,
-    Problem,
+    Checked,
     is_typed_value,
     number_problem,
-    read_records,
     significant_digits,
-    valid_records,
+    size_problem,
 )
 from inframock.definition.stack import Table
 
 NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 """A number as DynamoDB takes it in `N`: no NaN, Infinity or blanks."""
-Labelled = list[tuple[str, dict[str, Any]]]
-"""Items ready for PutItem (typed attribute maps), each with a label naming it."""
-
-
-def table_items(
-    experiment: str, name: str, table: Table, raw: bytes
-) -> tuple[Labelled, list[Problem]]:
-    """The items of a table file DynamoDB will accept, as typed attribute maps.
-
-    A file is typed JSON when every record is a typed attribute map; otherwise
-    it is plain JSON, converted as boto3 converts Python values.
-    """
-    records, problems = read_records(experiment, name, raw)
-    if records and all(is_typed_record(record) for record in records):
-        items, more = valid_typed_records(experiment, name, table, records)
-        return items, problems + more
-    plain, more = valid_records(experiment, name, table, records)
-    serialize = TypeSerializer().serialize
-    return [(label, serialize(item)["M"]) for label, item in plain], problems + more
 
 
 def is_typed_record(record: Any) -> bool:
@@ -63,39 +40,33 @@ def is_typed_record(record: Any) -> bool:
     )
 
 
-def valid_typed_records(
-    experiment: str, name: str, table: Table, records: list[dict[str, Any]]
-) -> tuple[Labelled, list[Problem]]:
-    """The typed records DynamoDB will accept, ready to write; problems for the rest.
+def check_typed(record: dict[str, Any], index: int, table: Table) -> Checked:
+    """A typed record as boto3 sends it to DynamoDB, or why DynamoDB would refuse it."""
+    reason = _key_problem(record, table)
+    if reason is not None:
+        return Checked(f"record {index}", reason=reason)
+    label = f"record {index} ({_describe_key(record, table)})"
+    try:
+        item = {k: _checked(v, k, 1) for k, v in record.items()}
+    except _Refused as refused:
+        return Checked(label, reason=str(refused))
+    size = typed_item_size(item)
+    if reason := size_problem(size):
+        return Checked(label, reason=reason)
+    return Checked(
+        label, item, tuple(record[k]["S"] for k in table.key_names), size=size
+    )
 
-    Items with the same key keep the last one, as successive puts would.
-    """
-    problems: list[Problem] = []
-    by_key: dict[tuple[str, ...], tuple[str, dict[str, Any]]] = {}
-    for index, record in enumerate(records):
-        reason = _key_problem(record, table)
-        if reason is None:
-            label = f"record {index} ({_describe_key(record, table)})"
-            try:
-                item = {k: _checked(v, k, 1) for k, v in record.items()}
-            except _Refused as refused:
-                reason = str(refused)
-            else:
-                size = typed_item_size(item)
-                if size > MAX_ITEM_BYTES:
-                    reason = (
-                        f"item is {size:,} bytes, over DynamoDB's "
-                        f"{MAX_ITEM_BYTES:,}-byte item limit"
-                    )
-        else:
-            label = f"record {index}"
-        if reason is not None:
-            problems.append(Problem(experiment, name, reason, label))
-            continue
-        key = tuple(record[k]["S"] for k in table.key_names)
-        by_key.pop(key, None)
-        by_key[key] = (label, item)
-    return list(by_key.values()), problems
+
+def typed_key(record: dict[str, Any], table: Table) -> tuple[str, ...] | None:
+    """The key of a typed record, if it has one (before it is checked)."""
+    key = []
+    for name in table.key_names:
+        value = record.get(name)
+        if not isinstance(value, dict) or not isinstance(value.get("S"), str):
+            return None
+        key.append(value["S"])
+    return tuple(key)
 
 
 def _key_problem(record: dict[str, Any], table: Table) -> str | None:

@@ -4,6 +4,12 @@
 on the way out. Because a SIGKILL leaves the file behind, a record is believed
 only while its process is alive *and* started when the record says, so a stale
 file (or a recycled pid) never blocks the next start.
+
+A stack on its way out is not one to use: its supervisor marks the record
+`stopping` before it stops its children, and a supervisor killed outright
+(`kill -9`) leaves children that are still exiting (PR_SET_PDEATHSIG). A new
+start waits for either to be gone (`wait_while_stopping`) instead of calling
+the stack running, or finding its ports taken.
 """
 
 from __future__ import annotations
@@ -11,14 +17,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import time
 from pathlib import Path
 
 import psutil
 
 from inframock.data.files import write_atomically
 from inframock.errors import InframockError
+from inframock.output import console
 
 STATE_FILE = "stack.json"
+STOPPING_WAIT = 60.0
+"""Seconds a new start waits for a stopping stack to be gone."""
 WORKDIR_PREFIX = "inframock-"
 """The name every stack's temporary folder starts with."""
 
@@ -47,6 +57,8 @@ class StackRecord:
     """The profile (INFRAMOCK_PROFILE) the stack was started with."""
     persist: bool = False
     """Whether it saves its state when it stops (INFRAMOCK_PERSIST)."""
+    stopping: bool = False
+    """Set by the supervisor once it has begun to stop the stack."""
 
     def save(self, state_dir: Path) -> None:
         """Write the record atomically, so readers never see half of it."""
@@ -55,8 +67,8 @@ class StackRecord:
         )
 
     @classmethod
-    def read_live(cls, state_dir: Path) -> "StackRecord | None":
-        """The record of a stack that is running now, or None (stale files removed)."""
+    def read(cls, state_dir: Path) -> "StackRecord | None":
+        """The record as it is on disk, live or not; None if there is none."""
         path = state_dir / STATE_FILE
         try:
             text = path.read_text()
@@ -65,14 +77,24 @@ class StackRecord:
         except OSError as err:
             raise RecordError(f"cannot read {path}: {err.strerror}") from None
         try:
-            record = cls(**json.loads(text))
+            return cls(**json.loads(text))
         except (ValueError, TypeError) as err:
             raise RecordError(
                 f"{path} is not a stack record ({err}); a stack may be running. "
                 "Stop it where it runs (Ctrl-C in its terminal), then delete the file."
             ) from None
+
+    @classmethod
+    def read_live(cls, state_dir: Path) -> "StackRecord | None":
+        """The record of a stack that is running now, or None (stale files removed)."""
+        path = state_dir / STATE_FILE
+        record = cls.read(state_dir)
+        if record is None:
+            return None
         if record.is_alive():
             return record
+        if record.exiting():  # kept, for a start to wait on (wait_while_stopping)
+            return None
         # Its supervisor was killed (kill -9): clear what it could not.
         if Path(record.workdir).name.startswith(WORKDIR_PREFIX):
             shutil.rmtree(record.workdir, ignore_errors=True)
@@ -95,6 +117,35 @@ class StackRecord:
         except psutil.Error:
             return False
 
+    def exiting(self) -> list[psutil.Process]:
+        """The processes of this stack still on their way out: its supervisor
+        if it is stopping, or, when it was killed, the children it left."""
+        if self.is_alive():
+            return [psutil.Process(self.pid)] if self.stopping else []
+        left = []
+        for pid in self.pids.values():
+            try:
+                process = psutil.Process(pid)
+                with process.oneshot():  # a child starts after its supervisor
+                    if (
+                        process.create_time() >= self.started - 1.0
+                        and process.status() != psutil.STATUS_ZOMBIE
+                    ):
+                        left.append(process)
+            except psutil.Error:
+                continue
+        return left
+
+    @staticmethod
+    def mark_stopping(state_dir: Path, pid: int) -> None:
+        """Mark `pid`'s own record as stopping (never another stack's)."""
+        try:
+            record = StackRecord.read(state_dir)
+        except RecordError:
+            return
+        if record is not None and record.pid == pid:
+            dataclasses.replace(record, stopping=True).save(state_dir)
+
     @staticmethod
     def remove(state_dir: Path, pid: int) -> None:
         """Remove the record if it is `pid`'s own (never another stack's)."""
@@ -104,3 +155,27 @@ class StackRecord:
                 path.unlink()
         except (OSError, ValueError):
             pass
+
+
+def wait_while_stopping(state_dir: Path, timeout: float = STOPPING_WAIT) -> None:
+    """Return once no stack of `state_dir` is stopping (waiting for it if one
+    is); RecordError if it is still there after `timeout` seconds."""
+    record = StackRecord.read(state_dir)
+    exiting = record.exiting() if record is not None else []
+    if record is None or not exiting:
+        return
+    console.note(
+        f"the previous stack (pid {record.pid}) is stopping: waiting for it to "
+        f"exit (up to {timeout:.0f} s)"
+    )
+    deadline = time.monotonic() + timeout
+    while exiting:  # its supervisor, then what a kill of it may have left
+        _, alive = psutil.wait_procs(exiting, max(0.0, deadline - time.monotonic()))
+        if alive:
+            pids = " ".join(str(p.pid) for p in alive)
+            raise RecordError(
+                f"the previous stack is still stopping after {timeout:.0f} s "
+                f"(pid {pids}): wait for it to exit, or end it with `kill {pids}`"
+            )
+        record = StackRecord.read(state_dir)
+        exiting = record.exiting() if record is not None else []

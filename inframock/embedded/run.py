@@ -33,7 +33,11 @@ from inframock.postgres.commands import load_sql
 from inframock.postgres.server import postgres_service
 from inframock.private import private_folder
 from inframock.settings import Settings
-from inframock.embedded.record import WORKDIR_PREFIX, StackRecord
+from inframock.embedded.record import (
+    WORKDIR_PREFIX,
+    StackRecord,
+    wait_while_stopping,
+)
 from inframock.embedded.supervisor import (
     Interrupted,
     StartError,
@@ -81,6 +85,7 @@ def run(settings: Settings, detached: bool = False) -> int:
         raise cannot_write(err, settings.state_dir) from None
     finally:
         ignore_signals()
+        StackRecord.mark_stopping(settings.state_dir, os.getpid())
         if settings.persist:
             console.note(f"saving the stack's state in {settings.state_dir}")
         supervisor.stop_all()
@@ -90,7 +95,9 @@ def run(settings: Settings, detached: bool = False) -> int:
 
 
 def refuse_if_running(settings: Settings) -> None:
-    """InframockError if a stack of this state folder runs already."""
+    """InframockError if a stack of this state folder runs already (one that
+    is stopping is waited for)."""
+    wait_while_stopping(settings.state_dir)
     running = StackRecord.read_live(settings.state_dir)
     if running is not None:
         raise InframockError(

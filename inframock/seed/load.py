@@ -14,12 +14,13 @@ and nothing half-written is left behind.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterable, Iterator
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,13 +31,13 @@ from inframock.aws.object_files import RegistrationFailed, register_file
 from inframock.data.cell_sets import CellSetsError, cell_sets_body
 from inframock.data.dataset import Experiment, Plan, Problem, TableFile
 from inframock.data.digests import Digests, FileMark, content_digest
+from inframock.data.table_file import TableItems
 from inframock.data.object_cache import (
     Entry,
     GunzipError,
     InflatesPastLimit,
     ObjectCache,
 )
-from inframock.data.typed_json import Labelled, table_items
 from inframock.definition.stack import Stack, Table
 from inframock.errors import InframockError
 from inframock.output import console
@@ -52,6 +53,13 @@ PROGRESS_ABOVE = 8 * MB
 SERVES_AS_MATRIX = (
     "r.rds also serves as the processed matrix (worker ≥ 2021-04 reads {})"
 )
+
+BATCH_BYTES = 2 * MB
+"""A batch of items holds at most this much (as DynamoDB counts it): with
+BATCH_WORKERS batches in flight, what a load of big items holds at once."""
+DEFAULT_TABLE_FILE_LIMIT_MB = 500
+Labelled = list[tuple[str, dict[str, Any]]]
+"""Items ready for PutItem (typed attribute maps), each with a label naming it."""
 
 TRANSFER = TransferConfig(
     multipart_threshold=8 * MB,
@@ -81,6 +89,7 @@ class Loader:
         rds_limit: int,
         cache: ObjectCache | None = None,
         secret: str | None = None,
+        table_file_limit_mb: int = DEFAULT_TABLE_FILE_LIMIT_MB,
     ) -> None:
         """`cache` defaults to one beside the digests, with the default limit;
         `secret` is the stack's (inframock/stack_secret.py): without it no
@@ -89,6 +98,7 @@ class Loader:
         self.stack = stack
         self.digests = digests
         self.rds_limit = rds_limit
+        self.table_file_limit_mb = table_file_limit_mb
         self.cache = cache or ObjectCache(digests.path.parent, DEFAULT_CACHE_LIMIT)
         self.used: set[str] = set()
         """Cache entries this load put into the stack."""
@@ -98,6 +108,8 @@ class Loader:
         self.register_files = True
         """False once the engine said it cannot serve files (not local)."""
         self._lock = threading.Lock()
+        self._in_flight = threading.BoundedSemaphore(BATCH_WORKERS)
+        """Batches submitted and not yet written, for every file at once."""
 
     def load(self, load_plan: Plan) -> LoadReport:
         """Load every experiment of the plan; report what was loaded and what failed."""
@@ -147,7 +159,7 @@ class Loader:
             if self.digests.unchanged(file.path):
                 report.unchanged += 1
                 continue
-            written, problems = self._table_file(experiment.id, file, batches)
+            written, problems = self._table_file(experiment.id, file, batches, board)
             report.items[file.kind] = report.items.get(file.kind, 0) + written
             report.problems += problems
         self._objects(experiment, report, board)
@@ -234,48 +246,76 @@ class Loader:
         return len(body)
 
     def _table_file(
-        self, experiment: str, file: TableFile, batches: ThreadPoolExecutor
+        self,
+        experiment: str,
+        file: TableFile,
+        batches: ThreadPoolExecutor,
+        board: ProgressBoard,
     ) -> tuple[int, list[Problem]]:
-        """Write a file's good items; remember it as loaded only if all were good."""
+        """Write a file's good items; remember it as loaded only if all were good.
+
+        The file is streamed twice (see data/table_file.py), a big one with
+        progress; one over INFRAMOCK_MAX_TABLE_FILE_MB is refused unread.
+        """
         self.digests.forget(file.path)
         name = file.path.name
-        try:
-            with file.path.open("rb") as stream:
-                identity = FileMark.stat_of(stream)
-                raw = stream.read()
-        except OSError as err:
-            return 0, [Problem(experiment, name, f"cannot read: {err.strerror}")]
         table = self.stack.table(file.kind)
         assert table is not None, "the profile's data rules name its tables"
-        labelled, problems = table_items(experiment, name, table, raw)
         try:
-            written, reasons = self._write_items(table, labelled, batches)
-            problems += [
-                Problem(experiment, name, why, label) for label, why in reasons
-            ]
+            size = file.path.stat().st_size
+            if size > self.table_file_limit_mb * MB:
+                return 0, [Problem(experiment, name, self._too_big(size))]
+            shown = f"{experiment}/{name} → {table.name}"
+            with _progress(board, shown, 2 * size) as advance:  # two passes
+                items = TableItems(experiment, file.path, table, advance)
+                if not items.scan():
+                    return 0, items.problems
+                written, reasons = self._write_items(table, items, batches)
+        except OSError as err:
+            return 0, [Problem(experiment, name, f"cannot read: {err.strerror}")]
         except (BotoCoreError, ClientError) as err:
-            written = 0
-            problems.append(Problem(experiment, name, f"write failed: {err}"))
+            return 0, [
+                *items.problems,
+                Problem(experiment, name, f"write failed: {err}"),
+            ]
+        problems = items.problems + [
+            Problem(experiment, name, why, record) for record, why in reasons
+        ]
         if not problems:
-            self.digests.record(file.path, identity, content_digest(raw))
+            assert items.identity is not None, "scanned"
+            self.digests.record(file.path, items.identity, items.digest)
         return written, problems
+
+    def _too_big(self, size: int) -> str:
+        return (
+            f"{size / MB:,.0f} MB is over INFRAMOCK_MAX_TABLE_FILE_MB="
+            f"{self.table_file_limit_mb}; raise it to load it"
+        )
 
     def _write_items(
         self,
         table: Table,
-        labelled: Labelled,
+        items: Iterable[tuple[str, dict[str, Any], int]],
         batches: ThreadPoolExecutor,
     ) -> tuple[int, list[tuple[str, str]]]:
-        """Write items in concurrent batches; how many were written, and why not."""
-        chunks = [
-            labelled[i : i + BATCH_SIZE] for i in range(0, len(labelled), BATCH_SIZE)
-        ]
+        """Write items in concurrent batches as they come; how many were written,
+        and why not. At most BATCH_WORKERS batches wait at once (for all files)."""
         written, reasons = 0, []
-        for count, why in batches.map(
-            lambda chunk: self._write_batch(table, chunk), chunks
-        ):
-            written += count
-            reasons += why
+        pending: collections.deque[Future[tuple[int, list[tuple[str, str]]]]]
+        pending = collections.deque()
+        try:
+            for chunk in _batches(items):
+                self._in_flight.acquire()  # pylint: disable=consider-using-with
+                future = batches.submit(self._write_batch, table, chunk)
+                future.add_done_callback(lambda _: self._in_flight.release())
+                pending.append(future)
+                while pending and pending[0].done():
+                    count, why = pending.popleft().result()
+                    written, reasons = written + count, reasons + why
+        finally:
+            for future in pending:
+                count, why = future.result()
+                written, reasons = written + count, reasons + why
         return written, reasons
 
     def _write_batch(
@@ -405,6 +445,34 @@ def _complete(cache: ObjectCache, entries: list[Entry]) -> None:
             cache.complete(entry)
         except OSError:
             continue  # pruned meanwhile: the next load rebuilds it
+
+
+def _batches(
+    items: Iterable[tuple[str, dict[str, Any], int]],
+) -> Iterator[Labelled]:
+    """Consecutive batches of up to BATCH_SIZE items and BATCH_BYTES."""
+    batch: Labelled = []
+    size = 0
+    for label, item, item_size in items:
+        if batch and (len(batch) == BATCH_SIZE or size + item_size > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append((label, item))
+        size += item_size
+    if batch:
+        yield batch
+
+
+@contextlib.contextmanager
+def _progress(
+    board: ProgressBoard, label: str, total: int
+) -> Iterator[Callable[[int], None]]:
+    """Progress of reading `total` bytes, when they are many enough to show."""
+    if total <= PROGRESS_ABOVE:
+        yield _no_progress
+        return
+    with board.track(label, total, "") as advance:
+        yield advance
 
 
 def _no_progress(_: int) -> None:

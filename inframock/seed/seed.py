@@ -65,8 +65,15 @@ def seed(settings: Settings, everything: bool = False) -> SeedResult:
     console.note(f"loading {settings.data_path.resolve()}")
     digests = Digests.for_stack(settings.state_dir, identity, fresh=everything)
     cache = ObjectCache(settings.state_dir, settings.cache_limit)
-    secret = stack_secret.read(settings.state_dir)
-    loader = Loader(clients, stack, digests, settings.rds_limit, cache, secret)
+    loader = Loader(
+        clients,
+        stack,
+        digests,
+        settings.rds_limit,
+        cache,
+        stack_secret.read(settings.state_dir),
+        table_file_limit_mb=settings.max_table_file_mb,
+    )
     report = loader.load(plan(settings.data_path, stack.data))
     views.summary(report)
     return SeedResult(created, report)

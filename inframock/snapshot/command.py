@@ -10,6 +10,10 @@ snapshot.
 Restoring replaces the stack's state with the snapshot's: every table,
 bucket, queue, topic and Redis key there is removed first (including what `make
 run` provisioned and loaded), then the snapshot's are created and filled.
+A snapshot may come from someone else: before anything is removed, every file
+is checked, streamed record by record, against what the manifest and the
+records say (the sizes saved with them, the files they name, inside the
+snapshot), and a damaged one is refused naming its file and line.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
@@ -39,7 +43,7 @@ from inframock.aws.clients import Clients
 from inframock.aws.endpoint import check_endpoint_is_local
 from inframock.probes import redis_ping, stack_is_reachable
 from inframock.settings import Settings
-from inframock.snapshot.format import Connection, SnapshotError
+from inframock.snapshot.format import Connection, SnapshotError, part_file, require
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -52,12 +56,13 @@ class Part:
 
     name: str
     save: Callable[[Connection, Path], dict[str, int]]
+    check: Callable[[Path], None]
     wipe: Callable[[Connection], None]
     restore: Callable[[Connection, Path], None]
 
 
 PARTS = tuple(
-    Part(name, module.save, module.wipe, module.restore)
+    Part(name, module.save, module.check, module.wipe, module.restore)
     for name, module in (
         ("tables", snapshot_tables),
         ("objects", snapshot_objects),
@@ -87,6 +92,7 @@ def save(settings: Settings, name: str) -> Path:
             "endpoint": settings.aws_endpoint,
             "region": settings.region,
             "counts": counts,
+            "files": {part.name: _sizes(partial / part.name) for part in PARTS},
         }
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         _move_into_place(partial, final)
@@ -102,15 +108,17 @@ def save(settings: Settings, name: str) -> Path:
 def restore(settings: Settings, name: str) -> None:
     """Replace the running stack's state with snapshot `name`."""
     folder = _folder(settings, name)
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError):
+    if not (folder / MANIFEST).exists():
         raise SnapshotError(
             f"no snapshot {name} in {settings.snapshot_dir} (no {MANIFEST})"
-        ) from None
-    if manifest.get("format") != FORMAT:
-        raise SnapshotError(f"snapshot {name} has format {manifest.get('format')}")
+        )
     started = time.monotonic()
+    try:
+        manifest = _checked(folder)
+    except SnapshotError as err:
+        raise SnapshotError(
+            f"snapshot {name} is damaged, the stack is unchanged: {err}"
+        ) from None
     with _connection(settings) as conn:
         console.note(f"restoring {name}: removing the stack's current state")
         for part in reversed(PARTS):
@@ -124,6 +132,45 @@ def restore(settings: Settings, name: str) -> None:
         _size(folder),
         started,
     )
+
+
+def _checked(folder: Path) -> dict[str, Any]:
+    """The manifest of the snapshot in `folder`, once every part of it is checked.
+
+    Snapshots saved before sizes were recorded (no "files") are checked all
+    the same, record by record; only their files' sizes cannot be.
+    """
+    path = part_file(folder, MANIFEST)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise SnapshotError(f"{MANIFEST}: not JSON ({err})") from None
+    require(manifest, MANIFEST, format=int, counts=dict)
+    if manifest["format"] != FORMAT:
+        raise SnapshotError(
+            f"{MANIFEST}: format {manifest['format']}, this inframock reads {FORMAT}"
+        )
+    sizes = manifest.get("files", {})
+    require(sizes, MANIFEST, **({p.name: dict for p in PARTS} if sizes else {}))
+    for part in PARTS:
+        for file, size in sizes.get(part.name, {}).items():
+            actual = part_file(folder / part.name, file).stat().st_size
+            if not isinstance(size, int) or actual != size:
+                raise SnapshotError(
+                    f"{part.name}/{file}: {actual:,} bytes, but {MANIFEST} "
+                    f"says {size!r}"
+                )
+        part.check(folder / part.name)
+    return manifest
+
+
+def _sizes(folder: Path) -> dict[str, int]:
+    """Every file under `folder` (by its path there) and its size, as saved."""
+    return {
+        file.relative_to(folder).as_posix(): file.stat().st_size
+        for file in sorted(folder.rglob("*"))
+        if file.is_file()
+    }
 
 
 def _folder(settings: Settings, name: str) -> Path:

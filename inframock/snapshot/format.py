@@ -4,15 +4,22 @@ A snapshot folder holds one sub-folder per part (tables, objects, queues,
 topics, redis). Records are JSON lines, written and read one at a time, so
 neither saving nor restoring holds a whole table or queue in memory; binary
 values (DynamoDB `B`, SQS binary attributes, Redis dumps) are base64 text.
+
+A snapshot may come from someone else, so every file it names is opened only
+through `part_file` (inside the part's folder, a regular file), and a restore
+first checks every record (`checked_lines`, `checked_index`, `require`): a
+damaged snapshot is refused, naming its file and line, before anything changes.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 import itertools
 import json
-from pathlib import Path
+import stat
+from pathlib import Path, PurePosixPath
 from typing import IO, Any, Iterable, Iterator, TypeVar
 
 import redis
@@ -22,6 +29,8 @@ from inframock.aws.clients import Clients
 from inframock.errors import InframockError
 
 T = TypeVar("T")
+MAX_INDEX_BYTES = 64 * 1024 * 1024
+"""A part's index (its tables, buckets, queues...) is read whole: no bigger."""
 
 
 class SnapshotError(InframockError):
@@ -67,12 +76,77 @@ class JsonLines:
         self.count += 1
 
 
+def part_file(folder: Path, name: Any) -> Path:
+    """The regular file `name` inside `folder`; SnapshotError for anything else.
+
+    A record may name any path: an absolute one, one with `..`, or a symlink
+    leading out are refused, so a restore never reads outside the snapshot.
+    """
+    shown = f"{folder.name}/{name}"
+    if not isinstance(name, str) or not name:
+        raise SnapshotError(f"{folder.name}: a record names the file {name!r}")
+    relative = PurePosixPath(name)
+    if relative.is_absolute() or ".." in relative.parts or "\\" in name:
+        raise SnapshotError(f"{shown}: names a file outside the snapshot folder")
+    path = folder.joinpath(*relative.parts)
+    try:
+        resolved = path.resolve(strict=True)
+        mode = resolved.stat().st_mode
+    except (OSError, RuntimeError):
+        raise SnapshotError(f"{shown}: missing from the snapshot") from None
+    if not resolved.is_relative_to(folder.resolve()):
+        raise SnapshotError(f"{shown}: a symlink to {resolved}, outside the snapshot")
+    if not stat.S_ISREG(mode):
+        raise SnapshotError(f"{shown}: not a regular file")
+    return resolved
+
+
 def read_lines(path: Path) -> Iterator[Any]:
-    """The records of a JSON lines file, one at a time."""
+    """The records of a JSON lines file, one at a time (checked before a restore)."""
     with path.open(encoding="utf-8") as stream:
         for line in stream:
             if line.strip():
                 yield json.loads(line)
+
+
+def checked_lines(folder: Path, name: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each record of JSON lines file `name` (one at a time), with where it is.
+
+    SnapshotError for a line that is not a JSON object, naming file and line.
+    """
+    path = part_file(folder, name)
+    with path.open("rb") as stream:
+        for number, line in enumerate(stream, 1):
+            where = f"{folder.name}/{name} line {number}"
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError as err:
+                raise SnapshotError(f"{where}: not UTF-8 text ({err.reason})") from None
+            except (ValueError, RecursionError) as err:
+                raise SnapshotError(f"{where}: not JSON ({err})") from None
+            if not isinstance(record, dict):
+                raise SnapshotError(f"{where}: expected a JSON object")
+            yield where, record
+
+
+def require(record: Any, where: str, **fields: type | tuple[type, ...]) -> None:
+    """SnapshotError unless `record` is an object with each field of its type."""
+    if not isinstance(record, dict):
+        raise SnapshotError(f"{where}: expected a JSON object")
+    for field, kind in fields.items():
+        value = record.get(field)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+            raise SnapshotError(f"{where}: {field!r} is missing or of the wrong type")
+
+
+def checked_base64(text: Any, where: str) -> None:
+    """SnapshotError unless `text` is base64 (as `to_text` writes)."""
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise SnapshotError(f"{where}: not base64 data") from None
 
 
 def write_json(path: Path, document: Any) -> None:
@@ -81,8 +155,25 @@ def write_json(path: Path, document: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    """A document written by write_json."""
+    """A document written by write_json (checked by `checked_index` first)."""
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def checked_index(folder: Path, name: str) -> list[Any]:
+    """A part's index, a JSON list; SnapshotError naming the file if it is not."""
+    path = part_file(folder, name)
+    where = f"{folder.name}/{name}"
+    if path.stat().st_size > MAX_INDEX_BYTES:
+        raise SnapshotError(f"{where}: over {MAX_INDEX_BYTES // 2**20} MB")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise SnapshotError(f"{where}: not UTF-8 text ({err.reason})") from None
+    except (ValueError, RecursionError) as err:
+        raise SnapshotError(f"{where}: not JSON ({err})") from None
+    if not isinstance(document, list):
+        raise SnapshotError(f"{where}: expected a JSON list")
+    return document
 
 
 def to_text(data: bytes) -> str:

@@ -21,8 +21,13 @@ from inframock.aws.listings import bucket_names
 from inframock.snapshot.format import (
     Connection,
     JsonLines,
+    SnapshotError,
+    checked_index,
+    checked_lines,
+    part_file,
     read_json,
     read_lines,
+    require,
     write_json,
 )
 
@@ -89,14 +94,41 @@ def wipe(conn: Connection) -> None:
         s3.delete_bucket(Bucket=name)
 
 
+def check(folder: Path) -> None:
+    """SnapshotError, naming file and line, for anything `restore` could not use:
+    each version's file must be in the snapshot, with the size it was saved with."""
+    for number, bucket in enumerate(checked_index(folder, INDEX)):
+        where = f"{folder.name}/{INDEX} bucket {number}"
+        require(
+            bucket,
+            where,
+            name=str,
+            location=(str, type(None)),
+            versioning=(str, type(None)),
+            cors=(list, type(None)),
+        )
+        for line, version in checked_lines(folder, f"{bucket['name']}.jsonl"):
+            if version.get("delete_marker") is True:
+                require(version, line, key=str)
+                continue
+            require(version, line, key=str, file=str, size=int, headers=dict)
+            require(version, line, metadata=dict)
+            size = part_file(folder, version["file"]).stat().st_size
+            if size != version["size"]:
+                raise SnapshotError(
+                    f"{folder.name}/{version['file']}: {size:,} bytes, but "
+                    f"{line} says {version['size']:,}"
+                )
+
+
 def restore(conn: Connection, folder: Path) -> None:
     """Create the saved buckets and replay each key's history in order."""
     s3 = conn.clients.s3
-    buckets = read_json(folder / INDEX)
+    buckets = read_json(part_file(folder, INDEX))
     total = sum(
         line.get("size", 0)
         for bucket in buckets
-        for line in read_lines(folder / f"{bucket['name']}.jsonl")
+        for line in read_lines(part_file(folder, f"{bucket['name']}.jsonl"))
     )
     with _progress(conn, "restore: S3 objects", total) as advance:
         for bucket in buckets:
@@ -113,12 +145,12 @@ def restore(conn: Connection, folder: Path) -> None:
                 s3.put_bucket_cors(
                     Bucket=name, CORSConfiguration={"CORSRules": bucket["cors"]}
                 )
-            for line in read_lines(folder / f"{name}.jsonl"):
+            for line in read_lines(part_file(folder, f"{name}.jsonl")):
                 if line.get("delete_marker"):
                     s3.delete_object(Bucket=name, Key=line["key"])
                     continue
                 s3.upload_file(
-                    str(folder / line["file"]),
+                    str(part_file(folder, line["file"])),
                     name,
                     line["key"],
                     ExtraArgs={**line["headers"], "Metadata": line["metadata"]},

@@ -25,9 +25,14 @@ from inframock.snapshot.format import (
     JsonLines,
     SnapshotError,
     batched,
+    checked_base64,
+    checked_index,
+    checked_lines,
     from_text,
+    part_file,
     read_json,
     read_lines,
+    require,
     to_text,
     write_json,
 )
@@ -150,10 +155,25 @@ def wipe(conn: Connection) -> None:
         conn.clients.sqs.delete_queue(QueueUrl=url)
 
 
+def check(folder: Path) -> None:
+    """SnapshotError, naming file and line, for anything `restore` could not use."""
+    for number, queue in enumerate(checked_index(folder, INDEX)):
+        where = f"{folder.name}/{INDEX} queue {number}"
+        require(queue, where, name=str, attributes=dict, tags=dict)
+        for line, message in checked_lines(folder, f"{queue['name']}.jsonl"):
+            optional = (str, type(None))
+            require(message, line, body=str, attributes=dict)
+            require(message, line, group_id=optional, deduplication_id=optional)
+            for value in message["attributes"].values():
+                require(value, line, DataType=str)
+                if "BinaryValue" in value:
+                    checked_base64(value["BinaryValue"], line)
+
+
 def restore(conn: Connection, folder: Path) -> None:
     """Create the saved queues, then send their messages again in order."""
     sqs = conn.clients.sqs
-    queues = read_json(folder / INDEX)
+    queues = read_json(part_file(folder, INDEX))
     urls = {}
     for queue in queues:  # redrive targets may come later: policies once all exist
         attributes = dict(queue["attributes"])
@@ -169,7 +189,8 @@ def restore(conn: Connection, folder: Path) -> None:
                 QueueUrl=url,
                 Attributes={"RedrivePolicy": queue["attributes"]["RedrivePolicy"]},
             )
-        for batch in batched(read_lines(folder / f"{queue['name']}.jsonl"), 10):
+        lines = read_lines(part_file(folder, f"{queue['name']}.jsonl"))
+        for batch in batched(lines, 10):
             sent = sqs.send_message_batch(
                 QueueUrl=url, Entries=[_entry(i, m) for i, m in enumerate(batch)]
             )

@@ -14,10 +14,16 @@ from pathlib import Path
 from inframock.snapshot.format import (
     Connection,
     JsonLines,
+    SnapshotError,
     batched,
+    checked_base64,
+    checked_index,
+    checked_lines,
     from_text,
+    part_file,
     read_json,
     read_lines,
+    require,
     to_text,
     write_json,
 )
@@ -57,11 +63,22 @@ def wipe(conn: Connection) -> None:
     conn.redis().flushall()
 
 
+def check(folder: Path) -> None:
+    """SnapshotError, naming file and line, for anything `restore` could not use."""
+    for db in checked_index(folder, INDEX):
+        if not isinstance(db, int) or isinstance(db, bool) or db < 0:
+            raise SnapshotError(f"{folder.name}/{INDEX}: {db!r} is not a database")
+        for line, key in checked_lines(folder, f"db{db}.jsonl"):
+            require(key, line, key=str, pttl=int, dump=str)
+            checked_base64(key["key"], line)
+            checked_base64(key["dump"], line)
+
+
 def restore(conn: Connection, folder: Path) -> None:
     """RESTORE every saved key with the time to live it had left."""
-    for db in read_json(folder / INDEX):
+    for db in read_json(part_file(folder, INDEX)):
         client = conn.redis(db)
-        for batch in batched(read_lines(folder / f"db{db}.jsonl"), BATCH):
+        for batch in batched(read_lines(part_file(folder, f"db{db}.jsonl")), BATCH):
             pipe = client.pipeline(transaction=False)
             for key in batch:
                 # RESTORE's 0 means "no expiry": a key about to expire keeps 1 ms.

@@ -12,13 +12,20 @@ from typing import Any
 
 from inframock.aws.batch import BATCH_SIZE, write_batch
 from inframock.aws.listings import table_names
+from inframock.data.dataset import is_typed_value
 from inframock.snapshot.format import (
     Connection,
     JsonLines,
+    SnapshotError,
     batched,
+    checked_base64,
+    checked_index,
+    checked_lines,
     from_text,
+    part_file,
     read_json,
     read_lines,
+    require,
     to_text,
     write_json,
 )
@@ -66,10 +73,41 @@ def wipe(conn: Connection) -> None:
         )
 
 
+def check(folder: Path) -> None:
+    """SnapshotError, naming file and line, for anything `restore` could not use."""
+    for number, table in enumerate(checked_index(folder, INDEX)):
+        where = f"{folder.name}/{INDEX} table {number}"
+        require(table, where, create=dict, ttl_attribute=(str, type(None)))
+        require(table["create"], where, TableName=str)
+        for line, item in checked_lines(
+            folder, f"{table['create']['TableName']}.jsonl"
+        ):
+            for name, value in item.items():
+                _check_value(value, f"{line}: attribute {name}")
+
+
+def _check_value(value: Any, where: str) -> None:
+    """SnapshotError unless `value` is a typed value `_decode` can decode."""
+    if not is_typed_value(value):
+        raise SnapshotError(f"{where}: not a typed DynamoDB value")
+    ((kind, inner),) = value.items()
+    if kind == "B":
+        checked_base64(inner, where)
+    elif kind in ("BS", "L", "M"):
+        members = inner.values() if isinstance(inner, dict) else inner
+        if not isinstance(inner, dict if kind == "M" else list):
+            raise SnapshotError(f"{where}: {kind} of the wrong type")
+        for member in members:
+            if kind == "BS":
+                checked_base64(member, where)
+            else:
+                _check_value(member, where)
+
+
 def restore(conn: Connection, folder: Path) -> None:
     """Create the saved tables and put their items back, 25 at a time."""
     ddb = conn.clients.dynamodb
-    for table in read_json(folder / INDEX):
+    for table in read_json(part_file(folder, INDEX)):
         name = table["create"]["TableName"]
         ddb.create_table(**table["create"])
         ddb.get_waiter("table_exists").wait(
@@ -83,7 +121,8 @@ def restore(conn: Connection, folder: Path) -> None:
                     "AttributeName": table["ttl_attribute"],
                 },
             )
-        for batch in batched(read_lines(folder / f"{name}.jsonl"), BATCH_SIZE):
+        lines = read_lines(part_file(folder, f"{name}.jsonl"))
+        for batch in batched(lines, BATCH_SIZE):
             write_batch(
                 ddb,
                 name,

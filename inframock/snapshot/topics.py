@@ -12,7 +12,14 @@ from pathlib import Path
 
 from inframock.aws.listings import subscriptions as subscriptions_of
 from inframock.aws.listings import topic_arns
-from inframock.snapshot.format import Connection, read_json, write_json
+from inframock.snapshot.format import (
+    Connection,
+    checked_index,
+    part_file,
+    read_json,
+    require,
+    write_json,
+)
 
 INDEX = "topics.json"
 TOPIC_ATTRIBUTES = (
@@ -82,10 +89,20 @@ def wipe(conn: Connection) -> None:
         sns.delete_topic(TopicArn=arn)
 
 
+def check(folder: Path) -> None:
+    """SnapshotError, naming the topic, for anything `restore` could not use."""
+    for number, topic in enumerate(checked_index(folder, INDEX)):
+        where = f"{folder.name}/{INDEX} topic {number}"
+        require(topic, where, name=str, attributes=dict, tags=list)
+        require(topic, where, subscriptions=list)
+        for sub in topic["subscriptions"]:
+            require(sub, where, protocol=str, endpoint=str, attributes=dict)
+
+
 def restore(conn: Connection, folder: Path) -> None:
     """Create the saved topics and subscribe their endpoints again."""
     sns = conn.clients.sns
-    for topic in read_json(folder / INDEX):
+    for topic in read_json(part_file(folder, INDEX)):
         options = {"Tags": topic["tags"]} if topic["tags"] else {}
         arn = sns.create_topic(
             Name=topic["name"], Attributes=topic["attributes"], **options
