@@ -25,14 +25,16 @@ venv: $(DEV) ## Create or update the virtualenv (.venv) with the test and check 
 
 # PERSIST=1: keep the whole state across restarts (INFRAMOCK_PERSIST=true).
 KEEP := $(if $(filter-out 0 false no,$(PERSIST)),INFRAMOCK_PERSIST=true )
+# VERBOSE=1: every line of the services on the terminal too, not only in stack.log.
+LOUD := $(if $(filter-out 0 false no,$(VERBOSE)), --verbose)
 
 .PHONY: run
 run: $(INSTALLED) ## Start the stack in the foreground, provision it and load ./data (Ctrl-C stops; PERSIST=1 keeps state)
-	$(KEEP)$(INFRAMOCK) run
+	$(KEEP)$(INFRAMOCK) run$(LOUD)
 
 .PHONY: start
 start: $(INSTALLED) ## Start the stack in the background (same checks and banner); returns once it is ready (PERSIST=1)
-	@$(KEEP)$(INFRAMOCK) start
+	@$(KEEP)$(INFRAMOCK) start$(LOUD)
 
 .PHONY: logs
 logs: $(INSTALLED) ## Follow the background stack's log until it stops (LINES=n: from its last n lines)
