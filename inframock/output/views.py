@@ -71,23 +71,19 @@ def provisioned(created: list[str]) -> None:
 def summary(report: LoadReport) -> None:
     """The end of a load: per experiment what went where, then the totals.
 
-    Experiments a reload skipped whole stay out of the table and the count.
+    Experiments a reload skipped whole stay out of the table; the count is
+    of the experiments something was loaded of.
     """
-    touched = [
-        e
-        for e in report.experiments
-        if e.items
-        or e.problems
-        or any(n is not None for n in (e.rds_bytes, e.matrix_bytes, e.cell_sets_bytes))
-    ]
+    loaded = report.loaded
+    touched = [e for e in report.experiments if e in loaded or e.problems]
     if touched:
         _load_table(touched, report.table_kinds)
     for experiment in touched:
         for line in experiment.notes:
-            note(f"{experiment.id}: {line}")
+            detail(f"{experiment.id}: {line}")
     problems = report.all_problems
     line = (
-        f"loaded {plural(len(touched), 'experiment')}: "
+        f"loaded {plural(len(loaded), 'experiment')}: "
         f"{plural(report.items, 'item')}, {size(report.bytes)} into S3, "
         f"{plural(len(problems), 'error')}"
     )
@@ -153,7 +149,7 @@ def banner(
     else:
         load = result.load
         loaded = (
-            f"{plural(len(load.experiments), 'experiment')}, "
+            f"{plural(len(load.loaded), 'experiment')}, "
             f"{plural(load.items, 'item')}, {size(load.bytes)} into S3"
         )
         if load.all_problems:
