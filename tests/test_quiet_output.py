@@ -59,7 +59,7 @@ def write_data(data: Path, broken: bool = False) -> Path:
 def quiet_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """A CLI environment with the terminal's default (not the tests' verbose)."""
     env = base_env(tmp_path, BIOMAGE_DATA_PATH=str(write_data(tmp_path / "data")))
-    env.pop("INFRAMOCK_VERBOSE")
+    env.pop("INFRAMOCK_VERBOSE", None)
     env.pop("COLUMNS")  # the terminal says how wide it is
     env.update(overrides)
     return env
