@@ -21,25 +21,27 @@ $(DEV): requirements.txt requirements-dev.txt pyproject.toml scripts/setup_venv.
 	@$(SETUP) dev $(VENV)
 
 .PHONY: venv
-venv: $(DEV) ## Create or update the virtualenv (.venv) with the test and check tools
+venv: $(DEV) ## Create or update .venv with the test and check tools
 
 # PERSIST=1: keep the whole state across restarts (INFRAMOCK_PERSIST=true).
 KEEP := $(if $(filter-out 0 false no,$(PERSIST)),INFRAMOCK_PERSIST=true )
+# VERBOSE=1: every line of the services on the terminal too, not only in stack.log.
+LOUD := $(if $(filter-out 0 false no,$(VERBOSE)), --verbose)
 
 .PHONY: run
-run: $(INSTALLED) ## Start the stack in the foreground, provision it and load ./data (Ctrl-C stops; PERSIST=1 keeps state)
-	$(KEEP)$(INFRAMOCK) run
+run: $(INSTALLED) ## Run the stack here and load ./data (PERSIST=1, VERBOSE=1)
+	$(KEEP)$(INFRAMOCK) run$(LOUD)
 
 .PHONY: start
-start: $(INSTALLED) ## Start the stack in the background (same checks and banner); returns once it is ready (PERSIST=1)
-	@$(KEEP)$(INFRAMOCK) start
+start: $(INSTALLED) ## The same in the background; returns once it is ready
+	@$(KEEP)$(INFRAMOCK) start$(LOUD)
 
 .PHONY: logs
 logs: $(INSTALLED) ## Follow the background stack's log until it stops (LINES=n: from its last n lines)
 	@$(INFRAMOCK) logs --follow $(if $(LINES),--lines $(LINES))
 
 .PHONY: stop
-stop: $(INSTALLED) ## Stop the stack started by `make start`, or by `make run` in another terminal
+stop: $(INSTALLED) ## Stop the stack (`make start`'s, or a `make run` elsewhere)
 	@$(INFRAMOCK) stop
 
 .PHONY: status
@@ -47,7 +49,7 @@ status: $(INSTALLED) ## Show the services and what each experiment has loaded (e
 	@$(INFRAMOCK) status
 
 .PHONY: reload-data
-reload-data: $(INSTALLED) ## Load what changed in the data folder into the running stack (ALL=1: every file)
+reload-data: $(INSTALLED) ## Load what changed in ./data (ALL=1: every file)
 	@$(INFRAMOCK) reload-data $(if $(ALL),--all)
 
 .PHONY: env
@@ -67,43 +69,43 @@ endif
 endif
 
 .PHONY: pull
-pull: $(INSTALLED) ## Copy an experiment from another environment into the data folder: EXPERIMENT=<id> FROM=<env> [ACCOUNT=<id>]
+pull: $(INSTALLED) ## Copy EXPERIMENT=<id> FROM=<env> [ACCOUNT=<id>] into ./data
 	@$(INFRAMOCK) pull "$(EXPERIMENT)" --from "$(FROM)" $(if $(ACCOUNT),--account "$(ACCOUNT)")
 
 .PHONY: snapshot
-snapshot: $(INSTALLED) ## Save the running stack's whole state as snapshots/<NAME>: NAME=<name>
+snapshot: $(INSTALLED) ## Save the running stack's whole state: NAME=<name>
 	@$(INFRAMOCK) snapshot "$(NAME)"
 
 .PHONY: restore
-restore: $(INSTALLED) ## Replace the running stack's whole state with snapshot NAME=<name>
+restore: $(INSTALLED) ## Replace the running stack's state with snapshot NAME=<name>
 	@$(INFRAMOCK) restore "$(NAME)"
 
 .PHONY: migrate
-migrate: $(INSTALLED) ## Run Cellenics' knex migrations (../iac, ../api) on the stack's Postgres, then seed sql/
+migrate: $(INSTALLED) ## Run Cellenics' knex migrations on Postgres, then seed sql/
 	@$(INFRAMOCK) migrate
 
 .PHONY: migrate-down
-migrate-down: $(INSTALLED) ## Roll back every Cellenics migration on the stack's Postgres
+migrate-down: $(INSTALLED) ## Roll back every Cellenics migration on Postgres
 	@$(INFRAMOCK) migrate --down
 
 .PHONY: seed-sql
-seed-sql: $(INSTALLED) ## Insert the data folder's <experiment>/sql/<table>.json rows into Postgres
+seed-sql: $(INSTALLED) ## Insert <experiment>/sql/<table>.json rows into Postgres
 	@$(INFRAMOCK) seed-sql
 
 .PHONY: clean-sql
-clean-sql: $(INSTALLED) ## Remove the Postgres data (<state>/postgres; Docker road: the pg_data volume); the stack must be stopped
+clean-sql: $(INSTALLED) ## Remove the Postgres data (the stack must be stopped)
 	@$(INFRAMOCK) clean-sql
 
 .PHONY: clean-state
-clean-state: $(INSTALLED) ## Forget the state PERSIST=1 saved (<state>/persist, <state>/redis); the stack must be stopped
+clean-state: $(INSTALLED) ## Forget what PERSIST=1 saved (the stack must be stopped)
 	@$(INFRAMOCK) clean-state
 
 .PHONY: test
-test: $(DEV) ## Run the whole test suite against real servers on free ports
+test: $(DEV) ## Run the whole test suite against real servers
 	$(PY) -m pytest
 
 .PHONY: bench
-bench: $(DEV) ## Measure start-up, loading and reloads side by side (BENCH_ARGS="--rds-mb 64")
+bench: $(DEV) ## Measure start-up, loading and reloads (BENCH_ARGS=...)
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 .PHONY: check
@@ -116,7 +118,7 @@ fmt: $(DEV) ## Format the code with black
 	$(PY) -m black $(SOURCES)
 
 .PHONY: default-data
-default-data: $(DEV) ## Rewrite the default experiment in data/ (`make run` writes it on first use)
+default-data: $(DEV) ## Rewrite the default experiment in ./data
 	$(PY) scripts/make_default_data.py data
 
 .PHONY: clean
@@ -128,6 +130,6 @@ clean: ## Remove the virtualenv, stack state and caches
 help: ## Show this help
 	@echo "inframock: the Biomage (Cellenics) AWS stack and Redis on this machine"
 	@echo
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -f scripts/help.awk $(MAKEFILE_LIST)
 	@echo
 	@echo "Settings: environment variables or .env (see .env.example)."

@@ -59,9 +59,20 @@ def cli() -> None:
     keep_private()  # the state, snapshots and pulls: the user's only
 
 
+verbose_flag = click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    envvar="INFRAMOCK_VERBOSE",
+    help="Show every line of the services on the terminal too, not only in "
+    "the state folder's stack.log (INFRAMOCK_VERBOSE=1).",
+)
+
+
 @cli.command()
 @click.option("--detached", is_flag=True, hidden=True)
-def run(detached: bool) -> None:
+@verbose_flag
+def run(detached: bool, verbose: bool) -> None:
     """Start the stack in the foreground, provision it and load the data folder."""
     settings = Settings.load()
     _refuse_persist_on_docker(settings, settings.runtime == "docker")
@@ -73,7 +84,7 @@ def run(detached: bool) -> None:
     # pylint: disable-next=import-outside-toplevel
     from inframock.embedded.run import run as run_local
 
-    code = reported(lambda: run_local(settings, detached))
+    code = reported(lambda: run_local(settings, detached, verbose))
     sys.stdout.flush()
     # Loader threads may still be mid-request to the stopped engine: do not wait.
     os._exit(code)  # pylint: disable=protected-access
@@ -108,10 +119,11 @@ def _first_use(settings: Settings) -> None:
 
 
 @cli.command()
-def start() -> None:
+@verbose_flag
+def start(verbose: bool) -> None:
     """Start the stack in the background: the same checks and banner as `run`,
-    then return once it is ready (its output goes to the state folder's
-    stack.log; `logs` shows it, `stop` stops the stack). Embedded road only."""
+    then return once it is ready (its log is the state folder's stack.log;
+    `logs` shows it, `stop` stops the stack). Embedded road only."""
     settings = Settings.load()
     road = _road(settings)
     if road.docker:
@@ -123,7 +135,7 @@ def start() -> None:
     # pylint: disable-next=import-outside-toplevel
     from inframock.embedded.background import start as start_detached
 
-    sys.exit(start_detached(settings))
+    sys.exit(start_detached(settings, verbose))
 
 
 @cli.command()

@@ -210,7 +210,7 @@ def test_a_signal_at_any_phase_leaves_nothing_behind(
             assert not left & {"dump.rdb", "appendonlydir"}, left
             shutil.rmtree(workdir)
         else:
-            assert code == 128 + signum
+            assert code == 0  # a stop asked for (SIGINT, SIGTERM) is no failure
             name = signal.Signals(signum).name
             assert f"{name} {STOPPING}" in stack.output
             assert "inframock | stopped" in stack.output
@@ -233,7 +233,7 @@ def test_a_second_signal_during_shutdown_does_not_cut_it_short(
     # Ctrl-C and `make stop` at once: both arrive before the first is handled.
     os.kill(stack.process.pid, signal.SIGINT)
     os.kill(stack.process.pid, signal.SIGTERM)
-    assert stack.wait_exit() == 130, stack.output
+    assert stack.wait_exit() == 0, stack.output
     assert_all_gone(stack, services)
     assert "Traceback" not in stack.output
     assert stack.output.count(STOPPING) == 1

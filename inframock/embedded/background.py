@@ -2,11 +2,12 @@
 
 `start` runs the very same `inframock run` as a detached process: a new
 session (so closing the terminal sends it no hangup), stdin from /dev/null,
-stdout and stderr into `stack.log` in the state folder. It copies that log to
-its own output while the stack starts, so the user sees the same checks and
-the same banner as with `make run`, and returns once the banner is out (exit
-0) or the stack has exited (non-zero, its log ending with the reason). The
-previous run's log is kept as `stack.log.1`: one start, one log.
+stdout and stderr (what `make run` shows on its terminal) into `start.log` in
+the state folder. It copies that to its own output while the stack starts, so
+the user sees the same lines and the same banner as with `make run`, and
+returns once the banner is out (exit 0) or the stack has exited (non-zero,
+the reason last). The stack's whole log is `stack.log`, as for `make run`;
+the previous run's is kept as `stack.log.1`: one start, one log.
 
 `make stop` needs nothing new: the detached `run` writes the same record.
 """
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from inframock.embedded.record import StackRecord
+from inframock.embedded.record import StackRecord, log_path
 from inframock.embedded.run import refuse_if_running
 from inframock.embedded.supervisor import check_port_free
 from inframock.errors import InframockError
@@ -28,7 +29,8 @@ from inframock.output import console
 from inframock.private import private_folder
 from inframock.settings import Settings, portable_raw_settings
 
-LOG_FILE = "stack.log"
+TRANSCRIPT_FILE = "start.log"
+"""What the detached stack would have shown on a terminal (`start` copies it)."""
 READY_LINE = b"inframock is ready"
 POLL_SECONDS = 0.1
 """How often a log being written is read again (start and `logs -f`)."""
@@ -38,26 +40,16 @@ class StartFailed(InframockError):
     """The detached stack exited before it was ready."""
 
 
-def log_path(settings: Settings) -> Path:
-    """The log of the detached stack: `stack.log` in the state folder."""
-    return settings.state_dir / LOG_FILE
+def start(settings: Settings, verbose: bool = False) -> int:
+    """Start `inframock run` detached and wait until it is ready; 0 when it is.
 
-
-def rotate(path: Path) -> None:
-    """Keep the previous log as `<name>.1` (replacing an older one)."""
-    if path.exists():
-        path.replace(path.with_name(path.name + ".1"))
-
-
-def start(settings: Settings) -> int:
-    """Start `inframock run` detached and wait until it is ready; 0 when it is."""
+    `verbose`: show (and keep in start.log) every line, as `run --verbose`."""
     refuse_if_running(settings)
     # The same checks `run` makes, before anything is detached or rotated.
     check_port_free(settings.bind, settings.aws_port, "INFRAMOCK_AWS_PORT")
     check_port_free(settings.bind, settings.redis_port, "INFRAMOCK_REDIS_PORT")
     private_folder(settings.state_dir)
-    path = log_path(settings)
-    rotate(path)
+    path = settings.state_dir / TRANSCRIPT_FILE
     env = {
         **os.environ,
         **portable_raw_settings(),  # the same stack, whatever its working folder
@@ -65,17 +57,18 @@ def start(settings: Settings) -> int:
         "PYTHONUNBUFFERED": "1",  # the log shows each line as it happens
         "COLUMNS": str(console.terminal.width),  # the banner as wide as here
     }
-    with open(path, "ab") as log:
+    with open(path, "wb") as transcript:
         child = subprocess.Popen(  # pylint: disable=consider-using-with
-            [sys.executable, "-m", "inframock", "run", "--detached"],
+            [sys.executable, "-m", "inframock", "run", "--detached"]
+            + (["--verbose"] if verbose else []),
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=log,
+            stdout=transcript,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # no SIGHUP, no Ctrl-C from this terminal
         )
     try:
-        return _until_ready(child, path)
+        return _until_ready(child, path, log_path(settings))
     except KeyboardInterrupt:
         console.note("interrupted: stopping the stack being started")
         child.terminate()
@@ -83,15 +76,16 @@ def start(settings: Settings) -> int:
         return 130
 
 
-def _until_ready(child: subprocess.Popen[bytes], path: Path) -> int:
-    """Copy the log to stdout until the banner is out or the child has exited."""
+def _until_ready(child: subprocess.Popen[bytes], path: Path, log: Path) -> int:
+    """Copy the transcript at `path` to stdout until the banner is out or the
+    child has exited; `log` is the stack's whole log."""
     out = sys.stdout.buffer
     seen = b""
     ready_since: float | None = None
-    with open(path, "rb") as log:
+    with open(path, "rb") as transcript:
         while True:
             exited = child.poll()
-            chunk = log.read()
+            chunk = transcript.read()
             if chunk:
                 out.write(chunk)
                 out.flush()
@@ -103,15 +97,15 @@ def _until_ready(child: subprocess.Popen[bytes], path: Path) -> int:
             ):
                 break
             if exited is not None and not chunk:
-                # Its whole log, the reason last, has just been copied above.
+                # What it showed, the reason last, has just been copied above.
                 raise StartFailed(
                     f"the stack exited with status {exited} before it was ready "
-                    f"(its output above is kept in {path})"
+                    f"(the reason is above; its whole log: {log})"
                 )
             if not chunk:
                 time.sleep(POLL_SECONDS)
     console.note(
-        f"running in the background (pid {child.pid}); its log: {path}. "
+        f"running in the background (pid {child.pid}); its log: {log}. "
         "`make logs` shows it (LINES=n: the last n), `make stop` stops the stack"
     )
     return 0

@@ -25,12 +25,27 @@ import psutil
 from inframock.data.files import write_atomically
 from inframock.errors import InframockError
 from inframock.output import console
+from inframock.settings import Settings
 
 STATE_FILE = "stack.json"
 STOPPING_WAIT = 60.0
 """Seconds a new start waits for a stopping stack to be gone."""
+LOG_FILE = "stack.log"
+"""The running stack's whole log, in the state folder."""
 WORKDIR_PREFIX = "inframock-"
 """The name every stack's temporary folder starts with."""
+
+
+def log_path(settings: Settings) -> Path:
+    """The stack's log (`make run`'s and `make start`'s): `stack.log` in the
+    state folder."""
+    return settings.state_dir / LOG_FILE
+
+
+def rotate(path: Path) -> None:
+    """Keep the previous log as `<name>.1` (replacing an older one)."""
+    if path.exists():
+        path.replace(path.with_name(path.name + ".1"))
 
 
 class RecordError(InframockError):

@@ -36,6 +36,8 @@ from inframock.settings import Settings
 from inframock.embedded.record import (
     WORKDIR_PREFIX,
     StackRecord,
+    log_path,
+    rotate,
     wait_while_stopping,
 )
 from inframock.embedded.supervisor import (
@@ -53,16 +55,19 @@ from inframock.embedded.supervisor import (
 T = TypeVar("T")
 
 
-def run(settings: Settings, detached: bool = False) -> int:
+def run(settings: Settings, detached: bool = False, verbose: bool = False) -> int:
     """Run the stack in the foreground until it is stopped; its exit status.
 
     A stack that cannot start raises an InframockError once it has stopped
     whatever it had started. `detached` (`make start`): it outlives the
-    process that started it, so it does not die with its parent.
+    process that started it, so it does not die with its parent. Every line
+    goes to the state folder's stack.log; the terminal shows what a person
+    needs, or everything when `verbose` (or INFRAMOCK_LOG=http).
     """
     launched = time.monotonic()
     private_folder(settings.state_dir)
     refuse_if_running(settings)
+    _log_to_file(settings, verbose or settings.log == "http")
     if not detached:
         die_with_parent(signal.SIGTERM)  # `make run` killed: shut down cleanly
     interrupt_on_signals()
@@ -92,6 +97,15 @@ def run(settings: Settings, detached: bool = False) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
         StackRecord.remove(settings.state_dir, os.getpid())
         console.note("stopped")
+
+
+def _log_to_file(settings: Settings, verbose: bool) -> None:
+    """Write this run's whole log to stack.log (the previous run's becomes
+    stack.log.1: one start, one log), line by line as it happens."""
+    path = log_path(settings)
+    rotate(path)
+    # pylint: disable-next=consider-using-with
+    console.log_to(open(path, "a", encoding="utf-8", buffering=1), verbose)
 
 
 def refuse_if_running(settings: Settings) -> None:
@@ -157,6 +171,8 @@ def _run(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     dataclasses.replace(record, control=str(control.path)).save(settings.state_dir)
     with _in_process_services(settings):
         views.banner(settings, services, result, time.monotonic() - launched, detached)
+        if detached:
+            console.mute_terminal()  # `start` has shown it; the log goes on
         exited = supervisor.wait_for_exit()
     console.error(f"{describe_exit(exited.child, exited.code)}\nstopping the stack")
     return 1

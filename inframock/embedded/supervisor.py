@@ -41,13 +41,19 @@ class StartError(InframockError):
     """The stack could not start; the message says why and what to do."""
 
 
+ASKED_STOPS = (signal.SIGINT, signal.SIGTERM)
+"""The signals of a stop the user asked for (Ctrl-C, `make stop`)."""
+
+
 class Interrupted(InframockError):
-    """A signal asked the stack to stop: not a failure, but it ends the run with
-    the conventional exit status 128 + the signal's number."""
+    """A signal asked the stack to stop: not a failure. A stop the user asked
+    for (ASKED_STOPS) ends the run with status 0, so that `make` adds no
+    `Error 130` of its own; any other signal (SIGHUP: the terminal closed)
+    with the conventional 128 + the signal's number."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
-        self.exit_code = 128 + signum
+        self.exit_code = 0 if signum in ASKED_STOPS else 128 + signum
 
 
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
@@ -239,7 +245,10 @@ class Supervisor:
         while waiting:
             raise_if_signalled()
             self.raise_if_exited()
-            waiting = [c for c in waiting if not c.service.is_ready()]
+            for child in [c for c in waiting if c.service.is_ready()]:
+                waiting.remove(child)
+                service = child.service
+                console.note(f"{service.name} ({service.description}) is up")
             if waiting and time.monotonic() > deadline:
                 names = ", ".join(c.service.name for c in waiting)
                 raise StartError(f"{names} did not become ready within {timeout:.0f} s")

@@ -7,11 +7,20 @@ through the control channel) prints there instead, for as long as it works
 (`redirected`); every other thread keeps printing to this process's own
 terminal. Features call `note`, `warn` and `error`; whole views (tables,
 banners, summaries) are in `inframock.output.views`.
+
+A running stack also keeps a log (`log_to`): every line goes there, and the
+terminal shows only what a person needs (`shown` decides, in one place): its
+own notes, warnings and errors, the AWS operations clients ask for, and the
+warnings and errors of its services. `detail` lines (what provisioning
+created, each file loaded) and the services' start-up chatter are in the log
+only, unless `verbose` (`--verbose`, INFRAMOCK_LOG=http) shows everything.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import sys
 import threading
 from contextlib import contextmanager
@@ -27,6 +36,83 @@ _thread = threading.local()
 """Per thread: the console a reload for another terminal prints to."""
 
 SERVICE_STYLES = {"aws": "cyan", "redis": "magenta", "relay": "green"}
+
+NOISE = re.compile(
+    "|".join(
+        (
+            r"WARNING Memory overcommit must be enabled",  # valkey, harmless here
+            r"WARNING: This is a development server",  # werkzeug: it is one
+            r"^ \* Running on ",
+            r"^Press CTRL\+C to quit",
+            r"^(inframock [\w-]+|health checks): \d+ requests? \(",  # oplog.Summary
+        )
+    )
+)
+"""Lines of services that are known and harmless: the log has them."""
+ALERT = re.compile(r"\b(warning|error|fatal|panic|refused|traceback)\b", re.I)
+"""A word that makes a service's line worth the terminal."""
+
+
+@dataclasses.dataclass
+class _Sinks:
+    """Where this process's lines go besides the terminal, and how much of
+    them the terminal shows."""
+
+    log: Console | None = None
+    verbose: bool = False
+    muted: bool = False
+    """The terminal shows nothing more (a detached stack, once it is ready)."""
+
+
+_sinks = _Sinks()
+
+
+def log_to(file: TextIO, verbose: bool) -> None:
+    """From now on write every line to `file` too; `verbose`: the terminal
+    shows every line as well, not only what `shown` picks."""
+    _sinks.log = Console(
+        file=file,
+        width=terminal.width,
+        highlight=False,
+        soft_wrap=True,
+        no_color=True,
+        force_terminal=False,
+    )
+    _sinks.verbose = verbose
+
+
+def mute_terminal() -> None:
+    """Show nothing more on the terminal; the log goes on (`make start`'s
+    stack, whose terminal is the transcript `start` copied)."""
+    _sinks.muted = True
+
+
+def shown(service: str, line: str) -> bool:
+    """Whether a service's log line is shown on the terminal (the log has all).
+
+    The AWS engine's lines are the operations clients ask for (its own
+    start-up lines and the summaries of inframock's own calls excepted);
+    of the other services only warnings and errors.
+    """
+    if _sinks.verbose:
+        return True
+    if NOISE.search(line):
+        return False
+    return service == "aws" or ALERT.search(line) is not None
+
+
+def _emit(renderable: Any, visible: bool = True) -> None:
+    """Print to the log, and to this thread's console if `visible` (or verbose)."""
+    out = current()
+    if _sinks.log is not None:
+        _sinks.log.print(renderable)
+    if (visible or _sinks.verbose) and not (out is terminal and _sinks.muted):
+        out.print(renderable)
+
+
+def show(renderable: Any) -> None:
+    """A whole view (a table, the banner): on the terminal and in the log."""
+    _emit(renderable)
 
 
 def current() -> Console:
@@ -46,19 +132,22 @@ def _adopt(out: Console) -> None:
 
 def note(message: str) -> None:
     """A line of information from inframock itself."""
-    current().print(f"[bold green]inframock[/] | {escape(message)}")
+    _emit(f"[bold green]inframock[/] | {escape(message)}")
+
+
+def detail(message: str) -> None:
+    """A line of information for the log (the terminal shows it when verbose)."""
+    _emit(f"[bold green]inframock[/] | {escape(message)}", visible=False)
 
 
 def warn(message: str) -> None:
     """Something the user should know but that does not stop anything."""
-    current().print(
-        f"[bold yellow]inframock[/] | [yellow]warning:[/] {escape(message)}"
-    )
+    _emit(f"[bold yellow]inframock[/] | [yellow]warning:[/] {escape(message)}")
 
 
 def error(message: str) -> None:
     """Something that failed."""
-    current().print(f"[bold red]inframock[/] | [red]error:[/] {escape(message)}")
+    _emit(f"[bold red]inframock[/] | [red]error:[/] {escape(message)}")
 
 
 def service_line(service: str, line: str) -> None:
@@ -70,7 +159,10 @@ def service_line(service: str, line: str) -> None:
     style = SERVICE_STYLES.get(service, "white")
     text = Text.from_markup(f"[{style}]{service:<9}[/] | ")
     text.append_text(Text.from_ansi(line))
-    terminal.print(text)
+    if _sinks.log is not None:
+        _sinks.log.print(text)
+    if shown(service, line) and not _sinks.muted:
+        terminal.print(text)
 
 
 @contextmanager

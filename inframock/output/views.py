@@ -6,6 +6,8 @@ back, except the entry points that decide to show something.
 
 from __future__ import annotations
 
+import collections
+import textwrap
 import time
 from typing import TYPE_CHECKING
 
@@ -18,10 +20,12 @@ from rich.table import Table
 from inframock.definition.stack import ACCOUNT_ID, ENVIRONMENT
 from inframock.output.console import (
     current,
+    detail,
     duration,
     error,
     note,
     plural,
+    show,
     size,
     warn,
 )
@@ -41,26 +45,45 @@ if TYPE_CHECKING:
     from inframock.status import StackStatus
 
 
+RESOURCE_PARTS = {"index", "cors", "lifecycle", "attributes", "subscription"}
+"""Kinds of `provision`'s resources that belong to another (its settings,
+a topic's subscriptions)."""
+
+
+def provisioned(created: list[str]) -> None:
+    """What provisioning created: on the terminal one line, counting the
+    tables, buckets, topics, queues, ... (or naming the few settings that were
+    all it made); every resource by name in the log. `provision` names each
+    resource `kind name...`."""
+    kinds = collections.Counter(name.split(" ", 1)[0] for name in created)
+    whole = ", ".join(
+        plural(count, kind)
+        for kind, count in kinds.items()
+        if kind not in RESOURCE_PARTS
+    )
+    note(
+        f"provisioned {plural(len(created), 'resource')}: {whole or ', '.join(created)}"
+    )
+    if whole:
+        detail(f"provisioned: {', '.join(created)}")
+
+
 def summary(report: LoadReport) -> None:
     """The end of a load: per experiment what went where, then the totals.
 
-    Experiments a reload skipped whole stay out of the table.
+    Experiments a reload skipped whole stay out of the table; the count is
+    of the experiments something was loaded of.
     """
-    touched = [
-        e
-        for e in report.experiments
-        if e.items
-        or e.problems
-        or any(n is not None for n in (e.rds_bytes, e.matrix_bytes, e.cell_sets_bytes))
-    ]
+    loaded = report.loaded
+    touched = [e for e in report.experiments if e in loaded or e.problems]
     if touched:
-        current().print(_load_table(touched, report.table_kinds))
+        _load_table(touched, report.table_kinds)
     for experiment in touched:
         for line in experiment.notes:
-            note(f"{experiment.id}: {line}")
+            detail(f"{experiment.id}: {line}")
     problems = report.all_problems
     line = (
-        f"loaded {plural(len(report.experiments), 'experiment')}: "
+        f"loaded {plural(len(loaded), 'experiment')}: "
         f"{plural(report.items, 'item')}, {size(report.bytes)} into S3, "
         f"{plural(len(problems), 'error')}"
     )
@@ -70,14 +93,16 @@ def summary(report: LoadReport) -> None:
     if problems:
         error(line)
         for problem in problems:
-            current().print(f"    [red]•[/] {escape(str(problem))}")
+            show(f"    [red]•[/] {escape(str(problem))}")
     else:
         note(line)
 
 
-def _load_table(touched: list[ExperimentReport], kinds: tuple[str, ...]) -> Table:
+def _load_table(touched: list[ExperimentReport], kinds: tuple[str, ...]) -> None:
     """Per experiment, items per table and bytes per object kind; only the
-    columns some experiment has anything in, so it fits a narrow terminal."""
+    columns some experiment has anything in. Ids are never cut: where the
+    table does not fit the terminal, each experiment is its id on a line,
+    then its counts, wrapped, below it."""
     columns: dict[str, list[str]] = {
         kind: [str(e.items.get(kind, 0)) for e in touched] for kind in kinds
     }
@@ -93,12 +118,21 @@ def _load_table(touched: list[ExperimentReport], kinds: tuple[str, ...]) -> Tabl
         if any(v not in ("0", "-", "") for v in values)
     }
     table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
-    table.add_column("experiment", overflow="fold")
+    table.add_column("experiment", no_wrap=True)
     for name in shown:
         table.add_column(name, justify="right", no_wrap=True)
     for row, experiment in enumerate(touched):
         table.add_row(escape(experiment.id), *(v[row] for v in shown.values()))
-    return table
+    out = current()
+    wide = out.options.update_width(1_000_000)  # measure unclamped
+    if Measurement.get(out, wide, table).maximum <= out.width:
+        show(table)
+        return
+    for row, experiment in enumerate(touched):
+        counts = ", ".join(f"{name} {v[row]}" for name, v in shown.items() if v[row])
+        show(f"  [bold]{escape(experiment.id)}[/]")
+        for line in textwrap.wrap(counts, max(20, out.width - 4)):
+            show(f"    {escape(line)}")
 
 
 def banner(
@@ -115,7 +149,7 @@ def banner(
     else:
         load = result.load
         loaded = (
-            f"{plural(len(load.experiments), 'experiment')}, "
+            f"{plural(len(load.loaded), 'experiment')}, "
             f"{plural(load.items, 'item')}, {size(load.bytes)} into S3"
         )
         if load.all_problems:
@@ -222,7 +256,7 @@ def _ready_panel(
     grid.add_row("", escape(f"redis-cli -u {settings.redis_url} ping"))
     grid.add_row("", 'eval "$(make -s env)" points aws-cli and SDKs here')
     grid.add_row("stop", stop or "Ctrl-C here, or `make stop` in another terminal")
-    current().print(
+    show(
         Panel(
             grid,
             title=f"[bold green]inframock is ready[/] in {seconds:.1f} s",

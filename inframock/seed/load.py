@@ -114,8 +114,6 @@ class Loader:
     def load(self, load_plan: Plan) -> LoadReport:
         """Load every experiment of the plan; report what was loaded and what failed."""
         started = time.monotonic()
-        for problem in load_plan.problems:
-            console.error(str(problem))
         with (
             progress_board() as board,
             ThreadPoolExecutor(BATCH_WORKERS, **console.adopted()) as batches,
@@ -163,9 +161,7 @@ class Loader:
             report.items[file.kind] = report.items.get(file.kind, 0) + written
             report.problems += problems
         self._objects(experiment, report, board)
-        for problem in report.problems:
-            console.error(str(problem))
-        return report
+        return report  # its problems: listed once, by the summary
 
     def _objects(
         self,
@@ -239,7 +235,7 @@ class Loader:
         except (ClientError, BotoCoreError) as err:
             raise CellSetsError(f"upload failed: {err}") from None
         self.digests.record(path, identity, content_digest(raw))
-        console.note(
+        console.detail(
             f"{experiment}/{path.name} → s3://{bucket}/{experiment} "
             f"({console.size(len(body))})"
         )
@@ -399,7 +395,7 @@ class Loader:
             raise RdsError(f"upload failed: {err}") from None
         self.digests.record(path, entry.identity, entry.digest)
         how = "cached" if entry.reused else "gunzipped"
-        console.note(f"{label} ({console.size(entry.size)}, {how})")
+        console.detail(f"{label} ({console.size(entry.size)}, {how})")
         return entry.size
 
     def _register(self, entry: Entry, bucket: str, key: str) -> bool:

@@ -39,6 +39,19 @@ class LoadReport:
     """The table kinds of the profile's data rules (columns of the summary)."""
 
     @property
+    def loaded(self) -> list[ExperimentReport]:
+        """The experiments something was written of (not those skipped as
+        unchanged, nor those whose every file failed)."""
+        return [
+            e
+            for e in self.experiments
+            if sum(e.items.values())
+            or any(
+                n is not None for n in (e.rds_bytes, e.matrix_bytes, e.cell_sets_bytes)
+            )
+        ]
+
+    @property
     def items(self) -> int:
         """Items written, all tables together."""
         return sum(sum(e.items.values()) for e in self.experiments)

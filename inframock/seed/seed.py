@@ -57,7 +57,7 @@ def seed(settings: Settings, everything: bool = False) -> SeedResult:
     except (BotoCoreError, ClientError) as err:
         raise SeedError(f"provisioning {settings.aws_endpoint} failed: {err}") from None
     if created:
-        console.note(f"provisioned {len(created)} resources: {', '.join(created)}")
+        views.provisioned(created)
     skipped = loading_skipped_because(settings)
     if skipped:
         console.note(f"not loading {settings.data_path}: {skipped}")

@@ -72,6 +72,9 @@ def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
         INFRAMOCK_RUNTIME="local",
         PYTHONUNBUFFERED="1",
         COLUMNS="200",
+        # The whole log on stdout, as the tests read it (the terminal's quiet
+        # default is tested by tests/test_quiet_output.py).
+        INFRAMOCK_VERBOSE="1",
     )
     env.update(overrides)
     return env
