@@ -35,16 +35,16 @@ start: $(INSTALLED) ## Start the stack in the background (same checks and banner
 	@$(KEEP)$(INFRAMOCK) start
 
 .PHONY: logs
-logs: $(INSTALLED) ## Follow the background stack's log until it stops (LINES=n: from its last n lines)
-	@$(INFRAMOCK) logs --follow $(if $(LINES),--lines $(LINES))
+logs: $(INSTALLED) ## Print the background stack's log (FOLLOW=1: keep following it; LINES=n: its last n lines)
+	@$(INFRAMOCK) logs $(if $(filter-out 0 false no,$(FOLLOW)),--follow) $(if $(LINES),--lines $(LINES))
 
 .PHONY: stop
 stop: $(INSTALLED) ## Stop the stack started by `make start`, or by `make run` in another terminal
 	@$(INFRAMOCK) stop
 
 .PHONY: status
-status: $(INSTALLED) ## Show the services and what each experiment has loaded (exit 0 when healthy)
-	@$(INFRAMOCK) status
+status: $(INSTALLED) ## Show the services, problems and one line per experiment (VERBOSE=1: every table)
+	@$(INFRAMOCK) status $(if $(filter-out 0 false no,$(VERBOSE)),--verbose)
 
 .PHONY: reload-data
 reload-data: $(INSTALLED) ## Load what changed in the data folder into the running stack (ALL=1: every file)

@@ -47,6 +47,15 @@ class StackRecord:
     """The profile (INFRAMOCK_PROFILE) the stack was started with."""
     persist: bool = False
     """Whether it saves its state when it stops (INFRAMOCK_PERSIST)."""
+    postgres_port: int = 0
+    """The port PostgreSQL listens on; 0 when the profile runs none."""
+    detached: bool = False
+    """Started by `make start` (in the background) rather than `make run`."""
+
+    @property
+    def command(self) -> str:
+        """The command that started the stack, as the user typed it."""
+        return "`make start`" if self.detached else "`make run`"
 
     def save(self, state_dir: Path) -> None:
         """Write the record atomically, so readers never see half of it."""
@@ -55,8 +64,8 @@ class StackRecord:
         )
 
     @classmethod
-    def read_live(cls, state_dir: Path) -> "StackRecord | None":
-        """The record of a stack that is running now, or None (stale files removed)."""
+    def read(cls, state_dir: Path) -> "StackRecord | None":
+        """The record in the state folder, whether its stack runs or not."""
         path = state_dir / STATE_FILE
         try:
             text = path.read_text()
@@ -65,19 +74,28 @@ class StackRecord:
         except OSError as err:
             raise RecordError(f"cannot read {path}: {err.strerror}") from None
         try:
-            record = cls(**json.loads(text))
+            return cls(**json.loads(text))
         except (ValueError, TypeError) as err:
             raise RecordError(
                 f"{path} is not a stack record ({err}); a stack may be running. "
                 "Stop it where it runs (Ctrl-C in its terminal), then delete the file."
             ) from None
-        if record.is_alive():
+
+    @classmethod
+    def read_live(cls, state_dir: Path) -> "StackRecord | None":
+        """The record of a stack that is running now, or None (stale files removed)."""
+        record = cls.read(state_dir)
+        if record is None or record.is_alive():
             return record
-        # Its supervisor was killed (kill -9): clear what it could not.
-        if Path(record.workdir).name.startswith(WORKDIR_PREFIX):
-            shutil.rmtree(record.workdir, ignore_errors=True)
-        path.unlink(missing_ok=True)
+        record.clear(state_dir)
         return None
+
+    def clear(self, state_dir: Path) -> None:
+        """Remove this stale record and what its supervisor, killed (kill -9),
+        could not: its temporary folder."""
+        if Path(self.workdir).name.startswith(WORKDIR_PREFIX):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        self.remove(state_dir, self.pid)
 
     def is_alive(self) -> bool:
         """True while the recorded process runs and is the one that wrote this.
