@@ -60,6 +60,11 @@ ifeq ($(and $(EXPERIMENT),$(FROM)),)
 $(error usage: make pull EXPERIMENT=<experiment id> FROM=<environment, e.g. staging> [ACCOUNT=<its AWS account id>])
 endif
 endif
+ifneq ($(filter new-experiment,$(MAKECMDGOALS)),)
+ifeq ($(FROM),)
+$(error usage: make new-experiment FROM=<experiment id in the data folder> [TO=<new id>])
+endif
+endif
 ifneq ($(filter snapshot restore,$(MAKECMDGOALS)),)
 ifeq ($(NAME),)
 $(error usage: make $(filter snapshot restore,$(MAKECMDGOALS)) NAME=<snapshot name>)
@@ -69,6 +74,10 @@ endif
 .PHONY: pull
 pull: $(INSTALLED) ## Copy an experiment from another environment into the data folder: EXPERIMENT=<id> FROM=<env> [ACCOUNT=<id>]
 	@$(INFRAMOCK) pull "$(EXPERIMENT)" --from "$(FROM)" $(if $(ACCOUNT),--account "$(ACCOUNT)")
+
+.PHONY: new-experiment
+new-experiment: $(INSTALLED) ## Copy an experiment with a new id and project uuid: FROM=<id> [TO=<new id>]
+	@$(INFRAMOCK) new-experiment "$(FROM)" $(if $(TO),--id "$(TO)")
 
 .PHONY: snapshot
 snapshot: $(INSTALLED) ## Save the running stack's whole state as snapshots/<NAME>: NAME=<name>

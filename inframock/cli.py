@@ -411,6 +411,26 @@ def pull(experiment: str, environment: str, account: str) -> None:
     pulling.summary(report, experiment, settings.data_path / experiment)
 
 
+@cli.command("new-experiment")
+@click.argument("source")
+@click.option(
+    "--id",
+    "target",
+    default="",
+    help="The new experiment's id (default: a new random one).",
+)
+def new_experiment(source: str, target: str) -> None:
+    """Copy experiment SOURCE of the data folder as a new experiment: a new
+    experiment id and project uuid throughout its JSON files, so loading it
+    adds an experiment instead of replacing SOURCE's items."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.data.new_experiment import new_experiment as copy
+
+    folder, replaced = copy(Settings.load().data_path, source, target)
+    ids = ", ".join(f"{old} → {new}" for old, new in replaced.items())
+    console.note(f"wrote {folder} ({ids}); `make reload-data` loads it")
+
+
 @cli.command()
 @click.argument("name")
 def snapshot(name: str) -> None:

@@ -123,7 +123,7 @@ def banner(
             loaded += f", [red]{count} (listed above)[/]"
     rows = [(s.name, s.description) for s in services]
     stop = "`make stop`; `make logs FOLLOW=1` follows its log" if detached else None
-    extra = _relay_rows(settings) + _state_rows(settings)
+    extra = _relay_rows(settings) + _state_rows(settings) + _schema_rows(settings)
     _ready_panel(settings, rows, loaded, seconds, extra, stop=stop)
 
 
@@ -148,6 +148,19 @@ def _state_rows(settings: Settings) -> list[tuple[str, str]]:
             "forgets it)",
         )
     ]
+
+
+def _schema_rows(settings: Settings) -> list[tuple[str, str]]:
+    """That PostgreSQL's database has no tables yet, and how to create them."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.definition.profiles import runs
+    from inframock.postgres import server  # pylint: disable=import-outside-toplevel
+
+    if not runs(settings, "postgres"):
+        return []
+    if server.public_tables(settings.client_host, settings.postgres_port) != 0:
+        return []
+    return [("postgres", server.EMPTY_SCHEMA)]
 
 
 def _relay_rows(settings: Settings) -> list[tuple[str, str]]:
