@@ -37,16 +37,16 @@ start: $(INSTALLED) ## The same in the background; returns once it is ready
 	@$(KEEP)$(INFRAMOCK) start$(LOUD)
 
 .PHONY: logs
-logs: $(INSTALLED) ## Follow the background stack's log until it stops (LINES=n: from its last n lines)
-	@$(INFRAMOCK) logs --follow $(if $(LINES),--lines $(LINES))
+logs: $(INSTALLED) ## Print the background stack's log (FOLLOW=1: keep following it; LINES=n: its last n lines)
+	@$(INFRAMOCK) logs $(if $(filter-out 0 false no,$(FOLLOW)),--follow) $(if $(LINES),--lines $(LINES))
 
 .PHONY: stop
 stop: $(INSTALLED) ## Stop the stack (`make start`'s, or a `make run` elsewhere)
 	@$(INFRAMOCK) stop
 
 .PHONY: status
-status: $(INSTALLED) ## Show the services and what each experiment has loaded (exit 0 when healthy)
-	@$(INFRAMOCK) status
+status: $(INSTALLED) ## Show the services, problems and one line per experiment (VERBOSE=1: every table)
+	@$(INFRAMOCK) status $(if $(filter-out 0 false no,$(VERBOSE)),--verbose)
 
 .PHONY: reload-data
 reload-data: $(INSTALLED) ## Load what changed in ./data (ALL=1: every file)
@@ -62,6 +62,11 @@ ifeq ($(and $(EXPERIMENT),$(FROM)),)
 $(error usage: make pull EXPERIMENT=<experiment id> FROM=<environment, e.g. staging> [ACCOUNT=<its AWS account id>])
 endif
 endif
+ifneq ($(filter new-experiment,$(MAKECMDGOALS)),)
+ifeq ($(FROM),)
+$(error usage: make new-experiment FROM=<experiment id in the data folder> [TO=<new id>])
+endif
+endif
 ifneq ($(filter snapshot restore,$(MAKECMDGOALS)),)
 ifeq ($(NAME),)
 $(error usage: make $(filter snapshot restore,$(MAKECMDGOALS)) NAME=<snapshot name>)
@@ -71,6 +76,10 @@ endif
 .PHONY: pull
 pull: $(INSTALLED) ## Copy EXPERIMENT=<id> FROM=<env> [ACCOUNT=<id>] into ./data
 	@$(INFRAMOCK) pull "$(EXPERIMENT)" --from "$(FROM)" $(if $(ACCOUNT),--account "$(ACCOUNT)")
+
+.PHONY: new-experiment
+new-experiment: $(INSTALLED) ## Copy an experiment with a new id and project uuid: FROM=<id> [TO=<new id>]
+	@$(INFRAMOCK) new-experiment "$(FROM)" $(if $(TO),--id "$(TO)")
 
 .PHONY: snapshot
 snapshot: $(INSTALLED) ## Save the running stack's whole state: NAME=<name>

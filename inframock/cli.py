@@ -44,6 +44,28 @@ class _Commands(click.Group):
         return result[0]
 
 
+def _say_stale(settings: Settings) -> None:
+    """Before a start: one line on what a killed stack's record left."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.embedded.found import stale_record
+
+    if stale := stale_record(settings):
+        console.warn(stale)
+
+
+def _client_settings() -> Settings:
+    """The settings of a command that talks to the stack: pointed at the
+    running stack's recorded endpoints (said on stderr when they differ), after
+    saying what a stale record of a killed stack leaves."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.embedded import found
+
+    settings = Settings.load()
+    if stale := found.stale_record(settings):
+        found.aside(stale)
+    return found.client_settings(settings)
+
+
 def _road(settings: Settings, quiet: bool = False) -> compose.Road:
     """The road of INFRAMOCK_RUNTIME, announced unless `quiet` (RoadError if it
     cannot be taken)."""
@@ -75,6 +97,7 @@ verbose_flag = click.option(
 def run(detached: bool, verbose: bool) -> None:
     """Start the stack in the foreground, provision it and load the data folder."""
     settings = Settings.load()
+    _say_stale(settings)
     _refuse_persist_on_docker(settings, settings.runtime == "docker")
     road = _road(settings, quiet=detached)
     _refuse_persist_on_docker(settings, road.docker)
@@ -125,6 +148,7 @@ def start(verbose: bool) -> None:
     then return once it is ready (its log is the state folder's stack.log;
     `logs` shows it, `stop` stops the stack). Embedded road only."""
     settings = Settings.load()
+    _say_stale(settings)
     road = _road(settings)
     if road.docker:
         raise UsageError(
@@ -150,12 +174,18 @@ def start(verbose: bool) -> None:
     help="Only the last N lines.",
 )
 def logs(follow: bool, lines: int | None) -> None:
-    """The log of the stack `start` runs in the background (stack.log in the
-    state folder; the previous start's is stack.log.1)."""
+    """Print the log of the stack `start` runs in the background (stack.log in
+    the state folder; the previous start's is stack.log.1) and return; with
+    `--follow`, keep printing until the stack stops. On the Docker road: the
+    containers' logs (`docker compose logs`, `-f` to follow)."""
     # pylint: disable-next=import-outside-toplevel
     from inframock.embedded.background import logs as show_logs
 
-    sys.exit(show_logs(Settings.load(), follow, lines))
+    settings = Settings.load()
+    road = _road(settings, quiet=True)
+    if road.docker:
+        compose.become(road.command(compose.logs_args(follow, lines)))
+    sys.exit(show_logs(settings, follow, lines))
 
 
 @cli.command("reload-data")
@@ -173,7 +203,7 @@ def reload_data(everything: bool) -> None:
     # pylint: disable-next=import-outside-toplevel
     from inframock.aws.endpoint import check_endpoint_is_local
 
-    settings = Settings.load()
+    settings = _client_settings()
     # Before any request to it, the probe below included.
     check_endpoint_is_local(settings.aws_endpoint, settings.allow_endpoint)
     road = _road(settings)
@@ -275,31 +305,43 @@ def stop() -> None:
     is_flag=True,
     help="Print the same facts as one JSON document (and nothing else), for scripts.",
 )
-def status(as_json: bool) -> None:
-    """Each service (address, version, pid, uptime, memory) and the stack's contents.
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Every table: items per table and objects per bucket of each "
+    "experiment, the buckets, the queue, the topic and the pipeline runs.",
+)
+def status(as_json: bool, verbose: bool) -> None:
+    """Each service (address, version, pid, uptime, memory), the profile, what
+    is wrong, and one line per experiment (`--verbose`: every table).
 
-    Per experiment: items per table and objects and bytes per bucket; then the
-    buckets, the queue's depth and the topic's subscriptions. Exits 0 only when
-    every service answers and every resource is provisioned.
+    Uses the running stack's recorded endpoints. Exits 0 only when every
+    service answers and every resource is provisioned.
     """
     # pylint: disable-next=import-outside-toplevel
-    from inframock.status import collect_status
+    from inframock.embedded import found
+    from inframock.status import (  # pylint: disable=import-outside-toplevel
+        collect_status,
+    )
 
     settings = Settings.load()
+    stale = found.stale_record(settings)
+    settings = found.client_settings(settings)
     road = _road(settings, quiet=as_json)  # JSON mode prints the JSON only
     aws_version = ""
     if road.docker:  # no record of `make run` says which engine runs
         if not as_json:
             compose.show_services(road)
         aws_version = compose.engine_version(road)
-    report = collect_status(settings, aws_version)
+    report = collect_status(settings, aws_version, stale)
     report.compose_project = road.project if road.docker else None
     if road.docker:
         _add_containers(report, road, settings)
     if as_json:
         console.json_document(dataclasses.asdict(report))
     else:
-        views.status_report(report)
+        views.status_report(report, verbose)
     sys.exit(0 if report.healthy else 1)
 
 
@@ -323,9 +365,10 @@ def _add_containers(
 def env() -> None:
     """Print `export` lines pointing aws-cli, SDKs and Redis clients at the stack.
 
-    Use as: eval "$(make -s env)"
+    Use as: eval "$(make -s env)". When a stack runs, its own endpoints (and
+    a line on stderr if they differ from the settings).
     """
-    settings = Settings.load()
+    settings = _client_settings()
     exports = {
         "AWS_ENDPOINT_URL": settings.aws_endpoint,
         "AWS_ACCESS_KEY_ID": "test",
@@ -380,6 +423,26 @@ def pull(experiment: str, environment: str, account: str) -> None:
     pulling.summary(report, experiment, settings.data_path / experiment)
 
 
+@cli.command("new-experiment")
+@click.argument("source")
+@click.option(
+    "--id",
+    "target",
+    default="",
+    help="The new experiment's id (default: a new random one).",
+)
+def new_experiment(source: str, target: str) -> None:
+    """Copy experiment SOURCE of the data folder as a new experiment: a new
+    experiment id and project uuid throughout its JSON files, so loading it
+    adds an experiment instead of replacing SOURCE's items."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.data.new_experiment import new_experiment as copy
+
+    folder, replaced = copy(Settings.load().data_path, source, target)
+    ids = ", ".join(f"{old} → {new}" for old, new in replaced.items())
+    console.note(f"wrote {folder} ({ids}); `make reload-data` loads it")
+
+
 @cli.command()
 @click.argument("name")
 def snapshot(name: str) -> None:
@@ -393,7 +456,7 @@ def snapshot(name: str) -> None:
     # pylint: disable-next=import-outside-toplevel
     from inframock.snapshot import command as snapshots
 
-    snapshots.save(Settings.load(), name)
+    snapshots.save(_client_settings(), name)
 
 
 @cli.command()
@@ -407,7 +470,7 @@ def restore(name: str) -> None:
     # pylint: disable-next=import-outside-toplevel
     from inframock.snapshot import command as snapshots
 
-    snapshots.restore(Settings.load(), name)
+    snapshots.restore(_client_settings(), name)
 
 
 @cli.command()
@@ -417,7 +480,7 @@ def migrate(down: bool) -> None:
     # pylint: disable-next=import-outside-toplevel
     from inframock.postgres.commands import migrate as run_migrations
 
-    sys.exit(run_migrations(Settings.load(), down))
+    sys.exit(run_migrations(_client_settings(), down))
 
 
 @cli.command("seed-sql")
@@ -426,7 +489,7 @@ def seed_sql() -> None:
     # pylint: disable-next=import-outside-toplevel
     from inframock.postgres.commands import load_sql
 
-    sys.exit(load_sql(Settings.load()))
+    sys.exit(load_sql(_client_settings()))
 
 
 @cli.command("clean-sql")

@@ -243,6 +243,16 @@ def pg_data_volume(road: Road) -> str:
     return f"{road.project}_{PG_DATA_VOLUME}"
 
 
+def logs_args(follow: bool, lines: int | None) -> tuple[str, ...]:
+    """`make logs` on the Docker road: `docker compose logs`, which prints and
+    returns, or follows with `follow` (`-f`), as the embedded road's logs."""
+    return (
+        "logs",
+        *(("--follow",) if follow else ()),
+        *(("--tail", str(lines)) if lines is not None else ()),
+    )
+
+
 def reload_args(everything: bool) -> tuple[str, ...]:
     """The Compose arguments of `make reload-data` (`ALL=1`: `everything`)."""
     return RELOAD + SEED_EVERYTHING if everything else RELOAD

@@ -140,12 +140,17 @@ class StackStatus:
     """What the running stack restored at start, when it keeps its state."""
     pipeline_runs: list[PipelineRun] = dataclasses.field(default_factory=list)
     """Running and recent state machine executions (pipeline runs)."""
+    started_by: str = ""
+    """The command that started the stack (`make run` or `make start`)."""
 
 
-def collect_status(settings: Settings, aws_version: str = "") -> StackStatus:
+def collect_status(
+    settings: Settings, aws_version: str = "", stale: str = ""
+) -> StackStatus:
     """Ask every service and resource of the stack how it is.
 
-    `aws_version` names the AWS engine when no record of `make run` does.
+    `aws_version` names the AWS engine when no record of `make run` does;
+    `stale` says what a killed stack's record left (see embedded/found.py).
     """
     record = StackRecord.read_live(settings.state_dir)
     pids = record.pids if record else {}
@@ -157,6 +162,7 @@ def collect_status(settings: Settings, aws_version: str = "") -> StackStatus:
         services.append(_postgres_status(settings, record, pids.get("postgres")))
     status = StackStatus(False, services, record.pid if record else None)
     status.profile = settings.profile
+    status.started_by = record.command if record else ""
     if record is not None and record.persist:
         # pylint: disable-next=import-outside-toplevel
         from inframock.engine import persistence
@@ -166,9 +172,7 @@ def collect_status(settings: Settings, aws_version: str = "") -> StackStatus:
             settings.persist_dir,
         )
     if not services[0].up:
-        status.problem = (
-            "the AWS endpoint does not answer: start the stack with `make run`"
-        )
+        status.problem = stale or _not_answering(services[0], record)
         return status
     clients = Clients(settings.aws_endpoint, settings.region, purpose="status")
     stack = stack_for(settings)
@@ -187,10 +191,36 @@ def collect_status(settings: Settings, aws_version: str = "") -> StackStatus:
             )
     except (BotoCoreError, ClientError) as err:
         status.problem = f"cannot read the stack: {err}"
+    if stale:
+        status.warnings.insert(0, stale)
+    status.warnings += _empty_schema(settings, services)
     status.healthy = (
         all(s.up for s in services) and not status.missing and not status.problem
     )
     return status
+
+
+def _not_answering(aws: ServiceStatus, record: StackRecord | None) -> str:
+    """Why the AWS endpoint does not answer, as the record says, and what to do."""
+    if record is None:
+        return "the AWS endpoint does not answer: start the stack with `make run`"
+    return (
+        f"the stack (pid {record.pid}, {record.command}) runs but its AWS endpoint "
+        f"{aws.address} does not answer: still starting (`make logs`), or stuck: "
+        "`make stop`, then `make run`"
+    )
+
+
+def _empty_schema(settings: Settings, services: list[ServiceStatus]) -> list[str]:
+    """A warning when PostgreSQL answers with no tables (before `make migrate`)."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.postgres.server import EMPTY_SCHEMA, public_tables
+
+    postgres = next((s for s in services if s.name == "postgres" and s.up), None)
+    if postgres is None:
+        return []
+    tables = public_tables(settings.client_host, settings.postgres_port)
+    return [f"postgres: {EMPTY_SCHEMA}"] if tables == 0 else []
 
 
 def _process(service: ServiceStatus, pid: int | None) -> ServiceStatus:

@@ -53,7 +53,7 @@ def test_start_returns_when_ready_and_logs_follow_until_stop(tmp_path: Path) -> 
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         assert "inframock is ready" in started.stdout  # the same banner as `run`
-        assert "`make stop`; `make logs -f` follows its log" in started.stdout
+        assert "`make stop`; `make logs FOLLOW=1` follows its log" in started.stdout
         assert "running in the background" in started.stdout
         # `start` has exited; the stack answers on, in a session of its own.
         pid = _record_pid(env)

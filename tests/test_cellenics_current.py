@@ -316,7 +316,9 @@ def test_status_warns_when_regions_disagree(current_stack: RunningStack) -> None
     )
     assert "queue development-queue.fifo is in eu-west-1" in result.stdout
     fine = current_stack.cli("status")
-    assert "warning" not in fine.stdout, fine.stdout
+    # No region warning; the empty schema's (issue 21) is the only one left.
+    warned = [line for line in fine.stdout.splitlines() if "warning" in line]
+    assert all("aurora_db has no tables" in line for line in warned), fine.stdout
 
 
 def test_retry_policy_follows_iacs_phases() -> None:

@@ -605,11 +605,39 @@ def test_the_docker_road_hands_each_command_to_compose(
     )
 
 
+@pytest.mark.parametrize(
+    ("make_args", "compose_args"),
+    [
+        ([], ["logs"]),
+        (["FOLLOW=1"], ["logs", "--follow"]),
+        (["FOLLOW=1", "LINES=5"], ["logs", "--follow", "--tail", "5"]),
+    ],
+)
+def test_make_logs_on_the_docker_road_is_compose_logs(
+    standins: StandIns, tmp_path: Path, make_args: list[str], compose_args: list[str]
+) -> None:
+    """As `docker compose logs`: prints and returns; FOLLOW=1 follows (`-f`)."""
+    standins.docker(info=0, compose_version=0, compose_exit=0)
+    env = cli_env(tmp_path, standins, INFRAMOCK_RUNTIME="auto")
+    result = subprocess.run(
+        ["/usr/bin/make", "-s", "--no-print-directory", "logs", *make_args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert standins.calls() == [INFO, COMPOSE_VERSION, DOCKER_COMPOSE + compose_args]
+
+
 def test_status_on_the_docker_road_lists_the_containers_then_the_stack(
     standins: StandIns, tmp_path: Path
 ) -> None:
     standins.docker(info=1, compose_version=0)
-    result = cli(cli_env(tmp_path, standins, INFRAMOCK_RUNTIME="docker"), "status")
+    env = cli_env(tmp_path, standins, INFRAMOCK_RUNTIME="docker")
+    result = cli(env, "status", "--verbose")  # the services table (issue 21)
     assert standins.calls() == [
         COMPOSE_VERSION,
         DOCKER_COMPOSE + ["ps", "--all"],

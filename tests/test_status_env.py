@@ -144,7 +144,7 @@ def test_status_reports_every_page_prefix_queue_and_subscription(
         (f"{api}/v1/workResults", {"type": ["WorkResponse"]}, True),
     ]
     _check_services(status["services"])
-    table = stack.cli("status")
+    table = stack.cli("status", "--verbose")  # the tables (issue 21)
     assert table.returncode == 0, table.stdout
     row = next(l for l in table.stdout.splitlines() if l.strip().startswith("exp-b"))
     assert f"{LISTED} objects, 10.1 kB" in row

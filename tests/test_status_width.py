@@ -18,7 +18,7 @@ def test_status_at_80_columns_prints_whole_values(
     folder = experiment_folder(data, LONG_ID)
     write_json(folder, "mock_experiment.json", {"experimentId": LONG_ID})
     stack = make_stack(data).wait_ready()
-    narrow = stack.cli("status", COLUMNS="80")  # captured: a pipe
+    narrow = stack.cli("status", "--verbose", COLUMNS="80")  # a pipe; the tables
     assert narrow.returncode == 0, narrow.stdout
     lines = narrow.stdout.splitlines()
     assert "…" not in narrow.stdout
@@ -34,7 +34,7 @@ def test_status_at_80_columns_prints_whole_values(
     assert any(line.split() == ["address", stack.endpoint] for line in lines)
     assert any(line.strip() == LONG_ID for line in lines)
 
-    wide = stack.cli("status", COLUMNS="250")  # side by side when it fits
+    wide = stack.cli("status", "-v", COLUMNS="250")  # side by side when it fits
     header = next(line for line in wide.stdout.splitlines() if "address" in line)
     assert header.split()[:3] == ["service", "state", "address"]
     assert LONG_ID in wide.stdout and "…" not in wide.stdout

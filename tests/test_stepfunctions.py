@@ -345,7 +345,7 @@ def test_executions_are_visible_in_status_and_the_log(stack: RunningStack) -> No
     mine = next(r for r in runs if r["name"] == execution.rsplit(":", 1)[1])
     assert mine["status"] == "RUNNING" and mine["state"] == "DownloadGem"
     assert mine["state_machine"] == "biomage-gem2s-development-visible"
-    text = stack.cli("status", INFRAMOCK_PROFILE="current").stdout
+    text = stack.cli("status", "-v", INFRAMOCK_PROFILE="current").stdout
     assert "pipeline runs" in text and "DownloadGem" in text
     stack.client("stepfunctions").stop_execution(executionArn=execution)
     assert finished(stack, execution)["status"] == "ABORTED"

@@ -106,7 +106,8 @@ def _until_ready(child: subprocess.Popen[bytes], path: Path, log: Path) -> int:
                 time.sleep(POLL_SECONDS)
     console.note(
         f"running in the background (pid {child.pid}); its log: {log}. "
-        "`make logs` shows it (LINES=n: the last n), `make stop` stops the stack"
+        "`make logs` prints it (FOLLOW=1: follows it; LINES=n: the last n lines), "
+        "`make stop` stops the stack"
     )
     return 0
 

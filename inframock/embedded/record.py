@@ -74,6 +74,15 @@ class StackRecord:
     """Whether it saves its state when it stops (INFRAMOCK_PERSIST)."""
     stopping: bool = False
     """Set by the supervisor once it has begun to stop the stack."""
+    postgres_port: int = 0
+    """The port PostgreSQL listens on; 0 when the profile runs none."""
+    detached: bool = False
+    """Started by `make start` (in the background) rather than `make run`."""
+
+    @property
+    def command(self) -> str:
+        """The command that started the stack, as the user typed it."""
+        return "`make start`" if self.detached else "`make run`"
 
     def save(self, state_dir: Path) -> None:
         """Write the record atomically, so readers never see half of it."""
@@ -102,19 +111,20 @@ class StackRecord:
     @classmethod
     def read_live(cls, state_dir: Path) -> "StackRecord | None":
         """The record of a stack that is running now, or None (stale files removed)."""
-        path = state_dir / STATE_FILE
         record = cls.read(state_dir)
-        if record is None:
-            return None
-        if record.is_alive():
+        if record is None or record.is_alive():
             return record
         if record.exiting():  # kept, for a start to wait on (wait_while_stopping)
             return None
-        # Its supervisor was killed (kill -9): clear what it could not.
-        if Path(record.workdir).name.startswith(WORKDIR_PREFIX):
-            shutil.rmtree(record.workdir, ignore_errors=True)
-        path.unlink(missing_ok=True)
+        record.clear(state_dir)
         return None
+
+    def clear(self, state_dir: Path) -> None:
+        """Remove this stale record and what its supervisor, killed (kill -9),
+        could not: its temporary folder."""
+        if Path(self.workdir).name.startswith(WORKDIR_PREFIX):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        self.remove(state_dir, self.pid)
 
     def is_alive(self) -> bool:
         """True while the recorded process runs and is the one that wrote this.

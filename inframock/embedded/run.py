@@ -147,6 +147,8 @@ def _run(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         workdir=str(workdir),
         profile=settings.profile,
         persist=settings.persist,
+        postgres_port=settings.postgres_port if runs(settings, "postgres") else 0,
+        detached=detached,
     )
     record.save(settings.state_dir)
     # While the engines start: import boto3 and build the clients seeding needs.
@@ -216,7 +218,8 @@ def _reload_for_client(
 
 
 def _same_profile(running: Settings, asked: Settings) -> Settings:
-    """The reload's settings, unless they name another profile than this
+    """The reload's settings, on this stack's own endpoints (the terminal
+    asking may set other ports), unless they name another profile than this
     stack's: that reload would provision a second stack into this one."""
     if asked.profile != running.profile:
         raise InframockError(
@@ -224,7 +227,14 @@ def _same_profile(running: Settings, asked: Settings) -> Settings:
             f"asks for {asked.profile}: set INFRAMOCK_PROFILE={running.profile}, "
             "or restart the stack with the other profile"
         )
-    return asked
+    return dataclasses.replace(
+        asked,
+        bind=running.bind,
+        aws_port=running.aws_port,
+        redis_port=running.redis_port,
+        postgres_port=running.postgres_port,
+        aws_endpoint_override=running.aws_endpoint_override,
+    )
 
 
 def _in_background(work: Callable[[], T], supervisor: Supervisor) -> T:

@@ -156,8 +156,8 @@ def banner(
             count = plural(len(load.all_problems), "error")
             loaded += f", [red]{count} (listed above)[/]"
     rows = [(s.name, s.description) for s in services]
-    stop = "`make stop`; `make logs -f` follows its log" if detached else None
-    extra = _relay_rows(settings) + _state_rows(settings)
+    stop = "`make stop`; `make logs FOLLOW=1` follows its log" if detached else None
+    extra = _relay_rows(settings) + _state_rows(settings) + _schema_rows(settings)
     _ready_panel(settings, rows, loaded, seconds, extra, stop=stop)
 
 
@@ -182,6 +182,19 @@ def _state_rows(settings: Settings) -> list[tuple[str, str]]:
             "forgets it)",
         )
     ]
+
+
+def _schema_rows(settings: Settings) -> list[tuple[str, str]]:
+    """That PostgreSQL's database has no tables yet, and how to create them."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.definition.profiles import runs
+    from inframock.postgres import server  # pylint: disable=import-outside-toplevel
+
+    if not runs(settings, "postgres"):
+        return []
+    if server.public_tables(settings.client_host, settings.postgres_port) != 0:
+        return []
+    return [("postgres", server.EMPTY_SCHEMA)]
 
 
 def _relay_rows(settings: Settings) -> list[tuple[str, str]]:
@@ -266,8 +279,47 @@ def _ready_panel(
     )
 
 
-def status_report(status: StackStatus) -> None:
-    """`make status`: services, then experiments, buckets, queue and topic."""
+def status_report(status: StackStatus, verbose: bool = False) -> None:
+    """`make status`: the services, the profile, what is wrong, and one line
+    per experiment; `verbose`: every table (per-table counts, buckets, queue,
+    topic and pipeline runs)."""
+    if verbose:
+        _services_table(status)
+    else:
+        _service_lines(status)
+    started = (
+        f"; started by {status.started_by}, pid {status.started_by_pid}"
+        if status.started_by_pid is not None
+        else ""
+    )
+    if status.profile:
+        note(f"profile {status.profile} (INFRAMOCK_PROFILE){started}")
+    if status.persisted:
+        note(f"state (INFRAMOCK_PERSIST): {status.persisted}")
+    _problems(status, verbose)
+    if not status.services[0].up or status.problem:
+        return
+    if not verbose:
+        _experiment_lines(status)
+        note(
+            "`make status VERBOSE=1` (--verbose): per-table counts, buckets, "
+            "queue, topic, pipeline runs"
+        )
+        return
+    _experiments_table(status)
+    _buckets_table(status)
+    if status.queue is not None:
+        queue = status.queue
+        note(
+            f"queue {queue.name}: {queue.visible} waiting, {queue.in_flight} in "
+            f"flight, {queue.delayed} delayed"
+        )
+    if status.topic is not None:
+        _topic_table(status)
+    _pipeline_runs_table(status)
+
+
+def _services_table(status: StackStatus) -> None:
     fitted(
         "services",
         ["service", "state", "address", "version", "pid", "up for", ">memory"],
@@ -288,31 +340,58 @@ def status_report(status: StackStatus) -> None:
             for service in status.services
         ],
     )
-    if status.profile:
-        note(f"profile {status.profile} (INFRAMOCK_PROFILE)")
-    if status.persisted:
-        note(f"state (INFRAMOCK_PERSIST): {status.persisted}")
-    if status.started_by_pid is not None:
-        note(f"started by `make run`, pid {status.started_by_pid}")
+
+
+def _service_lines(status: StackStatus) -> None:
+    """One line per service: state, address, version, and its process."""
+    width = max(len(service.name) for service in status.services)
+    for service in status.services:
+        state = "[green]up[/]  " if service.up else "[red]down[/]"
+        facts = [escape(service.version)]
+        if service.pid is not None:
+            facts.append(f"pid {service.pid}")
+        if service.uptime_seconds is not None:
+            facts.append(f"up {duration(service.uptime_seconds)}")
+        if service.memory_bytes is not None:
+            facts.append(size(service.memory_bytes))
+        current().print(
+            f"{service.name:<{width}}  {state}  {escape(service.address)}  "
+            f"{', '.join(facts)}",
+            soft_wrap=True,
+        )
+
+
+SHORT_MISSING = 3
+"""Unprovisioned resources named one by one by a short status."""
+
+
+def _problems(status: StackStatus, verbose: bool) -> None:
     if status.problem:
         error(status.problem)
-    for name in status.missing:
+    named = status.missing if verbose else status.missing[:SHORT_MISSING]
+    for name in named:
         error(f"not provisioned: {name}")
+    if len(named) < len(status.missing):
+        more = len(status.missing) - len(named)
+        error(f"not provisioned: {more} more (`make status VERBOSE=1` lists them)")
     for line in status.warnings:
         warn(line)
-    if not status.services[0].up or status.problem:
+
+
+def _experiment_lines(status: StackStatus) -> None:
+    """One line per experiment: its items and its objects, in total."""
+    if not status.experiments:
+        note("no experiments loaded")
         return
-    _experiments_table(status)
-    _buckets_table(status)
-    if status.queue is not None:
-        queue = status.queue
+    for experiment, counts in status.experiments.items():
+        items = sum(counts.items.values())
+        tables = sum(1 for n in counts.items.values() if n)
+        objects = sum(u.objects for u in counts.objects.values())
+        stored = sum(u.bytes for u in counts.objects.values())
         note(
-            f"queue {queue.name}: {queue.visible} waiting, {queue.in_flight} in "
-            f"flight, {queue.delayed} delayed"
+            f"experiment {experiment}: {plural(items, 'item')} in "
+            f"{plural(tables, 'table')}, {plural(objects, 'object')} ({size(stored)})"
         )
-    if status.topic is not None:
-        _topic_table(status)
-    _pipeline_runs_table(status)
 
 
 def _pipeline_runs_table(status: StackStatus) -> None:

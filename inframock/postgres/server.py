@@ -245,6 +245,34 @@ def server_version(host: str, port: int) -> str:
     return f"postgresql {row[0].split()[0]}" if row else ""
 
 
+def public_tables(host: str, port: int) -> int | None:
+    """How many tables `aurora_db` has in its public schema (0 before `make
+    migrate`); None if it does not answer."""
+    import psycopg  # pylint: disable=import-outside-toplevel
+
+    try:
+        with psycopg.connect(
+            host=host,
+            port=port,
+            user=SUPERUSER,
+            dbname=DATABASE,
+            connect_timeout=CONNECT_TIMEOUT,
+        ) as connection:
+            row = connection.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = 'public'"
+            ).fetchone()
+    except psycopg.Error:
+        return None
+    return int(row[0]) if row else None
+
+
+EMPTY_SCHEMA = (
+    f"{DATABASE} has no tables yet: `make migrate` creates them "
+    "(Cellenics' knex migrations, from ../iac and ../api)"
+)
+
+
 def bootstrap(host: str, port: int) -> None:
     """Create `aurora_db` if missing and apply init.sql (roles and grants)."""
     import psycopg  # pylint: disable=import-outside-toplevel

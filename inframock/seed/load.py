@@ -149,10 +149,6 @@ class Loader:
         board: ProgressBoard,
     ) -> ExperimentReport:
         report = ExperimentReport(experiment.id, problems=list(experiment.problems))
-        for name in experiment.ignored:
-            console.note(
-                f"{experiment.id}/{name}: ignored (not a file inframock loads)"
-            )
         for file in experiment.table_files:
             if self.digests.unchanged(file.path):
                 report.unchanged += 1

@@ -13,14 +13,16 @@ from inframock import stack_secret
 from inframock.output import console
 from inframock.aws.clients import clients_for
 from inframock.aws.endpoint import check_endpoint_is_local
-from inframock.data.dataset import plan
+from inframock.data.dataset import Plan, plan
+from inframock.data.clashes import clash_lines
+from inframock.data.ignored import ignored_lines
 from inframock.data.digests import Digests
 from inframock.data.object_cache import ObjectCache
 from inframock.seed.load import Loader
 from inframock.seed.provision import provision, stack_identity
 from inframock.settings import Settings
-from inframock.definition.profiles import stack_for
-from inframock.definition.stack import ENVIRONMENT
+from inframock.definition.profiles import PROFILES, stack_for
+from inframock.definition.stack import ENVIRONMENT, Stack
 from inframock.output import views
 from inframock.seed.reports import SeedResult
 from inframock.errors import InframockError
@@ -74,9 +76,25 @@ def seed(settings: Settings, everything: bool = False) -> SeedResult:
         stack_secret.read(settings.state_dir),
         table_file_limit_mb=settings.max_table_file_mb,
     )
-    report = loader.load(plan(settings.data_path, stack.data))
+    load_plan = plan(settings.data_path, stack.data)
+    _say_what_is_off(settings, stack, load_plan)
+    report = loader.load(load_plan)
     views.summary(report)
     return SeedResult(created, report)
+
+
+def _say_what_is_off(settings: Settings, stack: Stack, load_plan: Plan) -> None:
+    """Before loading: the files this profile ignores (once per name, with the
+    name it expects) and the ids two folders both claim."""
+    others = {
+        name: make(settings).data
+        for name, make in PROFILES.items()
+        if name != settings.profile
+    }
+    for line in ignored_lines(load_plan.experiments, stack.profile, stack.data, others):
+        console.note(line)
+    for line in clash_lines(load_plan.experiments, stack):
+        console.warn(line)
 
 
 def seed_status(settings: Settings, everything: bool = False) -> int:
