@@ -12,9 +12,11 @@ are keyed within their experiment and are not read.
 from __future__ import annotations
 
 import collections
-from typing import Sequence
+from pathlib import Path
+from typing import Iterator, Sequence
 
-from inframock.data.dataset import Experiment, read_records
+from inframock.data.dataset import Experiment
+from inframock.data.json_stream import NotRecords, RecordStream
 from inframock.definition.stack import Stack
 
 
@@ -26,18 +28,11 @@ def clash_lines(experiments: Sequence[Experiment], stack: Stack) -> list[str]:
             table = stack.table(file.kind)
             if table is None or table.range_key:
                 continue
-            try:
-                raw = file.path.read_bytes()
-            except OSError:
-                continue  # the loader reports it
-            records, _ = read_records(experiment.id, file.path.name, raw)
-            for record in records:
-                value = _key(record, table.hash_key)
-                if value is not None:
-                    place = f"{experiment.id}/{file.path.name}"
-                    claims = owners[(table.name, table.hash_key, value)]
-                    if place not in claims:
-                        claims.append(place)
+            place = f"{experiment.id}/{file.path.name}"
+            for value in _keys(file.path, table.hash_key):
+                claims = owners[(table.name, table.hash_key, value)]
+                if place not in claims:
+                    claims.append(place)
     return [
         f"{table}: {key} {value} is in {' and '.join(places)}: whichever loads "
         "last replaces the other's item. A copied experiment needs ids of its "
@@ -46,6 +41,20 @@ def clash_lines(experiments: Sequence[Experiment], stack: Stack) -> list[str]:
         for (table, key, value), places in owners.items()
         if len({place.split("/")[0] for place in places}) > 1
     ]
+
+
+def _keys(path: Path, name: str) -> Iterator[str]:
+    """The string keys `name` of the records of a table file, streamed (a table
+    file can be hundreds of MB); a file that cannot be read gives what it has
+    (the loader reports it)."""
+    try:
+        with path.open("rb") as stream:
+            for record in RecordStream(stream, lambda _: None, numbers=str):
+                value = _key(record, name)
+                if value is not None:
+                    yield value
+    except (OSError, NotRecords, ValueError):
+        pass  # the loader reports what is wrong with the file
 
 
 def _key(record: object, name: str) -> str | None:
