@@ -11,7 +11,14 @@ import sys
 from pathlib import Path
 
 from inframock.probes import http_ok
-from inframock.testing.harness import ROOT, base_env, cli, port_is_free, wait_until
+from inframock.testing.harness import (
+    ROOT,
+    base_env,
+    cli,
+    port_is_free,
+    spawn,
+    wait_until,
+)
 
 
 def _env(tmp: Path, **overrides: str) -> dict[str, str]:
@@ -68,14 +75,9 @@ def test_start_returns_when_ready_and_logs_follow_until_stop(tmp_path: Path) -> 
         assert again.returncode == 1
         assert "already running" in again.stdout + again.stderr
 
-        follower = subprocess.Popen(  # pylint: disable=consider-using-with
+        follower = spawn(
             [sys.executable, "-m", "inframock", "logs", "--follow", "--lines", "1"],
-            env=env,
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            env,
         )
         stopped = cli(env, "stop")
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr

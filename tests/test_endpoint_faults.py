@@ -15,7 +15,13 @@ from pathlib import Path
 
 import boto3
 
-from inframock.testing.harness import ROOT, base_env, free_port, standalone_moto
+from inframock.testing.harness import (
+    ROOT,
+    base_env,
+    free_port,
+    spawn,
+    standalone_moto,
+)
 from inframock.testing.datafolder import (
     MB,
     experiment_folder,
@@ -30,15 +36,7 @@ GIVE_UP_WITHIN = 90.0
 
 def seed_process(env: dict[str, str]) -> subprocess.Popen[str]:
     """`python -m inframock seed` in the background, its output collected."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "inframock", "seed"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return spawn([sys.executable, "-m", "inframock", "seed"], env)
 
 
 def write_big_experiment(data: Path) -> tuple[bytes, list[dict[str, object]]]:

@@ -14,23 +14,18 @@ from typing import Any
 import psutil
 
 from inframock.testing.datafolder import experiment_folder, write_json
-from inframock.testing.harness import ROOT, base_env, cli, free_port, wait_until
+from inframock.testing.harness import (
+    ROOT,
+    base_env,
+    cli,
+    free_port,
+    make,
+    spawn,
+    wait_until,
+)
 
 SCREEN = 24
 """Lines of a terminal: what the default `make status` must fit in."""
-
-
-def _make(env: dict[str, str], *args: str, timeout: float = 120) -> Any:
-    return subprocess.run(
-        ["make", "-s", "--no-print-directory", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def _two_experiments(data: Path) -> None:
@@ -51,19 +46,13 @@ def test_make_logs_prints_and_returns_and_follow_follows(tmp_path: Path) -> None
         status = cli(env, "status")
         assert "started by `make start`, pid " in status.stdout, status.stdout
 
-        printed = _make(env, "logs", timeout=60)  # `make logs | head` returns
+        printed = make(env, "logs", timeout=60)  # `make logs | head` returns
         assert printed.returncode == 0, printed.stderr
         assert "inframock is ready" in printed.stdout
-        assert _make(env, "logs", "LINES=2").stdout.count("\n") == 2
+        assert make(env, "logs", "LINES=2").stdout.count("\n") == 2
 
-        follower = subprocess.Popen(  # pylint: disable=consider-using-with
-            ["make", "-s", "--no-print-directory", "logs", "FOLLOW=1"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        follower = spawn(
+            ["make", "-s", "--no-print-directory", "logs", "FOLLOW=1"], env
         )
         assert follower.stdout is not None
         for line in follower.stdout:  # the log so far, then it keeps following
@@ -124,7 +113,7 @@ def test_client_commands_use_the_running_stacks_endpoints(
     assert reloaded.returncode == 0, reloaded.stdout
     assert "using the running stack" in reloaded.stderr
 
-    same = _make(stack.env, "env")  # the settings agree: nothing to say
+    same = make(stack.env, "env")  # the settings agree: nothing to say
     assert same.returncode == 0 and same.stderr == ""
 
 
@@ -149,7 +138,7 @@ def test_status_fits_a_screen_and_verbose_shows_every_table(
         "inframock | experiment exp-b: 2 items in 2 tables, 0 objects (0 B)",
     ]
     assert any(line.startswith(f"aws    up    {stack.endpoint}") for line in lines)
-    verbose = _make(stack.env, "status", "VERBOSE=1")
+    verbose = make(stack.env, "status", "VERBOSE=1")
     assert verbose.returncode == 0, verbose.stdout
     for table in ("buckets", "pipeline runs", "0 waiting, 0 in flight"):
         assert table in verbose.stdout

@@ -32,6 +32,7 @@ from inframock.testing.harness import (
     RunningStack,
     base_env,
     cli,
+    spawn,
     wait_until,
 )
 
@@ -237,15 +238,7 @@ def test_make_help_fits_80_columns() -> None:
 
 
 def _make_run(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(  # pylint: disable=consider-using-with
-        ["make", "--no-print-directory", "run"],
-        env=env,
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return spawn(["make", "--no-print-directory", "run"], env)
 
 
 def _ready(make: subprocess.Popen[str]) -> str:

@@ -83,9 +83,22 @@ def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
 def cli(
     env: dict[str, str], *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m inframock <args>` to completion; output merged into stdout."""
+    """Run `python -m inframock <args>` to completion; its stdout and stderr."""
+    return _completed([sys.executable, "-m", "inframock", *args], env, timeout)
+
+
+def make(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `make -s <args>` in the checkout to completion; its stdout and stderr."""
+    return _completed(["make", "-s", "--no-print-directory", *args], env, timeout)
+
+
+def _completed(
+    command: list[str], env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "inframock", *args],
+        command,
         env=env,
         cwd=env.get("INFRAMOCK_TEST_CWD", str(ROOT)),
         capture_output=True,
@@ -93,6 +106,20 @@ def cli(
         timeout=timeout,
         check=False,
         stdin=subprocess.DEVNULL,
+    )
+
+
+def spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """`command` started in the checkout, its output (stdout and stderr
+    merged) to read as it comes."""
+    return subprocess.Popen(  # pylint: disable=consider-using-with
+        command,
+        env=env,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
