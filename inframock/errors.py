@@ -9,6 +9,7 @@ asked for through the control channel alike.
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -48,6 +49,22 @@ def cannot_write(err: OSError, folder: Path) -> InframockError:
         f"cannot write in {where}: {err.strerror} ({free_space(where)}); free "
         "some space there and start again (what was saved before is kept)"
     )
+
+
+MIN_ROOM = 1_000_000
+"""Bytes a stack's state folder must have free to start: the record, the
+log and the engine's restore note need a little; less than this is full."""
+
+
+def check_room(folder: Path) -> None:
+    """The one-line error of `cannot_write` if `folder` is (all but) full, so
+    a start stops before its services do, not in one of them."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # the writes themselves will tell
+    if free < MIN_ROOM:
+        raise cannot_write(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), folder)
 
 
 def reported(work: Callable[[], int]) -> int:

@@ -128,15 +128,17 @@ def small_disk_fixture(tmp_path: Path) -> Iterator[Path]:
 
 
 def _fill(folder: Path) -> Path:
-    """A file taking every byte left in `folder`'s file system."""
+    """A file taking every byte left in `folder`'s file system (down to the
+    last one: what is left after whole megabytes still holds small files)."""
     filler = folder / "filler"
-    with filler.open("wb") as out:
-        try:
-            while True:
-                out.write(bytes(MB))
-                out.flush()
-        except OSError:
-            pass
+    with filler.open("wb", buffering=0) as out:
+        chunk = MB
+        while chunk:
+            try:
+                while True:
+                    out.write(bytes(chunk))
+            except OSError:
+                chunk //= 16
     return filler
 
 

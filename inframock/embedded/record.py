@@ -163,13 +163,17 @@ class StackRecord:
 
     @staticmethod
     def mark_stopping(state_dir: Path, pid: int) -> None:
-        """Mark `pid`'s own record as stopping (never another stack's)."""
+        """Mark `pid`'s own record as stopping (never another stack's).
+
+        Only a hint for a start that comes meanwhile (it waits for the
+        children either way): a state folder that cannot be written (full)
+        must not keep the stack from stopping."""
         try:
             record = StackRecord.read(state_dir)
-        except RecordError:
-            return
-        if record is not None and record.pid == pid:
-            dataclasses.replace(record, stopping=True).save(state_dir)
+            if record is not None and record.pid == pid:
+                dataclasses.replace(record, stopping=True).save(state_dir)
+        except (RecordError, OSError):
+            pass
 
     @staticmethod
     def remove(state_dir: Path, pid: int) -> None:

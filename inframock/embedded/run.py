@@ -28,7 +28,13 @@ from inframock.definition.profiles import runs
 from inframock.output import console, views
 from inframock.embedded.control import ControlServer
 from inframock.embedded.engines import aws_service, redis_service
-from inframock.errors import CANNOT_WRITE, InframockError, cannot_write, reported
+from inframock.errors import (
+    CANNOT_WRITE,
+    InframockError,
+    cannot_write,
+    check_room,
+    reported,
+)
 from inframock.postgres.commands import load_sql
 from inframock.postgres.server import postgres_service
 from inframock.private import private_folder
@@ -68,6 +74,7 @@ def run(settings: Settings, detached: bool = False, verbose: bool = False) -> in
     private_folder(settings.state_dir)
     refuse_if_running(settings)
     _log_to_file(settings, verbose or settings.log == "http")
+    check_room(settings.state_dir)
     if not detached:
         die_with_parent(signal.SIGTERM)  # `make run` killed: shut down cleanly
     interrupt_on_signals()

@@ -92,13 +92,20 @@ def shown(service: str, line: str) -> bool:
 
     The AWS engine's lines are the operations clients ask for (its own
     start-up lines and the summaries of inframock's own calls excepted);
-    of the other services only warnings and errors.
+    of the other services only warnings and errors. Without a log file (the
+    Compose road's containers, whose output is `docker compose logs`) every
+    line is shown: there is nowhere else for it to go.
     """
-    if _sinks.verbose:
+    if _shows_everything():
         return True
     if NOISE.search(line):
         return False
     return service == "aws" or ALERT.search(line) is not None
+
+
+def _shows_everything() -> bool:
+    """Verbose, or no log file to hold what the terminal leaves out."""
+    return _sinks.verbose or _sinks.log is None
 
 
 def _emit(renderable: Any, visible: bool = True) -> None:
@@ -106,7 +113,7 @@ def _emit(renderable: Any, visible: bool = True) -> None:
     out = current()
     if _sinks.log is not None:
         _sinks.log.print(renderable)
-    if (visible or _sinks.verbose) and not (out is terminal and _sinks.muted):
+    if (visible or _shows_everything()) and not (out is terminal and _sinks.muted):
         out.print(renderable)
 
 

@@ -56,11 +56,13 @@ def wait_until(condition: Any, timeout: float, what: str) -> None:
 
 
 def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
-    """The environment of a CLI run: free ports, its own state folder, no .env."""
+    """The environment of a CLI run: free ports, its own state folder, no .env;
+    a `make` it runs is a user's own, not a sub-make of `make test`."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("AWS_", "INFRAMOCK_", "BIOMAGE_"))
+        and k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")
     }
     env.update(
         INFRAMOCK_AWS_PORT=str(free_port()),
