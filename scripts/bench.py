@@ -15,7 +15,9 @@ and measures, in one run:
    restart with an empty data folder, the first load of each against
    `gzip -dc > /dev/null` and zlib alone, and the disk the cache takes;
 7. restarts that restore 1 GB and 5 GB of generated state (INFRAMOCK_PERSIST,
-   `--persist-gb`) against a clean start, and what saving that state costs.
+   `--persist-gb`) against a clean start, and what saving that state costs;
+8. the first `make run`'s set-up of `.venv` on a fresh copy of the checkout:
+   uv with its package cache warm and cold, against plain pip (`--only-setup`).
 
 Prints a table and writes the same figures as JSON. Every figure is a ratio of
 things measured here, now, so it means the same on any machine.
@@ -50,6 +52,7 @@ from rich.table import Table
 
 from inframock.data.default import write as write_default
 from inframock.data.object_cache import FOLDER as CACHE_FOLDER, ObjectCache
+from inframock.testing.checkout import setup_copy
 from inframock.testing.harness import ROOT, RunningStack, base_env
 
 MB = 1024 * 1024
@@ -490,6 +493,45 @@ def loader_peak_mb(stack: BenchStack, work: Path, size_mb: int) -> float:
     return peak / 1e6
 
 
+def setup_seconds(work: Path, name: str, **env: str) -> float:
+    """Seconds scripts/setup_venv.py takes to set up `make run`'s virtualenv
+    in a fresh copy of the checkout, with `env` added."""
+    folder = work / f"setup-{name}"
+    folder.mkdir()
+    venv = setup_copy(folder)
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, str(folder / "scripts" / "setup_venv.py"), "run", str(venv)],
+        cwd=folder,
+        env={**os.environ, **env},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    seconds = time.monotonic() - started
+    shutil.rmtree(folder)
+    return seconds
+
+
+def setup_figures(work: Path) -> dict[str, float]:
+    """The first set-up with uv (its cache warm, then empty) and with pip."""
+    setup_seconds(work, "warming")  # uv's cache holds every package now
+    return {
+        "uv_warm_s": setup_seconds(work, "uv-warm"),
+        "uv_cold_s": setup_seconds(work, "uv-cold", UV_CACHE_DIR=str(work / "uv")),
+        "pip_s": setup_seconds(work, "pip", INFRAMOCK_INSTALLER="pip"),
+    }
+
+
+def setup_rows(setup: dict[str, float]) -> list[tuple[str, str, str]]:
+    """The set-up figures as table rows."""
+    return [
+        ("first set-up, uv (cache warm)", f"{setup['uv_warm_s']:.1f} s", "≤ 60 s"),
+        ("first set-up, uv (cache cold)", f"{setup['uv_cold_s']:.1f} s", ""),
+        ("first set-up, pip", f"{setup['pip_s']:.1f} s", ""),
+        ("  uv warm ÷ pip", ratio(setup["uv_warm_s"], setup["pip_s"]), ""),
+    ]
+
+
 def arguments() -> argparse.Namespace:
     """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -517,6 +559,11 @@ def arguments() -> argparse.Namespace:
         help="generated state (GB, comma-separated) for the persisted restarts",
     )
     parser.add_argument(
+        "--only-setup",
+        action="store_true",
+        help="only the first set-up's figures (uv and pip)",
+    )
+    parser.add_argument(
         "--only-persist",
         action="store_true",
         help="only the persisted-restart figures",
@@ -540,6 +587,10 @@ def main() -> None:
         empty = work / "empty"
         empty.mkdir()
         persist_sizes = [float(size) for size in args.persist_gb.split(",") if size]
+        if args.only_setup:
+            for row in setup_rows(setup_figures(work)):
+                console.print("  ".join(row))
+            return
         if args.only_persist:
             only_persisted(work, persist_sizes, args.runs, args.json)
             return
@@ -588,6 +639,8 @@ def main() -> None:
         results["restart"] = restart_figures(work, sizes, args.runs)
         console.print("persisted restarts …")
         results["persisted"] = persisted_figures(work, persist_sizes, args.runs)
+        console.print("first set-up of .venv …")
+        results["setup"] = setup_figures(work)
     report(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
@@ -708,6 +761,7 @@ def report(results: dict[str, Any]) -> None:
         ("reload, everything", f"{reload['all_changed_s']:.2f} s", ""),
         *restart_rows(results["restart"]),
         *persisted_rows(results["persisted"]),
+        *setup_rows(results["setup"]),
     ]
     table = Table(title="inframock bench", title_justify="left")
     for column in ("measure", "figure", "target"):

@@ -17,6 +17,7 @@ Run by the Makefile with the interpreter that creates the virtualenv:
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import subprocess
 import sys
@@ -54,8 +55,14 @@ def up_to_date(venv: Path, part: str) -> bool:
     return done.stat().st_mtime >= newest
 
 
+INSTALLER_ENV = "INFRAMOCK_INSTALLER"
+"""`pip` forces plain pip (what `make bench` compares uv with)."""
+
+
 def installer(python: Path) -> list[str] | None:
     """The uv command for `python`'s environment, or None (use pip)."""
+    if os.environ.get(INSTALLER_ENV) == "pip":
+        return None
     found = shutil.which("uv") or shutil.which("uv", path=str(python.parent))
     if found is None:
         say(f"installing the installer ({UV}) with pip")

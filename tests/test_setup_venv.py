@@ -6,32 +6,17 @@ seconds; it checks what a first `make run` shows and installs, not how fast.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _copy_checkout(target: Path) -> Path:
-    """The files the set-up reads, as a fresh clone has them."""
-    for name in ("requirements.txt", "requirements-dev.txt", "pyproject.toml"):
-        shutil.copy2(ROOT / name, target / name)
-    shutil.copy2(ROOT / "README.md", target / "README.md")
-    (target / "scripts").mkdir()
-    shutil.copy2(ROOT / "scripts" / "setup_venv.py", target / "scripts")
-    for package in ("inframock", "populate"):
-        shutil.copytree(
-            ROOT / package, target / package, ignore=shutil.ignore_patterns("*.pyc")
-        )
-    return target / ".venv"
+from inframock.testing.checkout import setup_copy
 
 
 def test_run_installs_what_the_stack_needs_with_progress_and_one_at_a_time(
     tmp_path: Path,
 ) -> None:
-    venv = _copy_checkout(tmp_path)
+    venv = setup_copy(tmp_path)
     command = [sys.executable, str(tmp_path / "scripts" / "setup_venv.py")]
     first, second = (
         subprocess.Popen(  # pylint: disable=consider-using-with
