@@ -326,7 +326,8 @@ def test_status_counts_projects_cell_sets_and_processed_matrix(
     assert first["objects"][CELL_SETS] == {"objects": 1, "bytes": size}
     assert first["objects"][MATRIX] == {"objects": 1, "bytes": 1000}
     assert second["objects"][MATRIX] == {"objects": 0, "bytes": 0}
-    table = session_stack.cli("status", "--verbose")  # the tables (issue 21)
+    # The tables (issue 21), wide enough for every experiment of the session.
+    table = session_stack.cli("status", "--verbose", COLUMNS="400")
     header = next(l for l in table.stdout.splitlines() if "plots-tables" in l)
     assert header.split()[1:5] == ["experiments", "samples", "projects", "plots-tables"]
     row = next(l for l in table.stdout.splitlines() if l.strip().startswith("stat-1"))

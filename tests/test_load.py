@@ -96,7 +96,8 @@ def test_reload_keeps_generated_data_and_updates_edited_items(
 def test_status_lists_services_and_what_each_experiment_has(
     session_stack: RunningStack,
 ) -> None:
-    result = session_stack.cli("status", "--verbose")  # the tables (issue 21)
+    # The tables (issue 21), wide enough for every experiment of the session.
+    result = session_stack.cli("status", "--verbose", COLUMNS="400")
     assert result.returncode == 0, result.stdout
     assert "moto 5.2.5" in result.stdout
     # The Redis row's version column names the server and its version.

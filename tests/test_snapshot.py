@@ -433,8 +433,14 @@ def test_a_failed_snapshot_leaves_nothing_and_restore_needs_a_snapshot(
 ) -> None:
     snapshots = tmp_path / "snapshots"
     stack = make_stack(INFRAMOCK_SNAPSHOT_DIR=str(snapshots)).wait_ready()
-    # Tables, objects, queues and topics are saved before Redis fails.
-    failed = stack.cli("snapshot", "late", INFRAMOCK_REDIS_PORT=str(broken_redis))
+    # Tables, objects, queues and topics are saved before Redis fails. (Another
+    # state folder: with the stack's own, its recorded Redis would be used.)
+    failed = stack.cli(
+        "snapshot",
+        "late",
+        INFRAMOCK_REDIS_PORT=str(broken_redis),
+        INFRAMOCK_STATE_DIR=str(tmp_path / "no record here"),
+    )
     assert failed.returncode == 1
     assert "error: broken" in failed.stdout, failed.stdout
     assert not list(snapshots.iterdir())

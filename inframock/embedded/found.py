@@ -79,16 +79,19 @@ def stale_record(settings: Settings) -> str:
     left = {
         name: pid for name, pid in record.pids.items() if _outlived(pid, record.started)
     }
-    record.clear(settings.state_dir)
     path, again = settings.state_dir / STATE_FILE, record.command
     found = (
         f"found {path} of a stack (pid {record.pid}, {record.command}) that no "
         "longer runs (killed?)"
     )
-    if left:
+    if left:  # the record stays: a start waits for them (wait_while_stopping)
         names = ", ".join(f"{name} (pid {pid})" for name, pid in left.items())
         pids = " ".join(str(pid) for pid in left.values())
-        return f"{found}, but its {names} still run: `kill {pids}`, then {again}"
+        return (
+            f"{found}, but its {names} still run: a start waits for them to "
+            f"exit, or `kill {pids}`, then {again}"
+        )
+    record.clear(settings.state_dir)
     return f"{found}; nothing of it is left and its record is cleared: {again}"
 
 
