@@ -120,12 +120,7 @@ def checked_lines(folder: Path, name: str) -> Iterator[tuple[str, dict[str, Any]
             where = f"{folder.name}/{name} line {number}"
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line.decode("utf-8"))
-            except UnicodeDecodeError as err:
-                raise SnapshotError(f"{where}: not UTF-8 text ({err.reason})") from None
-            except (ValueError, RecursionError) as err:
-                raise SnapshotError(f"{where}: not JSON ({err})") from None
+            record = _parsed(line, where)
             if not isinstance(record, dict):
                 raise SnapshotError(f"{where}: expected a JSON object")
             yield where, record
@@ -165,15 +160,20 @@ def checked_index(folder: Path, name: str) -> list[Any]:
     where = f"{folder.name}/{name}"
     if path.stat().st_size > MAX_INDEX_BYTES:
         raise SnapshotError(f"{where}: over {MAX_INDEX_BYTES // 2**20} MB")
+    document = _parsed(path.read_bytes(), where)
+    if not isinstance(document, list):
+        raise SnapshotError(f"{where}: expected a JSON list")
+    return document
+
+
+def _parsed(raw: bytes, where: str) -> Any:
+    """The JSON document in `raw`; SnapshotError naming `where` if it is none."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise SnapshotError(f"{where}: not UTF-8 text ({err.reason})") from None
     except (ValueError, RecursionError) as err:
         raise SnapshotError(f"{where}: not JSON ({err})") from None
-    if not isinstance(document, list):
-        raise SnapshotError(f"{where}: expected a JSON list")
-    return document
 
 
 def to_text(data: bytes) -> str:
