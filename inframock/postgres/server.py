@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from inframock.embedded.engines import (
     EngineError,
@@ -229,25 +230,26 @@ def can_connect(host: str, port: int, dbname: str = SUPERUSER) -> bool:
 def server_version(host: str, port: int) -> str:
     """The server's own `postgresql <version>` (e.g. of a container); '' if it
     does not answer."""
-    import psycopg  # pylint: disable=import-outside-toplevel
-
-    try:
-        with psycopg.connect(
-            host=host,
-            port=port,
-            user=SUPERUSER,
-            dbname=SUPERUSER,
-            connect_timeout=CONNECT_TIMEOUT,
-        ) as connection:
-            row = connection.execute("SHOW server_version").fetchone()
-    except psycopg.Error:
-        return ""
+    row = _first_row(host, port, SUPERUSER, "SHOW server_version")
     return f"postgresql {row[0].split()[0]}" if row else ""
 
 
 def public_tables(host: str, port: int) -> int | None:
     """How many tables `aurora_db` has in its public schema (0 before `make
     migrate`); None if it does not answer."""
+    row = _first_row(
+        host,
+        port,
+        DATABASE,
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'public'",
+    )
+    return int(row[0]) if row else None
+
+
+def _first_row(host: str, port: int, database: str, query: str) -> Any:
+    """The first row of `query` in `database`, as the superuser; None if the
+    server does not answer."""
     import psycopg  # pylint: disable=import-outside-toplevel
 
     try:
@@ -255,16 +257,12 @@ def public_tables(host: str, port: int) -> int | None:
             host=host,
             port=port,
             user=SUPERUSER,
-            dbname=DATABASE,
+            dbname=database,
             connect_timeout=CONNECT_TIMEOUT,
         ) as connection:
-            row = connection.execute(
-                "SELECT count(*) FROM information_schema.tables "
-                "WHERE table_schema = 'public'"
-            ).fetchone()
+            return connection.execute(query).fetchone()
     except psycopg.Error:
         return None
-    return int(row[0]) if row else None
 
 
 EMPTY_SCHEMA = (
