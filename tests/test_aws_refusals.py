@@ -22,8 +22,9 @@ from botocore.exceptions import ClientError
 
 from inframock.testing.harness import RunningStack, standalone_moto
 
-BUCKET = "cell-sets-development"
-"""A bucket of the session stack."""
+BUCKET = "aws-refusals"
+"""A bucket of these tests' own: its 1024-byte keys would be experiment ids
+in a bucket of the stack's, widening every status table of the session."""
 LONGEST = "k" * 1024
 TOO_LONG = "k" * 1025
 TOO_LONG_IN_UTF8 = "é" * 513
@@ -62,13 +63,16 @@ def with_body(api: Any, operation: str, body: bytes) -> Any:
 
 @pytest.fixture(scope="module", name="endpoint")
 def endpoint_fixture(session_stack: RunningStack) -> str:
-    """The session stack's AWS endpoint."""
+    """The session stack's AWS endpoint, with these tests' bucket."""
+    client(session_stack.endpoint, "s3").create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
     return session_stack.endpoint
 
 
 @pytest.fixture(scope="module", name="plain_moto")
 def plain_moto_fixture() -> Iterator[str]:
-    """A plain moto server (not inframock's engine) with the stack's bucket."""
+    """A plain moto server (not inframock's engine) with the same bucket."""
     with standalone_moto() as endpoint:
         client(endpoint, "s3").create_bucket(
             Bucket=BUCKET,
