@@ -3,6 +3,8 @@ into a running stack (its items, object versions and processes)."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import http.server
 import json
 import shutil
@@ -160,19 +162,30 @@ def assert_relayed(  # pylint: disable=too-many-arguments
 
 
 def npm_ci(folder: Path, what: str) -> Path:
-    """`npm ci` in `folder` (its pinned lockfile); skips `what` without node/npm."""
+    """`npm ci` in `folder` (its pinned lockfile), once for every test worker:
+    under a lock, and not again while node_modules holds that lockfile's
+    install (`npm ci` first deletes node_modules, which another worker's test
+    may be using). Skips `what` without node/npm."""
     npm = shutil.which("npm")
     if shutil.which("node") is None or npm is None:
         pytest.skip(f"node and npm are needed for {what}: not on PATH")
-    result = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    lockfile = (folder / "package-lock.json").read_bytes()
+    stamp = folder / "node_modules" / ".installed-from"
+    wanted = hashlib.sha256(lockfile).hexdigest()
+    with open(folder / ".npm-ci.lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.is_file() and stamp.read_text(encoding="utf-8") == wanted:
+            return folder
+        result = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        stamp.write_text(wanted, encoding="utf-8")
     return folder
 
 

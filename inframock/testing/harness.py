@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import itertools
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -33,11 +35,37 @@ READY_LINE = "inframock is ready"
 START_TIMEOUT = 60.0
 
 
+PORTS_FROM = 20000
+"""Test ports lie below the kernel's ephemeral range (32768 and up), so that
+no client connection takes one between its choice and the stack's bind."""
+PORTS_PER_WORKER = 2000
+
+
+def _worker_ports() -> Iterator[int]:
+    """This test process's ports, in turn: its own block per pytest-xdist
+    worker (two workers never pick the same one), from a random place in it
+    (two test runs side by side hardly ever do either)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    block = PORTS_FROM + (int(worker) if worker.isdigit() else 0) % 6 * PORTS_PER_WORKER
+    start = random.randrange(PORTS_PER_WORKER)
+    for step in itertools.count():
+        yield block + (start + step) % PORTS_PER_WORKER
+
+
+_PORTS = _worker_ports()
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nobody listens on right now, none of this test process's
+    last PORTS_PER_WORKER picks."""
+    for port in _PORTS:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("unreachable: the ports repeat forever")
 
 
 def port_is_free(port: int) -> bool:
@@ -57,12 +85,13 @@ def wait_until(condition: Any, timeout: float, what: str) -> None:
 
 def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
     """The environment of a CLI run: free ports, its own state folder, no .env;
-    a `make` it runs is a user's own, not a sub-make of `make test`."""
+    a `make` it runs is a user's own, not a sub-make of `make test`; no
+    terminal height (`LINES` is also `make logs`'s setting)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("AWS_", "INFRAMOCK_", "BIOMAGE_"))
-        and k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")
+        and k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "LINES")
     }
     env.update(
         INFRAMOCK_AWS_PORT=str(free_port()),

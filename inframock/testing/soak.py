@@ -44,6 +44,10 @@ NO_RETRIES = Config(
 """A failed request is an error to count, not something to retry away."""
 
 
+STALLED = 30.0
+"""Seconds without a delivery after which the soak gives up on the rest."""
+
+
 @dataclasses.dataclass(frozen=True)
 class SoakPlan:
     """How much load, for how long."""
@@ -192,8 +196,10 @@ class Soak:
     def _drive(self, began: float) -> None:
         """Run the AWS clients for the plan's time, and on until all is delivered.
 
-        Bounded: whatever happens, the clients stop `2 × seconds + 30` after
-        `began`, and whatever is missing then shows in the figures.
+        Bounded: the clients stop when nothing was delivered for STALLED
+        seconds (a loaded machine is slow, not stuck), at the latest
+        `10 × seconds + 30` after `began`; whatever is missing then shows in
+        the figures.
         """
         senders = [
             threading.Thread(target=self.sender, args=(i, began), daemon=True)
@@ -209,14 +215,19 @@ class Soak:
         ]
         for thread in senders + others:
             thread.start()
-        deadline = began + 2 * self.plan.seconds + 30
+        last = began + 10 * self.plan.seconds + 30
         for thread in senders:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            thread.join(max(0.0, last - time.monotonic()))
         expected = self.plan.senders * self.plan.messages
-        while time.monotonic() < deadline and (
+        seen, progressed = -1, time.monotonic()
+        while time.monotonic() < last and (
             time.monotonic() - began < self.plan.seconds
             or len(self.deliveries) < expected
         ):
+            if len(self.deliveries) != seen:
+                seen, progressed = len(self.deliveries), time.monotonic()
+            elif time.monotonic() - progressed > STALLED:
+                break
             time.sleep(0.1)
         self.stop.set()
         for thread in others:
