@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -128,6 +130,22 @@ def test_env_example_lists_every_setting_with_its_default() -> None:
     text = (ROOT / ".env.example").read_text()
     for setting in SETTINGS:
         assert f"{setting.name}={setting.default}" in text
+
+
+def test_env_example_is_what_the_settings_render(tmp_path: Path) -> None:
+    """`.env.example` is generated from inframock/settings_list.py: the checked-in
+    file is exactly what `make env-example` writes."""
+    written = tmp_path / "env.example"
+    subprocess.run(
+        [sys.executable, "-m", "inframock.settings_example", str(written)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert (ROOT / ".env.example").read_text(encoding="utf-8") == written.read_text(
+        encoding="utf-8"
+    ), "`.env.example` differs from the settings: run `make env-example`"
 
 
 def test_stack_names_follow_sandbox_and_region(tmp_path: Path) -> None:
