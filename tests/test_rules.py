@@ -49,9 +49,9 @@ def test_file_names_choose_the_table(name: str, kind: str | None) -> None:
     assert table_kind(name, RULES) == kind
 
 
-def test_readme_data_folder_table_shows_every_file_kind() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## The data folder", 1)[1].split("\n\n**", 1)[0]
+def test_data_folder_page_table_shows_every_file_kind() -> None:
+    page = (ROOT / "docs" / "data-folder.md").read_text(encoding="utf-8")
+    section = page.split("# The data folder", 1)[1].split("\n\n**", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     named = {row.split("`")[1] for row in rows}
     patterns = {pattern for pattern, _ in RULES.table_files}
