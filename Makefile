@@ -146,3 +146,4 @@ help: ## Show this help
 	@awk -f scripts/help.awk $(MAKEFILE_LIST)
 	@echo
 	@echo "Settings: environment variables or .env (see .env.example)."
+	@echo "Docs: README.md, then docs/ (docs/commands.md: every target and option)."
