@@ -53,7 +53,7 @@ reload-data: $(INSTALLED) ## Load what changed in ./data (ALL=1: every file)
 	@$(INFRAMOCK) reload-data $(if $(ALL),--all)
 
 .PHONY: env
-env: $(INSTALLED) ## Print exports for aws-cli, SDKs and Redis clients: eval "$$(make -s env)"
+env: $(INSTALLED) ## Exports for aws-cli, SDKs, redis-cli: eval "$$(make -s env)"
 	@$(INFRAMOCK) env
 
 # pull, snapshot and restore need their variables; say so before preparing anything.
@@ -145,5 +145,4 @@ help: ## Show this help
 	@echo
 	@awk -f scripts/help.awk $(MAKEFILE_LIST)
 	@echo
-	@echo "Settings: environment variables or .env (see .env.example)."
-	@echo "Docs: README.md, then docs/ (docs/commands.md: every target and option)."
+	@echo "Settings: environment or .env (see .env.example). Docs: README.md, docs/."
