@@ -53,7 +53,7 @@ reload-data: $(INSTALLED) ## Load what changed in ./data (ALL=1: every file)
 	@$(INFRAMOCK) reload-data $(if $(ALL),--all)
 
 .PHONY: env
-env: $(INSTALLED) ## Print exports for aws-cli, SDKs and Redis clients: eval "$$(make -s env)"
+env: $(INSTALLED) ## Exports for aws-cli, SDKs, redis-cli: eval "$$(make -s env)"
 	@$(INFRAMOCK) env
 
 # pull, snapshot and restore need their variables; say so before preparing anything.
@@ -130,6 +130,10 @@ fmt: $(DEV) ## Format the code with black
 default-data: $(DEV) ## Rewrite the default experiment in ./data
 	$(PY) scripts/make_default_data.py data
 
+.PHONY: env-example
+env-example: $(INSTALLED) ## Rewrite .env.example from inframock/settings_list.py
+	$(PY) -m inframock.settings_example .env.example
+
 .PHONY: clean
 clean: ## Remove the virtualenv, stack state and caches
 	rm -rf $(VENV) $(VENV).lock .inframock .pytest_cache
@@ -141,4 +145,4 @@ help: ## Show this help
 	@echo
 	@awk -f scripts/help.awk $(MAKEFILE_LIST)
 	@echo
-	@echo "Settings: environment variables or .env (see .env.example)."
+	@echo "Settings: environment or .env (see .env.example). Docs: README.md, docs/."

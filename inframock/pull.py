@@ -219,7 +219,7 @@ def _pull(
         _refuse_if_absent(remote, experiment, [s for _, s in objects])
         console.note(
             f"profile {stack.profile} keeps experiments in PostgreSQL, which a pull "
-            "does not read: add its rows as sql/<table>.json (see README)"
+            "does not read: add its rows as sql/<table>.json (see docs/postgres.md)"
         )
     else:
         _pull_documents(remote, experiment, folder, report)

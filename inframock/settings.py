@@ -1,4 +1,5 @@
-"""Every setting inframock reads, typed and defaulted, in one place.
+"""Every setting inframock reads, typed and defaulted, in one place (their
+names, defaults and help text are listed in inframock.settings_list).
 
 Settings come from the process environment, then from a `.env` file in the
 working directory (the environment wins, as with Docker Compose). Nothing else
@@ -15,6 +16,7 @@ from typing import Literal, Mapping, cast, get_args
 
 from dotenv import dotenv_values
 from inframock.errors import UsageError
+from inframock.settings_list import SETTINGS
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 COMPOSE_PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -25,136 +27,8 @@ class SettingsError(UsageError, ValueError):
     """A setting has a value inframock cannot use; the message names it."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Setting:
-    """One environment variable: its name, default and the one line shown in docs."""
-
-    name: str
-    default: str
-    help: str
-
-
 PROFILES = ("2021", "current")
 """The profiles `INFRAMOCK_PROFILE` may name (inframock.definition.profiles)."""
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "INFRAMOCK_PROFILE",
-        "2021",
-        "which Cellenics stack to serve: 2021 (original design) or current",
-    ),
-    Setting("BIOMAGE_DATA_PATH", "./data", "folder of experiments to load"),
-    Setting("POPULATE_MOCK", "true", "load the data folder at start (true/false)"),
-    Setting("CLUSTER_ENV", "development", "data is loaded only in development"),
-    Setting("AWS_DEFAULT_REGION", "eu-west-1", "region of every ARN and client"),
-    Setting("SANDBOX_ID", "default", "suffix of the SNS topic name"),
-    Setting(
-        "BIOMAGE_API_URL",
-        "http://localhost:3000",
-        "where SNS delivers work and pipeline results",
-    ),
-    Setting(
-        "INFRAMOCK_BIND",
-        "127.0.0.1",
-        "address the services listen on (0.0.0.0 exposes them)",
-    ),
-    Setting("INFRAMOCK_AWS_PORT", "4566", "port of the AWS endpoint"),
-    Setting("INFRAMOCK_REDIS_PORT", "6379", "port of Redis"),
-    Setting(
-        "INFRAMOCK_AWS_ENDPOINT",
-        "",
-        "endpoint the loader writes to (default: the local AWS port)",
-    ),
-    Setting(
-        "INFRAMOCK_ALLOW_ENDPOINT",
-        "",
-        "host:port of a non-local endpoint the loader may write to",
-    ),
-    Setting(
-        "INFRAMOCK_REDIS_SERVER",
-        "",
-        "redis-server/valkey-server to run (default: PATH, then bundled)",
-    ),
-    Setting(
-        "INFRAMOCK_STATE_DIR",
-        "./.inframock",
-        "where the running stack records its pid and ports",
-    ),
-    Setting(
-        "INFRAMOCK_PERSIST",
-        "false",
-        "keep the whole state across restarts (saved on stop, restored at start)",
-    ),
-    Setting(
-        "INFRAMOCK_RDS_LIMIT_MB",
-        "16384",
-        "largest gunzipped r.rds accepted (stops gzip bombs)",
-    ),
-    Setting(
-        "INFRAMOCK_MAX_TABLE_FILE_MB",
-        "500",
-        "largest table file (mock_*.json) loaded; bigger ones are refused",
-    ),
-    Setting(
-        "INFRAMOCK_CACHE_LIMIT_MB",
-        "20480",
-        "disk the gunzipped r.rds cache (<state>/objects) may use; LRU beyond",
-    ),
-    Setting(
-        "INFRAMOCK_RUNTIME",
-        "auto",
-        "local, docker, or auto (docker when an engine and Compose answer)",
-    ),
-    Setting(
-        "INFRAMOCK_COMPOSE_PROJECT",
-        "",
-        "Compose project name on the Docker road (default: from the checkout)",
-    ),
-    Setting(
-        "INFRAMOCK_PULL_ENDPOINT",
-        "",
-        "endpoint `make pull` reads from (empty: real AWS, your credentials)",
-    ),
-    Setting(
-        "INFRAMOCK_LOG",
-        "ops",
-        "aws log: ops (one line per operation), http (access log) or quiet",
-    ),
-    Setting("INFRAMOCK_POSTGRES_PORT", "5431", "port of PostgreSQL"),
-    Setting(
-        "INFRAMOCK_POSTGRES_BIN",
-        "",
-        "folder of the postgres binaries to run (default: PATH, then bundled 16)",
-    ),
-    Setting("CELLENICS_IAC_PATH", "../iac", "iac checkout `make migrate` runs"),
-    Setting("CELLENICS_API_PATH", "../api", "api checkout holding the migrations"),
-    Setting("DEV_ACCOUNT", "BIOMAGE", "the api config's DEV_ACCOUNT for migrations"),
-    Setting(
-        "INFRAMOCK_SNAPSHOT_DIR",
-        "./snapshots",
-        "where `make snapshot` saves and `make restore` reads snapshots",
-    ),
-    Setting(
-        "INFRAMOCK_RELAY_DELAYS",
-        "",
-        "min,max seconds between result relay retries (default: iac's 10,60)",
-    ),
-    Setting(
-        "INFRAMOCK_PIPELINE_COMMAND",
-        "",
-        "command that runs the pipeline runner natively (default: docker run)",
-    ),
-    Setting(
-        "INFRAMOCK_PIPELINE_HOST_IP",
-        "",
-        "HOST_IP the runner gets (default: 127.0.0.1 native, empty in Docker)",
-    ),
-    Setting(
-        "INFRAMOCK_ACTIVITY_POLL_SECONDS",
-        "60",
-        "how long GetActivityTask waits for a task (AWS: 60)",
-    ),
-)
 
 Runtime = Literal["local", "docker", "auto"]
 RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)

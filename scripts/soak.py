@@ -1,4 +1,4 @@
-"""Regenerate the README's load figures: soak a fresh stack, print and save them.
+"""Regenerate docs/survives.md's load figures: soak a fresh stack, print and save them.
 
     .venv/bin/python scripts/soak.py [--seconds 30] [--json bench-results/soak.json]
 

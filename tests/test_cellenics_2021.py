@@ -138,7 +138,7 @@ def test_browser_preflight_of_a_presigned_put_is_allowed(
     strict=True,
     reason="moto 5.2.5's server adds permissive CORS headers to every response "
     "(flask-cors) where S3 refuses a preflight to a bucket without CORS; an XPASS "
-    "means a moto that behaves like S3 here: update the README's note",
+    "means a moto that behaves like S3 here: update the note in docs/profiles.md",
 )
 def test_preflight_to_a_bucket_without_cors_is_refused_as_in_s3(
     session_stack: RunningStack,

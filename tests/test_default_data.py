@@ -1,6 +1,6 @@
 """The default experiment: written on first use, loaded with 0 errors, and as
-big and as shaped as README says (plots over 1 MB, cell sets, four samples, a
-project, a few-MB `r.rds.gz` that is R's serialisation of a matrix)."""
+big and as shaped as docs/data-folder.md says (plots over 1 MB, cell sets, four
+samples, a project, a few-MB `r.rds.gz` that is R's serialisation of a matrix)."""
 
 from __future__ import annotations
 

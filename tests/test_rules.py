@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -47,9 +49,9 @@ def test_file_names_choose_the_table(name: str, kind: str | None) -> None:
     assert table_kind(name, RULES) == kind
 
 
-def test_readme_data_folder_table_shows_every_file_kind() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## The data folder", 1)[1].split("\n\n**", 1)[0]
+def test_data_folder_page_table_shows_every_file_kind() -> None:
+    page = (ROOT / "docs" / "data-folder.md").read_text(encoding="utf-8")
+    section = page.split("# The data folder", 1)[1].split("\n\n**", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     named = {row.split("`")[1] for row in rows}
     patterns = {pattern for pattern, _ in RULES.table_files}
@@ -128,6 +130,22 @@ def test_env_example_lists_every_setting_with_its_default() -> None:
     text = (ROOT / ".env.example").read_text()
     for setting in SETTINGS:
         assert f"{setting.name}={setting.default}" in text
+
+
+def test_env_example_is_what_the_settings_render(tmp_path: Path) -> None:
+    """`.env.example` is generated from inframock/settings_list.py: the checked-in
+    file is exactly what `make env-example` writes."""
+    written = tmp_path / "env.example"
+    subprocess.run(
+        [sys.executable, "-m", "inframock.settings_example", str(written)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert (ROOT / ".env.example").read_text(encoding="utf-8") == written.read_text(
+        encoding="utf-8"
+    ), "`.env.example` differs from the settings: run `make env-example`"
 
 
 def test_stack_names_follow_sandbox_and_region(tmp_path: Path) -> None:

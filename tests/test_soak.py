@@ -2,7 +2,7 @@
 
 The figures (latencies per operation kind, counts) go to `soak.json` in the
 test's temporary folder and to one summary line on the terminal;
-`scripts/soak.py` regenerates them for the README.
+`scripts/soak.py` regenerates them for docs/survives.md.
 """
 
 from __future__ import annotations

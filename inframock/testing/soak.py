@@ -8,7 +8,7 @@ anyway); Redis runs flat out in a process of its own, so its busy loop does
 not slow the AWS clients' measurements through this process's GIL.
 
 tests/test_soak.py asserts on the result; scripts/soak.py prints the figures
-the README quotes. Both run this code, so the figures are the tested ones.
+docs/survives.md quotes. Both run this code, so the figures are the tested ones.
 """
 
 from __future__ import annotations

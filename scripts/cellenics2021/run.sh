@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The 2021 Cellenics API and worker, their own code, against a fresh inframock stack.
-# See README.md, "Which Cellenics", for how to get the code and what each check covers.
+# See docs/cellenics.md for how to get the code and what each check covers.
 #
 #   API_DIR=...      the API at fa3c99c6 with `npm ci --omit=dev --ignore-scripts` done
 #   WORKER_SRC=...   the worker's python/src at 4f84e00f
