@@ -109,9 +109,18 @@ clean-sql: $(INSTALLED) ## Remove the Postgres data (the stack must be stopped)
 clean-state: $(INSTALLED) ## Forget what PERSIST=1 saved (the stack must be stopped)
 	@$(INFRAMOCK) clean-state
 
+# Test workers (pytest-xdist): `auto` is one per core; 0 runs the suite in
+# this one process. Each worker takes whole modules (their stacks with them).
+TEST_WORKERS ?= auto
+TEST_ARGS := -n $(TEST_WORKERS) --dist loadscope
+
 .PHONY: test
 test: $(DEV) ## Run the whole test suite against real servers
-	$(PY) -m pytest
+	$(PY) -m pytest $(TEST_ARGS)
+
+.PHONY: test-fast
+test-fast: $(DEV) ## Run the core tier only: the quick tests, for the edit loop
+	$(PY) -m pytest $(TEST_ARGS) -m core
 
 .PHONY: bench
 bench: $(DEV) ## Measure start-up, loading and reloads (BENCH_ARGS=...)

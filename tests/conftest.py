@@ -9,7 +9,20 @@ from typing import Any, Iterator
 import pytest
 
 from inframock.testing.harness import Deliveries, RunningStack, base_env
+from tests import tiers
 from tests.helpers import write_session_data
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tier markers and the summary per tier at the end (tests/tiers.py)."""
+    tiers.configure(config)
+    config.pluginmanager.register(tiers.TierSummary(), "tiers")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Untiered tests marked `core`; the longest tiers first (the workers
+    take whole modules in this order)."""
+    tiers.sort_into_tiers(items)
 
 
 @pytest.fixture(scope="session", name="deliveries")

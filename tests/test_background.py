@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import json
 import os
 import signal
@@ -19,6 +20,8 @@ from inframock.testing.harness import (
     spawn,
     wait_until,
 )
+
+pytestmark = pytest.mark.slow
 
 
 def _env(tmp: Path, **overrides: str) -> dict[str, str]:

@@ -31,11 +31,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 BODY = "uploaded by a browser"
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()),
-    reason=f"needs {CHROMIUM} and {CHROMEDRIVER}: "
-    "apt-get install chromium chromium-driver",
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()),
+        reason=f"needs {CHROMIUM} and {CHROMEDRIVER}: "
+        "apt-get install chromium chromium-driver",
+    ),
+]
 
 PAGE = """<!doctype html>
 <meta charset="utf-8">

@@ -25,6 +25,8 @@ from inframock.testing.harness import (
 )
 from tests.helpers import Receiver
 
+pytestmark = pytest.mark.slow
+
 ACCOUNT = "000000000000"
 TOPIC = "work-results-development-default-v2"
 TOPIC_ARN = f"arn:aws:sns:eu-west-1:{ACCOUNT}:{TOPIC}"

@@ -42,6 +42,8 @@ from inframock.testing.harness import (
 )
 from tests.helpers import Receiver, assert_relayed
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 TOPIC_ARN = "arn:aws:sns:eu-west-1:000000000000:work-results-development-default-v2"

@@ -4,6 +4,7 @@ its schema. Real stacks, real commands."""
 
 from __future__ import annotations
 
+import pytest
 import gzip
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from inframock.data import default
 from inframock.testing.datafolder import experiment_folder, write_json
 from inframock.testing.harness import ROOT
+
+pytestmark = pytest.mark.slow
 
 PROJECTS = "projects-development"
 

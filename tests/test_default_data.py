@@ -4,6 +4,7 @@ samples, a project, a few-MB `r.rds.gz` that is R's serialisation of a matrix)."
 
 from __future__ import annotations
 
+import pytest
 import gzip
 import json
 import struct
@@ -17,6 +18,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from inframock.data import default
 from inframock.testing.harness import ROOT, RunningStack, base_env
 from tests.helpers import items
+
+pytestmark = pytest.mark.slow
 
 MB = 1_000_000
 

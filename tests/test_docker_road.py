@@ -108,7 +108,10 @@ def why_no_docker() -> str:
     return ""
 
 
-pytestmark = pytest.mark.skipif(bool(why_no_docker()), reason=why_no_docker())
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.skipif(bool(why_no_docker()), reason=why_no_docker()),
+]
 
 
 def host_gateway() -> str:

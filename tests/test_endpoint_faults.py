@@ -7,6 +7,7 @@ same port: bounded retries, a clear error, then an exact reload.
 
 from __future__ import annotations
 
+import pytest
 import gzip
 import json
 import subprocess
@@ -29,6 +30,8 @@ from inframock.testing.datafolder import (
     plot_record,
     write_json,
 )
+
+pytestmark = pytest.mark.faults
 
 GIVE_UP_WITHIN = 90.0
 """Seconds the loader may spend retrying a dead endpoint before its error."""

@@ -4,6 +4,7 @@ runs, `make status` fits a screen, and a killed stack is said in one line."""
 
 from __future__ import annotations
 
+import pytest
 import json
 import signal
 import subprocess
@@ -23,6 +24,8 @@ from inframock.testing.harness import (
     spawn,
     wait_until,
 )
+
+pytestmark = pytest.mark.slow
 
 SCREEN = 24
 """Lines of a terminal: what the default `make status` must fit in."""

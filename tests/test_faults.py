@@ -35,6 +35,8 @@ from inframock.testing.harness import (
 from inframock.testing.datafolder import MB, experiment_folder, write_json
 from tests.helpers import FREED_WITHIN, assert_all_gone, children_of, redis_of
 
+pytestmark = pytest.mark.faults
+
 PHASES = ("starting", "provisioning", "loading", "running")
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
 SMALL, BIG = "exp-small", "exp-big"

@@ -21,6 +21,8 @@ import pytest
 
 from inframock.testing.harness import RunningStack, wait_until
 
+pytestmark = pytest.mark.slow
+
 IDLE = 3000
 """Silent connections: as many as several Node clients' pools left open."""
 BOUND = 2.0

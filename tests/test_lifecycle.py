@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import os
 import signal
 import socket
@@ -22,6 +23,8 @@ from inframock.testing.harness import (
     wait_until,
 )
 from inframock.testing.datafolder import MB, experiment_folder, payload, write_rds
+
+pytestmark = pytest.mark.faults
 
 
 def test_sigterm_stops_everything_and_cleans_up(make_stack: Any) -> None:

@@ -10,6 +10,7 @@ a plain moto (an engine that is not ours) still gets the bytes uploaded.
 
 from __future__ import annotations
 
+import pytest
 import hashlib
 import re
 from pathlib import Path
@@ -24,6 +25,8 @@ from inframock.testing.datafolder import (
     write_rds,
 )
 from inframock.testing.harness import RunningStack, base_env, standalone_moto
+
+pytestmark = pytest.mark.slow
 
 BODY = payload(12 * 1024 * 1024 + 5, seed=1414)
 EXPERIMENT = "cached-experiment"

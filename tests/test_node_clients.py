@@ -23,6 +23,8 @@ import pytest
 from inframock.testing.harness import RunningStack
 from tests.helpers import GOOD, RDS_BYTES, SOURCE, npm_ci
 
+pytestmark = pytest.mark.node
+
 CLIENTS = Path(__file__).resolve().parent / "clients"
 NODE = shutil.which("node")
 EXPERIMENT = "node-client-check"

@@ -27,6 +27,8 @@ from inframock.testing.datafolder import experiment_folder, write_json
 from inframock.testing.harness import RunningStack, wait_until
 from tests.helpers import children_of, redis_of
 
+pytestmark = pytest.mark.slow
+
 QUEUE = "development-queue.fifo"
 CELL_SETS = "cell-sets-development"
 EXPERIMENTS = "experiments-development"

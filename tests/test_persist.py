@@ -31,6 +31,8 @@ from inframock.testing.datafolder import (
 )
 from inframock.testing.harness import RunningStack, base_env, cli, wait_until
 
+pytestmark = pytest.mark.slow
+
 BUCKET = "persisted-bucket"
 TABLE = "persisted-table"
 QUEUE = "persisted-queue.fifo"

@@ -24,6 +24,8 @@ from inframock.testing.harness import ROOT, RunningStack, wait_until
 from tests.helpers import redis_of
 from tests.test_persist import _same_stack as same_stack
 
+pytestmark = pytest.mark.faults
+
 BUCKET = "persisted-bucket"
 TABLE = "persisted-table"
 REGION = {"LocationConstraint": "eu-west-1"}

@@ -45,6 +45,8 @@ from tests.pipeline_shapes import (
     steps_from_history,
 )
 
+pytestmark = pytest.mark.slow
+
 POLL_SECONDS = 8
 """GetActivityTask's long poll in these tests (AWS and the default: 60 s)."""
 

@@ -34,6 +34,8 @@ from inframock.testing.harness import (
 )
 from tests.helpers import npm_ci
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 KNEX = Path(__file__).resolve().parent / "knex"
 

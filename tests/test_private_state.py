@@ -30,6 +30,8 @@ from inframock.testing.datafolder import (
 )
 from inframock.testing.harness import base_env, cli
 
+pytestmark = pytest.mark.slow
+
 EXPERIMENT = "exp-private-1"
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 

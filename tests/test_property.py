@@ -3,6 +3,7 @@ loads the rest, against the real stack, and never crashes."""
 
 from __future__ import annotations
 
+import pytest
 import itertools
 import json
 from pathlib import Path
@@ -19,6 +20,8 @@ from inframock.settings import Settings
 from inframock.definition.profiles import stack_for
 from inframock.testing.harness import RunningStack
 from tests.helpers import items
+
+pytestmark = pytest.mark.slow
 
 SCALARS = st.one_of(
     st.none(),

@@ -28,6 +28,8 @@ from inframock.testing.harness import ROOT, cli, standalone_moto
 from inframock.testing.datafolder import MB, payload
 from tests.helpers import pull_env, remote_client
 
+pytestmark = pytest.mark.slow
+
 ENV = "staging"
 MACHINE = "arn:aws:states:eu-west-1:242905224710:stateMachine:biomage-qc-staging-7c1f"
 EXECUTION = "arn:aws:states:eu-west-1:242905224710:execution:biomage-qc-staging-7c1f"

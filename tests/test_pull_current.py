@@ -20,6 +20,8 @@ from inframock.pull import PullError, remote_bucket
 from inframock.testing.harness import cli, standalone_moto
 from tests.helpers import pull_env, remote_client
 
+pytestmark = pytest.mark.slow
+
 ENV = "staging"
 STAGING_ACCOUNT = "242905224710"
 STS_ACCOUNT = "000000000000"

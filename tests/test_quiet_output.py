@@ -36,6 +36,8 @@ from inframock.testing.harness import (
     wait_until,
 )
 
+pytestmark = pytest.mark.slow
+
 EXPERIMENT = "b1a5e6f0c0de4d0a9e5e1e5c0ffee123"
 """As long as a real Cellenics id: the load table must keep it whole."""
 WIDTH = 80

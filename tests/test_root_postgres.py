@@ -30,6 +30,8 @@ from inframock.testing.harness import ROOT, RunningStack, base_env, port_is_free
 from tests.helpers import npm_ci
 from tests.test_postgres import KNEX, checkouts, connect
 
+pytestmark = pytest.mark.slow
+
 SITE = Path("lib") / f"python{sys.version_info[0]}.{sys.version_info[1]}"
 WHEEL_BIN = Path("site-packages") / "pgserver" / "pginstall" / "bin"
 

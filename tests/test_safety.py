@@ -28,6 +28,8 @@ from inframock.testing.harness import (
 from inframock.testing.datafolder import experiment_folder, write_json
 from tests.helpers import children_of
 
+pytestmark = pytest.mark.slow
+
 
 def listening_sockets(stack: RunningStack) -> set[tuple[str, int]]:
     """(address, port) of every socket the stack's processes listen on."""

@@ -6,11 +6,14 @@ seconds; it checks what a first `make run` shows and installs, not how fast.
 
 from __future__ import annotations
 
+import pytest
 import subprocess
 import sys
 from pathlib import Path
 
 from inframock.testing.checkout import setup_copy
+
+pytestmark = pytest.mark.slow
 
 
 def test_run_installs_what_the_stack_needs_with_progress_and_one_at_a_time(

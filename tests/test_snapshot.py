@@ -20,6 +20,8 @@ from boto3.dynamodb.types import TypeSerializer
 from inframock.testing.harness import RunningStack, base_env, cli
 from inframock.testing.datafolder import MB, payload, plot_record
 
+pytestmark = pytest.mark.slow
+
 FIFO = "development-queue.fifo"
 SOURCE = "biomage-source-development"
 BIG_OBJECT = 12 * MB

@@ -17,6 +17,8 @@ import pytest
 
 from inframock.testing.harness import RunningStack, base_env
 
+pytestmark = pytest.mark.slow
+
 SOURCE = "biomage-source-development"
 EXPERIMENTS = "experiments-development"
 SECRET = b"a file outside the snapshot, never to be read"

@@ -16,6 +16,8 @@ import pytest
 from inframock.testing.harness import RunningStack, base_env
 from inframock.testing.soak import QUEUE, SoakPlan, run_soak, summary_line
 
+pytestmark = pytest.mark.soak
+
 REGION = "eu-west-1"
 PLAN = SoakPlan()
 
@@ -32,7 +34,6 @@ def soak_stack_fixture(
     stack.stop()
 
 
-@pytest.mark.soak
 def test_one_stack_holds_concurrent_cellenics_traffic(
     soak_stack: RunningStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -21,6 +21,8 @@ from inframock.testing.datafolder import (
 )
 from inframock.testing.datafolder import write_rds
 
+pytestmark = pytest.mark.slow
+
 PLOTS = 8
 """300 kB plots: 2.4 MB in one table, so a scan needs three pages."""
 RDS_BYTES = 100_000

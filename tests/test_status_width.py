@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import json
 from pathlib import Path
 from typing import Any
 
 from inframock.testing.datafolder import experiment_folder, write_json
+
+pytestmark = pytest.mark.slow
 
 LONG_ID = "experiment-with-a-long-id-0123456789abcdef0123456789abcdef"
 

@@ -47,6 +47,8 @@ from tests.pipeline_shapes import (
 from tests.helpers import remote_client
 from tests.test_cellenics_current import Receiver
 
+pytestmark = pytest.mark.slow
+
 POLL = "2"
 """GetActivityTask's long poll in these stacks (AWS: 60 s)."""
 STANDIN_DOCKER = """#!/bin/sh

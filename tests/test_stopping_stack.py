@@ -11,6 +11,7 @@ let go (SIGCONT) once the new run says it waits.
 
 from __future__ import annotations
 
+import pytest
 import json
 import signal
 import sys
@@ -21,6 +22,8 @@ import psutil
 
 from inframock.testing.harness import RunningStack, base_env, wait_until
 from tests.helpers import children_of
+
+pytestmark = pytest.mark.faults
 
 STOPPING = "the previous stack (pid {}) is stopping: waiting for it to exit"
 

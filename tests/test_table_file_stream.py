@@ -67,6 +67,7 @@ def write_plots(path: Path, total: int) -> int:
     return count
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)  # moto stores nested numbers slowly on 2 busy cores
 def test_a_big_plots_file_loads_every_record_with_progress(
     make_stack: Any, tmp_path: Path
@@ -87,6 +88,7 @@ def test_a_big_plots_file_loads_every_record_with_progress(
     )
 
 
+@pytest.mark.slow
 def test_the_reader_holds_one_record_whatever_the_file_size(tmp_path: Path) -> None:
     path = tmp_path / "mock_plots_tables.json"
     count = write_plots(path, 50 * MB)
