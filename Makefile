@@ -37,7 +37,7 @@ start: $(INSTALLED) ## The same in the background; returns once it is ready
 	@$(KEEP)$(INFRAMOCK) start$(LOUD)
 
 .PHONY: logs
-logs: $(INSTALLED) ## Print the background stack's log (FOLLOW=1 follows; LINES=n)
+logs: $(INSTALLED) ## Print the background stack's log (FOLLOW=1, LINES=n)
 	@$(INFRAMOCK) logs $(if $(filter-out 0 false no,$(FOLLOW)),--follow) $(if $(LINES),--lines $(LINES))
 
 .PHONY: stop
