@@ -109,7 +109,10 @@ def test_a_save_outlives_a_killed_supervisor(
     assert not psutil.wait_procs(services, timeout=120)[1], "every service exits"
     dump = Path(first.env["INFRAMOCK_STATE_DIR"]) / "redis" / "dump.rdb"
     assert dump.is_file(), "Redis wrote its dump with its output unread"
+    kept = Path(first.env["INFRAMOCK_STATE_DIR"]) / "persist"
+    assert (kept / persistence.STATE_FILE).is_file(), sorted(kept.rglob("*"))
     second = make_stack(**_same_stack(first)).wait_ready()
+    assert "state restored" in second.output, second.output
     assert _body(second, "big") == body
     assert _item(second) == {"id": {"S": "kept"}, "v": {"N": "1"}}
     assert second.redis().get("kept") == b"in redis"
