@@ -523,15 +523,22 @@ def engine() -> None:
 
 
 @engine.command("patches")
-def engine_patches() -> None:
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Also check their tripwires against the installed moto (imports it).",
+)
+def engine_patches(check: bool) -> None:
     """List the engine's changes to moto, in the order it applies them: each
     one's name, what it fixes and the moto release it was checked against.
     Needs no running stack."""
     # pylint: disable-next=import-outside-toplevel
-    from inframock.engine.patches import PATCHES
+    from inframock.engine.patches import PATCHES, tripwires
 
     views.fitted(
         f"the engine's {len(PATCHES)} patches to moto",
         ["patch", "moto", "fixes"],
         [[patch.name, patch.moto, patch.fixes] for patch in PATCHES],
     )
+    if check:
+        console.note(tripwires())

@@ -172,3 +172,33 @@ def test_engine_patches_lists_every_patch_on_one_line(tmp_path: Path) -> None:
         assert row[0].split()[1] == patch.moto
         assert patch.fixes in row[0]
     assert f"{len(patches.PATCHES)} patches" in done.stdout
+
+
+def test_engine_patches_check_passes_on_the_installed_moto(tmp_path: Path) -> None:
+    """`--check` says every tripwire holds, with their number."""
+    done = cli(base_env(tmp_path), "engine", "patches", "--check")
+    assert done.returncode == 0, done.stderr
+    sources = sum(len(patch.sources()) for patch in patches.PATCHES)
+    assert f"all {sources} tripwires hold on moto {patches.MOTO}" in done.stdout
+
+
+def test_engine_patches_check_names_what_moto_changed() -> None:
+    """`--check` on a moto that changed a place a patch relies on: one
+    `error:` line naming the patch and the place, exit status 1."""
+    code = """
+import dataclasses
+from inframock import cli
+from inframock.engine import patches
+patch = patches.PATCHES[1]
+moved = dataclasses.replace(patch.changes[0].target, checked="0123456789ab")
+patches.PATCHES = (dataclasses.replace(patch, changes=(), reads=(moved,)),)
+cli.cli(["engine", "patches", "--check"], prog_name="inframock")
+"""
+    done = _run(code)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    errors = [line for line in done.stdout.splitlines() if "error:" in line]
+    assert len(errors) == 1, done.stdout
+    assert (
+        "patch sqs-fifo-dedup: moto changed moto.sqs.models.Queue.add_message"
+        in errors[0]
+    )

@@ -20,7 +20,15 @@ that lock, as one step.
 
 from __future__ import annotations
 
-from inframock.engine.patching import ABSENT, Change, Patch, Source, apply_checked
+from inframock.engine.patching import (
+    ABSENT,
+    Change,
+    Patch,
+    Source,
+    apply_checked,
+    broken,
+)
+from inframock.errors import InframockError
 
 MOTO = "5.2.5"
 """The moto release every patch below was checked against (requirements.txt)."""
@@ -31,6 +39,7 @@ _SQS = "moto.sqs.models"
 _SFN = "moto.stepfunctions.parser.models"
 _SFN_BASE = "moto.stepfunctions.models"
 _SFN_RESPONSES = "moto.stepfunctions.responses"
+_CALLBACK = "moto.stepfunctions.parser.asl.eval.callback.callback"
 
 
 def _wrap(module: str, attribute: str, checked: str, replacement: str) -> Change:
@@ -118,6 +127,7 @@ START: tuple[Patch, ...] = (
                 f"{_E}.sqs_concurrency:locked",
             ),
         ),
+        reads=(Source(_SQS, "Queue.wait_for_messages", "58432562ccf2"),),
     ),
     Patch(
         "sqs-depth",
@@ -218,6 +228,12 @@ STEPFUNCTIONS: tuple[Patch, ...] = (
                 f"{_SF}.executions:get_activity_task",
             ),
         ),
+        reads=(
+            Source(
+                "moto.stepfunctions.parser.backend.activity", "Activity", "df76c3f2da7f"
+            ),
+            Source(_CALLBACK, "ActivityCallbackEndpoint", "700794a3ed05"),
+        ),
     ),
     Patch(
         "sfn-unnamed-executions",
@@ -275,6 +291,10 @@ STEPFUNCTIONS: tuple[Patch, ...] = (
                 f"{_SF}.executions:refuse_closed",
             ),
         ),
+        reads=(
+            Source(_CALLBACK, "CallbackEndpoint", "84bf0df32aaa"),
+            Source(_CALLBACK, "ActivityCallbackEndpoint", "700794a3ed05"),
+        ),
     ),
     Patch(
         "sfn-history-pages",
@@ -328,6 +348,15 @@ STEPFUNCTIONS: tuple[Patch, ...] = (
                 f"{_SF}.maps:set_error_unless_stopped",
             ),
         ),
+        reads=(
+            Source(_CALLBACK, "ActivityTaskStartEndpoint", "8b85f2cf2efd"),
+            Source(_CALLBACK, "CallbackPoolManager", "46a5b7baafbc"),
+            Source(
+                "moto.stepfunctions.parser.asl.eval.environment",
+                "Environment.set_stop",
+                "163c10d46b1c",
+            ),
+        ),
     ),
     Patch(
         "sfn-state-log",
@@ -360,6 +389,11 @@ STEPFUNCTIONS: tuple[Patch, ...] = (
                 f"{_SF}.launcher:invoke_native",
             ),
         ),
+        reads=(
+            Source(
+                "moto.awslambda.models", "LambdaBackend.get_function", "3a27e326009f"
+            ),
+        ),
     ),
 )
 """Applied on the engine's first Step Functions or Lambda request, in order."""
@@ -374,3 +408,16 @@ def apply_all(stage: tuple[Patch, ...]) -> None:
     import moto
 
     apply_checked(stage, moto.__version__)
+
+
+def tripwires() -> str:
+    """What the installed moto makes of every tripwire: a line saying they all
+    hold, or InframockError naming each patch and place moto changed."""
+    # pylint: disable-next=import-outside-toplevel
+    import moto
+
+    tripped = broken(PATCHES)
+    if tripped:
+        raise InframockError("; ".join(str(trip) for trip in tripped))
+    sources = sum(len(patch.sources()) for patch in PATCHES)
+    return f"all {sources} tripwires hold on moto {moto.__version__}"
