@@ -126,7 +126,7 @@ patching.apply_checked(patches.START[1:], patches.MOTO)
     done = _run(code)
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [
-        "engine: warning: patch sns-async-delivery: moto changed "
+        "warning: patch sns-async-delivery: moto changed "
         "moto.sns.models.Subscription.publish (fingerprint "
         f"{patches.START[0].changes[1].target.checked}, checked 0123456789ab "
         f"against moto {patches.MOTO}); review inframock's patch before trusting it"
@@ -202,3 +202,30 @@ cli.cli(["engine", "patches", "--check"], prog_name="inframock")
         "patch sqs-fifo-dedup: moto changed moto.sqs.models.Queue.add_message"
         in errors[0]
     )
+
+
+def test_each_patch_applies_once() -> None:
+    """Applying a stage again (two first requests at once) wraps nothing
+    twice: `Queue.add_message` stays moto's inside de-dup inside the lock,
+    `LambdaBackend.invoke` moto's inside the launcher's."""
+    code = """
+import threading
+from moto.awslambda import models as lambdas
+from moto.sqs import models
+from inframock.engine import patches
+moto_add, moto_invoke = models.Queue.add_message, lambdas.LambdaBackend.invoke
+patches.apply_all(patches.START)
+patches.apply_all(patches.START)
+both = [threading.Thread(target=patches.apply_all, args=(patches.STEPFUNCTIONS,))
+        for _ in range(2)]
+for thread in both:
+    thread.start()
+for thread in both:
+    thread.join()
+print(models.Queue.add_message.__wrapped__.__wrapped__ is moto_add,
+      lambdas.LambdaBackend.invoke.__wrapped__ is moto_invoke)
+"""
+    done = _run(code)
+    assert done.returncode == 0, done.stderr
+    assert not done.stderr, done.stderr
+    assert done.stdout.split() == ["True", "True"]

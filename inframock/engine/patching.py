@@ -28,6 +28,7 @@ import hashlib
 import importlib
 import inspect
 import sys
+import threading
 from typing import Any, Iterable
 
 ABSENT = "absent"
@@ -103,6 +104,12 @@ class _Repr:
 ORIGINALS: dict[tuple[str, str], Any] = {}
 """moto's own value of each place a patch replaced, as it was before."""
 
+APPLIED: set[str] = set()
+"""The names of the patches applied in this process (each is, once)."""
+_APPLYING = threading.Lock()
+"""Held while patches are applied: two first requests (Step Functions and
+Lambda at once) apply the STEPFUNCTIONS stage once between them."""
+
 
 def _kept(value: Any) -> Any:
     """What ORIGINALS keeps of `value`: code as it is, other values' repr."""
@@ -170,7 +177,10 @@ def broken(patches: Iterable[Patch]) -> list[Broken]:
 
 def apply(patch: Patch) -> None:
     """Make `patch`'s changes, in its order: a place changed twice gets the
-    later change around the earlier one."""
+    later change around the earlier one. Once: again, it would wrap twice."""
+    if patch.name in APPLIED:
+        return
+    APPLIED.add(patch.name)
     for change in patch.changes:
         owner, name = _owner(change.target)
         current = value_at(change.target)
@@ -184,9 +194,10 @@ def apply(patch: Patch) -> None:
 def apply_checked(patches: Iterable[Patch], moto_version: str) -> None:
     """Apply `patches` in order; on a moto they were not checked against, first
     log each tripwire that no longer holds (a line on stderr each)."""
-    patches = list(patches)
-    unchecked = [patch for patch in patches if patch.moto != moto_version]
-    for trip in broken(unchecked):
-        print(f"engine: warning: {trip}", file=sys.stderr, flush=True)
-    for patch in patches:
-        apply(patch)
+    with _APPLYING:
+        patches = [patch for patch in patches if patch.name not in APPLIED]
+        unchecked = [patch for patch in patches if patch.moto != moto_version]
+        for trip in broken(unchecked):
+            print(f"warning: {trip}", file=sys.stderr, flush=True)
+        for patch in patches:
+            apply(patch)
