@@ -532,8 +532,9 @@ def engine_patches(check: bool) -> None:
     """List the engine's changes to moto, in the order it applies them: each
     one's name, what it fixes and the moto release it was checked against.
     Needs no running stack."""
-    # pylint: disable-next=import-outside-toplevel
-    from inframock.engine.patches import PATCHES, tripwires
+    # pylint: disable=import-outside-toplevel
+    from inframock.engine.patches import PATCHES
+    from inframock.engine.patching import tripwires
 
     views.fitted(
         f"the engine's {len(PATCHES)} patches to moto",
@@ -541,4 +542,4 @@ def engine_patches(check: bool) -> None:
         [[patch.name, patch.moto, patch.fixes] for patch in PATCHES],
     )
     if check:
-        console.note(tripwires())
+        console.note(tripwires(PATCHES))

@@ -20,15 +20,7 @@ that lock, as one step.
 
 from __future__ import annotations
 
-from inframock.engine.patching import (
-    ABSENT,
-    Change,
-    Patch,
-    Source,
-    apply_checked,
-    broken,
-)
-from inframock.errors import InframockError
+from inframock.engine.patching import ABSENT, Change, Patch, Source, apply_checked
 
 MOTO = "5.2.5"
 """The moto release every patch below was checked against (requirements.txt)."""
@@ -408,16 +400,3 @@ def apply_all(stage: tuple[Patch, ...]) -> None:
     import moto
 
     apply_checked(stage, moto.__version__)
-
-
-def tripwires() -> str:
-    """What the installed moto makes of every tripwire: a line saying they all
-    hold, or InframockError naming each patch and place moto changed."""
-    # pylint: disable-next=import-outside-toplevel
-    import moto
-
-    tripped = broken(PATCHES)
-    if tripped:
-        raise InframockError("; ".join(str(trip) for trip in tripped))
-    sources = sum(len(patch.sources()) for patch in PATCHES)
-    return f"all {sources} tripwires hold on moto {moto.__version__}"

@@ -31,6 +31,8 @@ import sys
 import threading
 from typing import Any, Iterable
 
+from inframock.errors import InframockError
+
 ABSENT = "absent"
 """The fingerprint of a place moto does not have (a patch adds it)."""
 
@@ -201,3 +203,18 @@ def apply_checked(patches: Iterable[Patch], moto_version: str) -> None:
             print(f"warning: {trip}", file=sys.stderr, flush=True)
         for patch in patches:
             apply(patch)
+
+
+def tripwires(patches: Iterable[Patch]) -> str:
+    """What the installed moto makes of the tripwires of `patches`: a line
+    saying they all hold, or InframockError naming each patch and place moto
+    changed."""
+    # pylint: disable-next=import-outside-toplevel
+    import moto
+
+    patches = list(patches)
+    tripped = broken(patches)
+    if tripped:
+        raise InframockError("; ".join(str(trip) for trip in tripped))
+    sources = sum(len(patch.sources()) for patch in patches)
+    return f"all {sources} tripwires hold on moto {moto.__version__}"
