@@ -35,7 +35,6 @@ import uuid
 from typing import Any, Callable, Iterable
 from xml.parsers.expat import ExpatError
 
-from moto.s3 import models, responses
 from moto.s3.exceptions import MalformedXML, S3ClientError
 from werkzeug.wsgi import get_input_stream
 
@@ -58,7 +57,7 @@ class KeyTooLong(S3ClientError):
         super().__init__("Your key is too long")
 
 
-def _refuse_long_keys(method: Callable[..., Any]) -> Callable[..., Any]:
+def refuse_long_keys(method: Callable[..., Any]) -> Callable[..., Any]:
     """`method` of the S3 backend, refusing a `key_name` over MAX_KEY_BYTES."""
 
     @functools.wraps(method)
@@ -70,7 +69,7 @@ def _refuse_long_keys(method: Callable[..., Any]) -> Callable[..., Any]:
     return refusing
 
 
-def _refuse_malformed_xml(method: Callable[..., Any]) -> Callable[..., Any]:
+def refuse_malformed_xml(method: Callable[..., Any]) -> Callable[..., Any]:
     """A request handler of moto's S3 that answers `MalformedXML` where the
     XML body it parses is not well-formed (the caller catches S3ClientError)."""
 
@@ -82,18 +81,6 @@ def _refuse_malformed_xml(method: Callable[..., Any]) -> Callable[..., Any]:
             raise MalformedXML() from None
 
     return refusing
-
-
-def install() -> None:
-    """Make moto's S3 refuse long keys and malformed XML as AWS does."""
-    backend = models.S3Backend
-    backend.put_object = _refuse_long_keys(backend.put_object)  # type: ignore
-    backend.create_multipart_upload = _refuse_long_keys(  # type: ignore
-        backend.create_multipart_upload
-    )
-    handler = responses.S3Response
-    for name in ("_bucket_response", "_key_response"):  # inside their S3ClientError
-        setattr(handler, name, _refuse_malformed_xml(getattr(handler, name)))
 
 
 def _json_error(body: bytes, of_an_object: bool) -> str | None:

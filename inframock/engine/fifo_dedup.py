@@ -10,7 +10,8 @@ forgotten the moment its message is deleted.
 Here `Queue.delete_message` first remembers the id and send time of the
 message it deletes, and `Queue.add_message` drops a message whose id was
 remembered less than 5 minutes after that send, as moto already does for the
-messages it still holds. Adds and deletes take `sqs_concurrency`'s lock:
+messages it still holds. Both run inside `sqs_concurrency`'s lock (the patch
+registry, `patches`, applies `sqs-one-lock` around `sqs-fifo-dedup`):
 otherwise a duplicate checked against the deleted ids just before its
 original is remembered, and against the queue just after the original left
 it, would slip through (and moto's delete, which rebuilds the message list,
@@ -24,11 +25,9 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
-from typing import Any
+from typing import Any, Callable
 
 from moto.sqs import models
-
-from inframock.engine import sqs_concurrency
 
 WINDOW_MS = models.DEDUPLICATION_TIME_IN_SECONDS * 1000
 """The de-duplication interval: 5 minutes."""
@@ -73,26 +72,29 @@ class DeletedIds:
             return _key(queue, message) in ids
 
 
-def install() -> DeletedIds:
-    """Remember de-duplication ids across deletes in every moto SQS queue."""
-    deleted = DeletedIds()
-    add_message = models.Queue.add_message
-    delete_message = models.Queue.delete_message
+DELETED = DeletedIds()
+"""The ids of every queue's deleted messages."""
+
+
+def add_unless_duplicate(add_message: Callable[..., None]) -> Callable[..., None]:
+    """moto's `Queue.add_message`, dropping a repeat of a deleted message."""
 
     @functools.wraps(add_message)
-    def add_unless_duplicate(self: Any, message: Any) -> None:
-        with sqs_concurrency.LOCK:
-            if not deleted.is_duplicate(self, message):
-                add_message(self, message)
+    def add(self: Any, message: Any) -> None:
+        if not DELETED.is_duplicate(self, message):
+            add_message(self, message)
+
+    return add
+
+
+def delete_remembering(delete_message: Callable[..., None]) -> Callable[..., None]:
+    """moto's `Queue.delete_message`, remembering the id of what it deletes."""
 
     @functools.wraps(delete_message)
-    def delete_remembering(self: Any, receipt_handle: str) -> None:
-        with sqs_concurrency.LOCK:
-            for message in self._messages:  # pylint: disable=protected-access
-                if message.had_receipt_handle(receipt_handle):
-                    deleted.remember(self, message)
-            delete_message(self, receipt_handle)
+    def delete(self: Any, receipt_handle: str) -> None:
+        for message in self._messages:  # pylint: disable=protected-access
+            if message.had_receipt_handle(receipt_handle):
+                DELETED.remember(self, message)
+        delete_message(self, receipt_handle)
 
-    models.Queue.add_message = add_unless_duplicate  # type: ignore[method-assign]
-    models.Queue.delete_message = delete_remembering  # type: ignore[method-assign]
-    return deleted
+    return delete

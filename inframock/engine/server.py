@@ -9,7 +9,8 @@ importing boto3, so the stack is ready sooner. Run as
 `python -m inframock.engine HOST PORT`.
 
 Where the engine differs from AWS in a way a Cellenics client notices, one
-module of this package owns the difference and is wired in here.
+module of this package owns the difference; its changes to moto are applied
+from the one registry, `patches`, and its middleware is wired in here.
 """
 
 from __future__ import annotations
@@ -27,13 +28,11 @@ from werkzeug.test import Client
 
 from inframock.engine import (
     aws_refusals,
-    fifo_dedup,
     guard,
     oplog,
+    patches,
     persistence,
-    sns_delivery,
     sqs_concurrency,
-    sqs_depth,
     stepfunctions,
     threads,
     unread_output,
@@ -115,11 +114,7 @@ def main(host: str, port: int) -> None:
     """
     unread_output.install()
     os.environ.setdefault("MOTO_PORT", str(port))
-    sns_delivery.install()
-    fifo_dedup.install()
-    sqs_concurrency.install()
-    sqs_depth.install()
-    aws_refusals.install()
+    patches.apply_all(patches.START)
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     kept = os.environ.get(persistence.STATE_ENV, "")
     with_file = os.environ.get(persistence.WITH_ENV, "")

@@ -262,28 +262,31 @@ class RequestsStandIn:
         return getattr(requests, name)
 
 
-def install() -> DeliveryQueue:
-    """Make moto's SNS deliveries to HTTP/S subscribers asynchronous."""
-    # pylint: disable-next=import-outside-toplevel
-    from moto.sns import models
+DELIVERING = _Delivering()
+"""Which subscription delivers on each thread, for the stand-in's policy."""
 
-    if getattr(models, "requests", None) is not requests:
+
+def stand_in(moto_requests: Any) -> RequestsStandIn:
+    """What `moto.sns.models` sees as `requests` (the engine's patch
+    `sns-async-delivery`): deliveries to HTTP/S subscribers queued."""
+    if moto_requests is not requests:
         raise RuntimeError(
             "moto.sns.models no longer posts through `requests`: "
             "inframock/engine/sns_delivery.py needs a new seam"
         )
-    deliveries = DeliveryQueue()
-    delivering = _Delivering()
-    publish = models.Subscription.publish
+    return RequestsStandIn(DeliveryQueue(), DELIVERING)
+
+
+def publish_marked(publish: Callable[..., None]) -> Callable[..., None]:
+    """moto's `Subscription.publish`, telling the stand-in which subscription
+    is delivering."""
 
     @functools.wraps(publish)
-    def publish_marked(self: Any, *args: Any, **kwargs: Any) -> None:
-        delivering.subscription = self
+    def marked(self: Any, *args: Any, **kwargs: Any) -> None:
+        DELIVERING.subscription = self
         try:
             publish(self, *args, **kwargs)
         finally:
-            delivering.subscription = None
+            DELIVERING.subscription = None
 
-    models.Subscription.publish = publish_marked  # type: ignore[method-assign]
-    models.requests = RequestsStandIn(deliveries, delivering)  # type: ignore[assignment]
-    return deliveries
+    return marked

@@ -29,13 +29,13 @@ import threading
 import time
 from typing import Any, Callable
 
-from moto.sqs import models
-
 LOCK = threading.RLock()
 """Held while any moto SQS queue's messages change."""
 
 
-def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+def locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method` of moto's SQS, run under LOCK."""
+
     @functools.wraps(method)
     def under_lock(*args: Any, **kwargs: Any) -> Any:
         with LOCK:
@@ -44,12 +44,12 @@ def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
     return under_lock
 
 
-def install() -> None:
-    """Serialise the changes of queue messages in every moto SQS backend."""
-    receive = models.SQSBackend.receive_message
+def receive_alone(receive: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    """moto's `SQSBackend.receive_message`, each try under LOCK and the long
+    poll's waits outside it."""
 
     @functools.wraps(receive)
-    def receive_alone(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    def alone(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         self: Any,
         queue_name: str,
         count: int,
@@ -74,11 +74,4 @@ def install() -> None:
                 return result
             queue.wait_for_messages(min(1.0, left))
 
-    models.SQSBackend.receive_message = receive_alone  # type: ignore[method-assign]
-    for owner, name in (
-        (models.Queue, "add_message"),
-        (models.Queue, "delete_message"),
-        (models.SQSBackend, "change_message_visibility"),
-        (models.SQSBackend, "purge_queue"),
-    ):
-        setattr(owner, name, _locked(getattr(owner, name)))
+    return alone

@@ -14,16 +14,14 @@ then takes minutes to drain.
 Here SQS reads the clock with `time.time()` (the same seconds and milliseconds
 since the epoch, about 80 times faster), and the retention check of a
 received message reads the queue's retention period itself instead of all of
-its attributes. tests/test_sqs_depth.py tells when moto no longer needs
-either.
+its attributes (the engine's patch `sqs-depth`). tests/test_sqs_depth.py
+tells when moto no longer needs either.
 """
 
 from __future__ import annotations
 
 import time
 from typing import Any
-
-from moto.sqs import models
 
 
 def unix_time_millis() -> float:
@@ -35,12 +33,3 @@ def retained(self: Any, queue_name: str, message: Any) -> bool:
     """`message` is younger than its queue's retention period (moto's check)."""
     period = int(self.get_queue(queue_name).message_retention_period)
     return period + message.sent_timestamp / 1000 > time.time()
-
-
-def install() -> None:
-    """Give moto's SQS models the cheap clock and retention check."""
-    models.unix_time = time.time
-    models.unix_time_millis = unix_time_millis
-    models.SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
-        retained
-    )

@@ -6,12 +6,15 @@ tasks handed to the runner, unnamed executions, paged history, conflicts and
 closed tasks as AWS answers them), `intrinsics` (States.Format as AWS reads
 it), `maps` (a failing Map aborts its other iterations first), `statelog`
 (one log line per state change) and `launcher` (the two launcher Lambdas run
-natively: a command or `docker run`, never Lambda-in-Docker).
+natively: a command or `docker run`, never Lambda-in-Docker); the patch
+registry (`inframock.engine.patches.STEPFUNCTIONS`) says what each replaces.
 """
 
 from __future__ import annotations
 
 import functools
+
+from inframock.engine import patches
 
 SERVICES = ("stepfunctions", "awslambda")
 """moto's services whose first request installs this package: executions are
@@ -28,19 +31,9 @@ def install() -> None:
     2021 profile) never needs. Once: each call would wrap moto again.
     """
     # pylint: disable-next=import-outside-toplevel
-    from inframock.engine.stepfunctions import (
-        executions,
-        intrinsics,
-        launcher,
-        maps,
-        statelog,
-    )
+    from inframock.engine.stepfunctions import executions
 
-    executions.install()
-    intrinsics.install()
-    maps.install()
-    statelog.install()
-    launcher.install()
+    patches.apply_all(patches.STEPFUNCTIONS)
     executions.restored()  # activities of a state INFRAMOCK_PERSIST restored
 
 

@@ -20,7 +20,8 @@ StopExecution leaves an execution waiting for a worker RUNNING;
 CreateStateMachine of an existing name with a new definition returns the old
 machine (AWS: StateMachineAlreadyExists, on which the API updates it); a task
 already answered still takes answers (AWS: TaskTimedOut). This
-module turns the interpreter on, gives executions one activity store shared
+module's replacements (the `sfn-*` patches in `inframock.engine.patches`)
+turn the interpreter on, gives executions one activity store shared
 with CreateActivity/DeleteActivity, answers GetActivityTask with AWS's long
 poll, names unnamed executions with a UUID as AWS does, pages the history,
 keeps a failure's cause and aborts a stopped execution at once.
@@ -41,9 +42,7 @@ import time
 import uuid
 from typing import Any
 
-from moto.core.config import default_user_config
 from moto.core.exceptions import AWSError
-from moto.stepfunctions import models as base_models
 from moto.stepfunctions import responses
 from moto.stepfunctions.parser import models as parser_models
 from moto.stepfunctions.parser.api import (
@@ -278,7 +277,7 @@ def task_is_closed(token: str) -> bool:
     return False
 
 
-def _refuse_closed(method: Any) -> Any:
+def refuse_closed(method: Any) -> Any:
     """`method` (SendTaskSuccess/Failure/Heartbeat) answering TaskTimedOut, as AWS
     does, for a task already answered or of an ended execution (moto: 200)."""
 
@@ -301,7 +300,7 @@ def _open_endpoint(token: str) -> Any:
     return None
 
 
-def _beat_from_the_start(heartbeat: Any) -> Any:
+def beat_from_the_start(heartbeat: Any) -> Any:
     """SendTaskHeartbeat accepted as soon as GetActivityTask handed the task out.
 
     The interpreter's thread sets up the task's heartbeat a moment after the
@@ -324,7 +323,7 @@ def _beat_from_the_start(heartbeat: Any) -> Any:
     return checked
 
 
-def _create_or_conflict(create: Any) -> Any:
+def create_or_conflict(create: Any) -> Any:
     """CreateStateMachine answering StateMachineAlreadyExists, as AWS does, when
     the name exists with another definition or role (moto returns the old one,
     so the API never updates it and re-runs the old definition)."""
@@ -347,51 +346,51 @@ def _create_or_conflict(create: Any) -> Any:
     return checked
 
 
-def install() -> None:
-    """Run executions, with activities shared, polled and paged as in AWS."""
-    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
-    parser_models.Execution = SharedStoreExecution  # type: ignore[misc]
+def interpreter_on(config: dict[str, Any]) -> dict[str, Any]:
+    """moto's user config, the same dict, with the interpreter on (what
+    `/moto-api/config` sets; moto reads it in `responses.get_backend`)."""
+    config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+    return config
 
-    start = parser_models.StepFunctionsParserBackend.start_execution
+
+def start_named(start: Any) -> Any:
+    """StartExecution naming an unnamed execution with a UUID, as AWS does."""
 
     @functools.wraps(start)
-    def start_named(self: Any, state_machine_arn: str, *args: Any, **kw: Any) -> Any:
+    def named(self: Any, state_machine_arn: str, *args: Any, **kw: Any) -> Any:
         if args:
             args = (args[0] or str(uuid.uuid4()),) + args[1:]
         else:
             kw["name"] = kw.get("name") or str(uuid.uuid4())
         return start(self, state_machine_arn, *args, **kw)
 
-    parser_models.StepFunctionsParserBackend.start_execution = start_named  # type: ignore[method-assign]
-    backend = parser_models.StepFunctionsParserBackend
-    backend.create_state_machine = _create_or_conflict(backend.create_state_machine)  # type: ignore[method-assign]
-    backend.send_task_heartbeat = _beat_from_the_start(backend.send_task_heartbeat)  # type: ignore[method-assign]
-    for method in ("send_task_success", "send_task_failure", "send_task_heartbeat"):
-        setattr(backend, method, _refuse_closed(getattr(backend, method)))
+    return named
 
-    create = base_models.StepFunctionBackend.create_activity
+
+def create_shared(create: Any) -> Any:
+    """CreateActivity, idempotent as in AWS (moto: ActivityAlreadyExists),
+    its activity in the store every execution shares."""
 
     @functools.wraps(create)
-    def create_shared(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def shared(self: Any, *args: Any, **kwargs: Any) -> Any:
         name = kwargs.get("name", args[0] if args else None)
         existing = next((a for a in self.activities.values() if a.name == name), None)
-        # AWS: CreateActivity is idempotent (moto: ActivityAlreadyExists).
         activity = existing or create(self, *args, **kwargs)
         STORE.activity(activity.arn, activity.name)
         return activity
 
-    delete = base_models.StepFunctionBackend.delete_activity
+    return shared
+
+
+def delete_shared(delete: Any) -> Any:
+    """DeleteActivity, its activity gone from the shared store too."""
 
     @functools.wraps(delete)
-    def delete_shared(self: Any, activity_arn: str) -> None:
+    def shared(self: Any, activity_arn: str) -> None:
         delete(self, activity_arn)
         STORE.pop(activity_arn, None)
 
-    base_models.StepFunctionBackend.create_activity = create_shared  # type: ignore[method-assign]
-    base_models.StepFunctionBackend.delete_activity = delete_shared  # type: ignore[method-assign]
-    responses.StepFunctionResponse.get_activity_task = get_activity_task  # type: ignore[attr-defined]
-    responses.StepFunctionResponse.get_execution_history = get_execution_history  # type: ignore[method-assign]
-    responses.StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+    return shared
 
 
 def send_task_failure(self: Any) -> Any:

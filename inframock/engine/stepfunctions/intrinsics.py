@@ -42,20 +42,15 @@ def format_template(template: str, values: list[str]) -> str:
     return "".join(out)
 
 
-def install() -> None:
-    """Evaluate States.Format as AWS does."""
-    format_class = string_format.StringFormat
-
-    def _eval_body(self: Any, env: Any) -> None:
-        self.argument_list.eval(env=env)
-        args = env.stack.pop()
-        template = args[0]
-        if isinstance(self.argument_list.arguments[0], string_format.ArgumentLiteral):
-            # moto's parser reads the definition's JSON string without undoing
-            # its escaped backslashes: the API's `\{` arrives here doubled.
-            template = template.replace("\\\\", "\\")
-        # pylint: disable-next=protected-access
-        values = [format_class._to_str_repr(v) for v in args[1:]]
-        env.stack.append(format_template(template, values))
-
-    format_class._eval_body = _eval_body  # pylint: disable=protected-access
+def eval_format(self: Any, env: Any) -> None:
+    """`StringFormat._eval_body`: States.Format evaluated as AWS does."""
+    self.argument_list.eval(env=env)
+    args = env.stack.pop()
+    template = args[0]
+    if isinstance(self.argument_list.arguments[0], string_format.ArgumentLiteral):
+        # moto's parser reads the definition's JSON string without undoing
+        # its escaped backslashes: the API's `\{` arrives here doubled.
+        template = template.replace("\\\\", "\\")
+    # pylint: disable-next=protected-access
+    values = [string_format.StringFormat._to_str_repr(v) for v in args[1:]]
+    env.stack.append(format_template(template, values))

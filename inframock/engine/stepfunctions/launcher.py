@@ -43,8 +43,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from moto.awslambda import models as lambda_models
-
 REMOVE = "remove-previous-pipeline-containers"
 LAUNCH = "local-container-launcher"
 CONTAINER_NAMES = "qc|gem2s|obj2s"
@@ -310,12 +308,11 @@ def stop_runners() -> None:
     LAUNCHER.stop_containers()
 
 
-def install() -> None:
-    """Serve Invoke of the two launcher functions with the native handlers."""
-    invoke = lambda_models.LambdaBackend.invoke
+def invoke_native(invoke: Any) -> Any:
+    """`LambdaBackend.invoke`, serving the two launcher functions natively."""
 
     @functools.wraps(invoke)
-    def invoke_native(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    def native(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         self: Any,
         name_or_arn: str,
         qualifier: str | None,
@@ -329,4 +326,4 @@ def install() -> None:
         self.get_function(name_or_arn, qualifier)  # ResourceNotFound as in AWS
         return handle(name, body, response_headers)
 
-    lambda_models.LambdaBackend.invoke = invoke_native  # type: ignore[method-assign]
+    return native

@@ -28,13 +28,9 @@ import time
 import weakref
 from typing import Any
 
-from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
-    inline_iteration_component,
-)
 from moto.stepfunctions.parser.asl.eval.callback.callback import (
     ActivityCallbackEndpoint,
 )
-from moto.stepfunctions.parser.asl.eval.environment import Environment
 
 ABORT_WAIT = 10.0
 """Seconds a failing Map waits for its other iterations to end."""
@@ -82,13 +78,12 @@ def withdraw_open_tasks(env: Any) -> None:
         endpoint.interrupt_all()
 
 
-def install() -> None:
-    """Make a failing inline Map abort its other iterations first."""
-    component = inline_iteration_component.InlineIterationComponent
-    body = component._eval_body
+def aborting(body: Any) -> Any:
+    """`InlineIterationComponent._eval_body`: a failing inline Map stops its
+    other iterations and withdraws their tasks before it fails."""
 
     @functools.wraps(body)
-    def aborting(self: Any, env: Any) -> None:
+    def evaluated(self: Any, env: Any) -> None:
         before = list(env._frames)
         try:
             body(self, env)
@@ -109,12 +104,15 @@ def install() -> None:
                 time.sleep(0.02)
             raise
 
-    component._eval_body = aborting  # type: ignore[method-assign]
-    set_error = Environment.set_error
+    return evaluated
+
+
+def set_error_unless_stopped(set_error: Any) -> Any:
+    """`Environment.set_error`, ignored in an iteration the Map stopped."""
 
     @functools.wraps(set_error)
-    def set_error_unless_stopped(self: Any, error: Any) -> None:
+    def unless_stopped(self: Any, error: Any) -> None:
         if self not in _STOPPED:
             set_error(self, error)
 
-    Environment.set_error = set_error_unless_stopped  # type: ignore[method-assign]
+    return unless_stopped

@@ -18,9 +18,6 @@ import functools
 import sys
 from typing import Any
 
-from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
-from moto.stepfunctions.parser.backend import execution_worker
-
 ENDED = {
     "ExecutionSucceeded": "SUCCEEDED",
     "ExecutionFailed": "FAILED",
@@ -68,13 +65,12 @@ def log(line: str) -> None:
     sys.stderr.flush()
 
 
-def install() -> None:
-    """Label each execution's events and log its state changes."""
-    # pylint: disable-next=protected-access
-    environment = execution_worker.ExecutionWorker._get_evaluation_environment
+def labelled(environment: Any) -> Any:
+    """`ExecutionWorker._get_evaluation_environment`, its event manager
+    labelled with the state machine and execution."""
 
     @functools.wraps(environment)
-    def labelled(self: Any) -> Any:
+    def with_label(self: Any) -> Any:
         env = environment(self)
         details = self._evaluation_details  # pylint: disable=protected-access
         machine = details.state_machine_details.name
@@ -83,10 +79,14 @@ def install() -> None:
         )
         return env
 
-    add_event = EventManager.add_event
+    return with_label
+
+
+def add_and_log(add_event: Any) -> Any:
+    """`EventManager.add_event`, logging a labelled manager's state changes."""
 
     @functools.wraps(add_event)
-    def add_and_log(self: Any, *args: Any, **kwargs: Any) -> int:
+    def logged(self: Any, *args: Any, **kwargs: Any) -> int:
         event_id = add_event(self, *args, **kwargs)
         event_type = kwargs.get("event_type", args[1] if len(args) > 1 else None)
         details = kwargs.get("event_details", args[2] if len(args) > 2 else None)
@@ -96,6 +96,4 @@ def install() -> None:
             log(f"states {label} {text}")
         return event_id
 
-    # pylint: disable-next=protected-access
-    execution_worker.ExecutionWorker._get_evaluation_environment = labelled  # type: ignore[method-assign]
-    EventManager.add_event = add_and_log  # type: ignore[method-assign]
+    return logged

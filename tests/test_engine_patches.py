@@ -1,0 +1,231 @@
+"""The registry of the engine's changes to moto (inframock/engine/patches.py).
+
+A moto upgrade that changes code a patch replaces or relies on fails
+`test_every_tripwire_holds_on_the_installed_moto`, naming the patch and the
+place; a module that changes moto without registering the change fails
+`test_nothing_changes_moto_outside_the_registry`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from inframock.engine import patches, patching
+from inframock.testing.harness import base_env, cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCAN = """
+import inspect, json, sys
+from pathlib import Path
+import inframock
+from inframock.engine import patches, patching
+
+patches.apply_all(patches.START)
+patches.apply_all(patches.STEPFUNCTIONS)
+OURS = str(Path(inframock.__file__).parent)
+
+def ours(value):
+    if isinstance(value, (staticmethod, classmethod)):
+        value = value.__func__
+    if isinstance(value, property):
+        return any(ours(f) for f in (value.fget, value.fset, value.fdel) if f)
+    code = getattr(value, "__code__", None) if inspect.isfunction(value) else None
+    if code is not None:
+        return code.co_filename.startswith(OURS)
+    kind = value if isinstance(value, type) else type(value)
+    return str(getattr(kind, "__module__", "")).startswith("inframock.")
+
+found = set()
+for name, module in list(sys.modules.items()):
+    if name != "moto" and not name.startswith("moto."):
+        continue
+    for attribute, value in list(vars(module).items()):
+        if ours(value):
+            found.add((name, attribute))
+        if isinstance(value, type) and value.__module__ == name:
+            for inner, member in list(vars(value).items()):
+                if ours(member):
+                    found.add((name, f"{attribute}.{inner}"))
+unchanged = [
+    str(change.target)
+    for patch in patches.PATCHES
+    for change in patch.changes
+    if patching.moto_value(change.target) is patching.value_at(change.target)
+]
+print(json.dumps({"found": sorted(found), "unchanged": unchanged}))
+"""
+"""Apply every patch, then list each place of moto that holds inframock's
+code, and each registered place that still holds moto's own."""
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_every_tripwire_holds_on_the_installed_moto() -> None:
+    """When this fails, moto changed code a patch depends on: review the
+    patch it names (its module's docstring says what it fixes), then record
+    the new fingerprint and moto release in inframock/engine/patches.py."""
+    tripped = patching.broken(patches.PATCHES)
+    assert not tripped, "\n".join(str(trip) for trip in tripped)
+
+
+def test_a_changed_moto_source_trips_its_patch_by_name() -> None:
+    """A fingerprint that is not moto's (as after an upgrade) is reported with
+    the patch's name and the place."""
+    patch = next(p for p in patches.PATCHES if p.name == "sqs-fifo-dedup")
+    change = patch.changes[0]
+    moved = dataclasses.replace(
+        change, target=dataclasses.replace(change.target, checked="0123456789ab")
+    )
+    tripped = patching.broken([dataclasses.replace(patch, changes=(moved,))])
+    assert [str(trip) for trip in tripped] == [
+        f"patch sqs-fifo-dedup: moto changed moto.sqs.models.Queue.add_message "
+        f"(fingerprint {change.target.checked}, checked 0123456789ab against "
+        f"moto {patches.MOTO}); review inframock's patch before trusting it"
+    ]
+
+
+def test_a_place_moto_no_longer_has_trips_its_patch() -> None:
+    """A replaced method moto renamed away is a broken tripwire, not a crash."""
+    patch = next(p for p in patches.PATCHES if p.name == "sqs-depth")
+    gone = patching.Source("moto.sqs.models", "SQSBackend.no_such_method", "x")
+    tripped = patching.broken([dataclasses.replace(patch, changes=(), reads=(gone,))])
+    assert [(t.patch.name, t.source, t.found) for t in tripped] == [
+        ("sqs-depth", gone, patching.ABSENT)
+    ]
+
+
+def test_the_engine_warns_of_broken_tripwires_on_another_moto() -> None:
+    """On a moto the patches were not checked against, applying them first
+    logs each tripwire that no longer holds, naming the patch."""
+    code = """
+import dataclasses
+from inframock.engine import patches, patching
+patch = patches.START[0]
+change = patch.changes[1]
+moved = dataclasses.replace(change.target, checked="0123456789ab")
+patch = dataclasses.replace(
+    patch, changes=(patch.changes[0], dataclasses.replace(change, target=moved))
+)
+patching.apply_checked([patch], "9.9.9")
+patching.apply_checked(patches.START[1:], patches.MOTO)
+"""
+    done = _run(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        "warning: patch sns-async-delivery: moto changed "
+        "moto.sns.models.Subscription.publish (fingerprint "
+        f"{patches.START[0].changes[1].target.checked}, checked 0123456789ab "
+        f"against moto {patches.MOTO}); review inframock's patch before trusting it"
+    ]
+
+
+def test_nothing_changes_moto_outside_the_registry() -> None:
+    """After every patch is applied, each place of moto holding inframock's
+    code is a registered change (and each registered change is there)."""
+    done = _run(SCAN)
+    assert done.returncode == 0, done.stderr
+    scanned = json.loads(done.stdout)
+    found = {tuple(place) for place in scanned["found"]}
+    registered = {
+        (change.target.module, change.target.attribute)
+        for patch in patches.PATCHES
+        for change in patch.changes
+    }
+    assert (
+        not found - registered
+    ), f"moto changed outside inframock/engine/patches.py: {found - registered}"
+    assert not scanned["unchanged"]
+
+
+def test_the_registry_names_each_patch_once_in_a_defined_order() -> None:
+    """Names are unique; where two patches change one place, the lock of
+    `sqs-one-lock` comes after (around) `sqs-fifo-dedup`."""
+    names = [patch.name for patch in patches.PATCHES]
+    assert len(names) == len(set(names))
+    assert names.index("sqs-fifo-dedup") < names.index("sqs-one-lock")
+
+
+def test_engine_patches_lists_every_patch_on_one_line(tmp_path: Path) -> None:
+    """`inframock engine patches`, with no stack running, at 80 columns: one
+    line per patch with its name, what it fixes and its moto release."""
+    done = cli(base_env(tmp_path, COLUMNS="80"), "engine", "patches")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), lines
+    for patch in patches.PATCHES:
+        row = [line for line in lines if line.split()[:1] == [patch.name]]
+        assert len(row) == 1, (patch.name, lines)
+        assert row[0].split()[1] == patch.moto
+        assert patch.fixes in row[0]
+    assert f"{len(patches.PATCHES)} patches" in done.stdout
+
+
+def test_engine_patches_check_passes_on_the_installed_moto(tmp_path: Path) -> None:
+    """`--check` says every tripwire holds, with their number."""
+    done = cli(base_env(tmp_path), "engine", "patches", "--check")
+    assert done.returncode == 0, done.stderr
+    sources = sum(len(patch.sources()) for patch in patches.PATCHES)
+    assert f"all {sources} tripwires hold on moto {patches.MOTO}" in done.stdout
+
+
+def test_engine_patches_check_names_what_moto_changed() -> None:
+    """`--check` on a moto that changed a place a patch relies on: one
+    `error:` line naming the patch and the place, exit status 1."""
+    code = """
+import dataclasses
+from inframock import cli
+from inframock.engine import patches
+patch = patches.PATCHES[1]
+moved = dataclasses.replace(patch.changes[0].target, checked="0123456789ab")
+patches.PATCHES = (dataclasses.replace(patch, changes=(), reads=(moved,)),)
+cli.cli(["engine", "patches", "--check"], prog_name="inframock")
+"""
+    done = _run(code)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    errors = [line for line in done.stdout.splitlines() if "error:" in line]
+    assert len(errors) == 1, done.stdout
+    assert (
+        "patch sqs-fifo-dedup: moto changed moto.sqs.models.Queue.add_message"
+        in errors[0]
+    )
+
+
+def test_each_patch_applies_once() -> None:
+    """Applying a stage again (two first requests at once) wraps nothing
+    twice: `Queue.add_message` stays moto's inside de-dup inside the lock,
+    `LambdaBackend.invoke` moto's inside the launcher's."""
+    code = """
+import threading
+from moto.awslambda import models as lambdas
+from moto.sqs import models
+from inframock.engine import patches
+moto_add, moto_invoke = models.Queue.add_message, lambdas.LambdaBackend.invoke
+patches.apply_all(patches.START)
+patches.apply_all(patches.START)
+both = [threading.Thread(target=patches.apply_all, args=(patches.STEPFUNCTIONS,))
+        for _ in range(2)]
+for thread in both:
+    thread.start()
+for thread in both:
+    thread.join()
+print(models.Queue.add_message.__wrapped__.__wrapped__ is moto_add,
+      lambdas.LambdaBackend.invoke.__wrapped__ is moto_invoke)
+"""
+    done = _run(code)
+    assert done.returncode == 0, done.stderr
+    assert not done.stderr, done.stderr
+    assert done.stdout.split() == ["True", "True"]
