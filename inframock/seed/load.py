@@ -50,6 +50,9 @@ BATCH_WORKERS = 8
 EXPERIMENT_WORKERS = 4
 PROGRESS_ABOVE = 8 * MB
 """Compressed size above which an upload shows progress."""
+TABLE_PROGRESS_ABOVE = 2 * MB
+"""Bytes read (a table file is read twice) above which a table file's load
+shows progress: DynamoDB stores a megabyte of nested items in seconds."""
 SERVES_AS_MATRIX = (
     "r.rds also serves as the processed matrix (worker ≥ 2021-04 reads {})"
 )
@@ -459,8 +462,9 @@ def _batches(
 def _progress(
     board: ProgressBoard, label: str, total: int
 ) -> Iterator[Callable[[int], None]]:
-    """Progress of reading `total` bytes, when they are many enough to show."""
-    if total <= PROGRESS_ABOVE:
+    """Progress of reading a table file's `total` bytes, when they are many
+    enough to show."""
+    if total <= TABLE_PROGRESS_ABOVE:
         yield _no_progress
         return
     with board.track(label, total, "") as advance:
