@@ -69,3 +69,15 @@ def test_the_commands_page_names_every_make_target() -> None:
     page = (DOCS / "commands.md").read_text(encoding="utf-8")
     assert len(targets) > 10
     assert [t for t in targets if f"`make {t}" not in page] == []
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    """A newcomer finds each module's home in the layout of docs/architecture.md."""
+    layout = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    modules = {
+        path.name
+        for path in (ROOT / "inframock").rglob("*.py")
+        if path.name not in ("__init__.py", "__main__.py")
+    }
+    missing = sorted(name for name in modules if name not in layout)
+    assert not missing, f"add to docs/architecture.md's layout: {missing}"
