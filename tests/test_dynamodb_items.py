@@ -72,7 +72,7 @@ def _plot(number: int) -> dict[str, Any]:
             "M": {
                 "x": {"N": f"{i * 0.37 - 30:.6f}"},
                 "y": {"N": f"{30 - i * 0.11:.6f}"},
-                "cellId": {"N": str(i)},
+                "cellId": {"N": str(number * 1000 + i)},
                 "cluster": {"S": f"Cluster {i % 20}"},
             }
         }
