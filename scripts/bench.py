@@ -8,7 +8,9 @@ and measures, in one run:
 2. r.rds loading against a plain boto3 `upload_file` of the gunzipped file to
    the same endpoint and against `gzip -dc > /dev/null` of the same file;
 3. DynamoDB loading against a sequential `put_item` loop and against the best
-   concurrent `batch_write_item` rate the emulator gives;
+   concurrent `batch_write_item` rate the emulator gives; a Query and the
+   PutItems of 2.5 MB of plots (nested lists of maps of numbers) against the
+   same on a plain moto server;
 4. `make reload-data` of many experiments: nothing changed, one file, all;
 5. peak memory of the loader on two r.rds sizes (it must not grow with size);
 6. restarts with 1 GB and 5 GB of unchanged r.rds (`--restart-gb`) against a
@@ -45,7 +47,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
+import boto3
 from boto3.dynamodb.types import TypeSerializer
+from botocore.config import Config
 import psutil
 from rich.console import Console
 from rich.table import Table
@@ -53,7 +57,7 @@ from rich.table import Table
 from inframock.data.default import write as write_default
 from inframock.data.object_cache import FOLDER as CACHE_FOLDER, ObjectCache
 from inframock.testing.checkout import setup_copy
-from inframock.testing.harness import ROOT, RunningStack, base_env
+from inframock.testing.harness import ROOT, RunningStack, base_env, standalone_moto
 
 MB = 1024 * 1024
 RESTORED = re.compile(r"state restored in ([\d.]+) s")
@@ -375,6 +379,76 @@ def dynamodb_figures(stack: BenchStack, work: Path, count: int) -> dict[str, flo
     }
 
 
+def big_plots(count: int = 11, points: int = 2900) -> list[dict[str, Any]]:
+    """`count` embedding plots of `points` points each (about 2.5 MB), as
+    DynamoDB items: the nested lists of maps of numbers the API stores."""
+    rng = random.Random(2021)
+    return [
+        {
+            "experimentId": {"S": "big"},
+            "plotUuid": {"S": f"plot-{n:04d}"},
+            "plotData": {
+                "L": [
+                    {
+                        "M": {
+                            "x": {"N": f"{rng.uniform(-30, 30):.6f}"},
+                            "y": {"N": f"{rng.uniform(-30, 30):.6f}"},
+                            "cellId": {"N": str(rng.randrange(100_000))},
+                            "cluster": {"S": f"Cluster {rng.randrange(20)}"},
+                        }
+                    }
+                    for _ in range(points)
+                ]
+            },
+        }
+        for n in range(count)
+    ]
+
+
+def plots_query_seconds(endpoint: str) -> tuple[float, float, int]:
+    """Seconds of the PutItems of `big_plots` and of one Query of all of them
+    on `endpoint`, and the bytes of the Query's response."""
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(read_timeout=900, retries={"max_attempts": 1}),
+    )
+    table = fresh_table(ddb, "bench-big-plots")
+    plots = big_plots()
+    put = timed(lambda: [ddb.put_item(TableName=table, Item=p) for p in plots])
+    sizes: list[int] = []
+    ddb.meta.events.register(
+        "before-parse.*.Query",
+        lambda response_dict, **_: sizes.append(len(response_dict["body"])),
+    )
+    query = timed(
+        lambda: ddb.query(
+            TableName=table,
+            KeyConditionExpression="experimentId = :e",
+            ExpressionAttributeValues={":e": {"S": "big"}},
+        )
+    )
+    return put, query, sizes[0]
+
+
+def plots_query_figures(stack: BenchStack) -> dict[str, float]:
+    """Seconds to write and to Query 2.5 MB of plots, inframock against a
+    plain moto server started beside it."""
+    put, query, size = plots_query_seconds(stack.endpoint)
+    with standalone_moto() as plain:
+        moto_put, moto_query, _ = plots_query_seconds(plain)
+    return {
+        "response_mb": size / MB,
+        "inframock_put_s": put,
+        "moto_put_s": moto_put,
+        "inframock_query_s": query,
+        "moto_query_s": moto_query,
+    }
+
+
 def fresh_table(ddb: Any, name: str) -> str:
     """An empty table shaped like plots-tables, so every rate starts equal."""
     keys = (("experimentId", "HASH"), ("plotUuid", "RANGE"))
@@ -628,6 +702,8 @@ def main() -> None:
             results["rds"] = rds_figures(stack, work, args.rds_mb)
             console.print("DynamoDB loading …")
             results["dynamodb"] = dynamodb_figures(stack, work, args.items)
+            console.print("DynamoDB Query of big plots …")
+            results["plots_query"] = plots_query_figures(stack)
             console.print("SQS with messages waiting …")
             results["sqs"] = sqs_figures(stack, args.queue_depth)
             console.print("reloads …")
@@ -701,6 +777,30 @@ def restart_rows(restart: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def plots_query_rows(plots: dict[str, float]) -> list[tuple[str, str, str]]:
+    """The rows of the big plots' Query and writes."""
+    return [
+        (
+            f"Query of {plots['response_mb']:.1f} MB of plots",
+            f"{plots['inframock_query_s']:.2f} s",
+            "",
+        ),
+        (
+            "  ÷ plain moto",
+            f"{ratio(plots['inframock_query_s'], plots['moto_query_s'])} "
+            f"({plots['moto_query_s']:.1f} s)",
+            "≤ 0.2",
+        ),
+        ("  their PutItems", f"{plots['inframock_put_s']:.2f} s", ""),
+        (
+            "  ÷ plain moto",
+            f"{ratio(plots['inframock_put_s'], plots['moto_put_s'])} "
+            f"({plots['moto_put_s']:.1f} s)",
+            "",
+        ),
+    ]
+
+
 def report(results: dict[str, Any]) -> None:
     """The figures and their ratios against the targets, as a table."""
     rds, ddb, reload = results["rds"], results["dynamodb"], results["reload"]
@@ -744,6 +844,7 @@ def report(results: dict[str, Any]) -> None:
             ratio(ddb["inframock_items_s"], ddb["put_item_loop_items_s"]),
             "≥ 10",
         ),
+        *plots_query_rows(results["plots_query"]),
         (
             f"SQS send, {sqs['depth']} waiting ÷ few",
             f"{ratio(sqs['deep_send_ms'], sqs['few_send_ms'])} "

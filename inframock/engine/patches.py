@@ -32,6 +32,8 @@ _SFN = "moto.stepfunctions.parser.models"
 _SFN_BASE = "moto.stepfunctions.models"
 _SFN_RESPONSES = "moto.stepfunctions.responses"
 _CALLBACK = "moto.stepfunctions.parser.asl.eval.callback.callback"
+_SERIALIZE = "moto.core.serialize"
+_PARSE = "moto.core.parse"
 
 
 def _wrap(module: str, attribute: str, checked: str, replacement: str) -> Change:
@@ -170,6 +172,59 @@ START: tuple[Patch, ...] = (
                 "eb67586ff76b",
                 f"{_E}.aws_refusals:refuse_malformed_xml",
             ),
+        ),
+    ),
+    Patch(
+        "dynamodb-items",
+        "big DynamoDB items read and written fast",
+        MOTO,
+        (
+            _wrap(
+                _SERIALIZE,
+                "BaseJSONSerializer._serialize_type_structure",
+                "36873909cd0a",
+                f"{_E}.dynamodb_items:serialize_directly",
+            ),
+            _wrap(
+                _PARSE,
+                "BaseJSONParser._parse_structure",
+                "2de165721ba4",
+                f"{_E}.dynamodb_items:parse_directly",
+            ),
+        ),
+        reads=(
+            Source(_SERIALIZE, "ResponseSerializer._serialize", "4eccca5bf025"),
+            Source(
+                _SERIALIZE,
+                "ResponseSerializer._serialize_type_structure",
+                "f9b47068f40c",
+            ),
+            Source(
+                _SERIALIZE,
+                "ResponseSerializer._serialize_structure_member",
+                "437fdce43aa5",
+            ),
+            Source(
+                _SERIALIZE, "BaseJSONSerializer._serialize_type_map", "faa32d1fa9a8"
+            ),
+            Source(
+                _SERIALIZE, "BaseJSONSerializer._serialize_type_list", "f87b14fe9166"
+            ),
+            Source(
+                _SERIALIZE, "BaseJSONSerializer._serialize_type_string", "44954e021450"
+            ),
+            Source(
+                _SERIALIZE, "ResponseSerializer._serialize_type_blob", "acd7e746cf06"
+            ),
+            Source(_SERIALIZE, "AttributePicker.__call__", "c15da8ec29c1"),
+            Source(
+                _SERIALIZE, "XFormedAttributePicker.get_possible_keys", "f0d20f55f37f"
+            ),
+            Source(_SERIALIZE, "DEFAULT_ALIAS_PROVIDERS", "8bc35a4b0612"),
+            Source(_PARSE, "RequestParser._parse_shape", "86db10854efa"),
+            Source(_PARSE, "RequestParser._parse_list", "e2539182995b"),
+            Source(_PARSE, "RequestParser._parse_map", "a9e8feb4d551"),
+            Source(_PARSE, "RequestParser._default_handle", "88c1ab7f9c98"),
         ),
     ),
 )
