@@ -17,6 +17,7 @@ import boto3
 import psutil
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
 
 from inframock.testing.datafolder import (
     MB,
@@ -264,3 +265,16 @@ def stack_of_its_own(
     stack = RunningStack(base_env(tmp, AWS_DEFAULT_REGION=region)).wait_ready()
     yield stack.client(service)
     stack.stop()
+
+
+def client_sending_once(endpoint: str, service: str) -> Any:
+    """A boto3 client that sends each request once (retries off: a 500 would
+    otherwise be sent 3 more times)."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}),
+    )

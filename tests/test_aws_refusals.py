@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Iterator
 
-import boto3
 import pytest
 import requests
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from inframock.testing.harness import RunningStack, standalone_moto
+from tests.helpers import client_sending_once as client
 
 BUCKET = "aws-refusals"
 """A bucket of these tests' own: its 1024-byte keys would be experiment ids
@@ -29,18 +28,6 @@ LONGEST = "k" * 1024
 TOO_LONG = "k" * 1025
 TOO_LONG_IN_UTF8 = "é" * 513
 """513 characters, 1026 bytes: the limit counts bytes."""
-
-
-def client(endpoint: str, service: str) -> Any:
-    """A boto3 client that sends each request once."""
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}),
-    )
 
 
 def refusal(call: Callable[[], Any]) -> tuple[int, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import json
 import os
 import signal
@@ -10,6 +9,8 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from inframock.probes import http_ok
 from inframock.testing.harness import (

@@ -4,7 +4,6 @@ its schema. Real stacks, real commands."""
 
 from __future__ import annotations
 
-import pytest
 import gzip
 import shutil
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
+import pytest
 
 from inframock.data import default
 from inframock.testing.datafolder import experiment_folder, write_json

@@ -4,7 +4,6 @@ samples, a project, a few-MB `r.rds.gz` that is R's serialisation of a matrix)."
 
 from __future__ import annotations
 
-import pytest
 import gzip
 import json
 import struct
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
+import pytest
 
 from inframock.data import default
 from inframock.testing.harness import ROOT, RunningStack, base_env

@@ -18,12 +18,11 @@ import contextlib
 import json
 from typing import Any, Callable, Iterator
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from inframock.testing.harness import RunningStack, standalone_moto
+from tests.helpers import client_sending_once
 
 TABLE = "dynamodb-items-test"
 KEY = ("pk", "sk")
@@ -101,14 +100,7 @@ class RawClient:
     parses `{}` instead (it cannot parse what moto sends for `mangled`)."""
 
     def __init__(self, endpoint: str, service: str = "dynamodb") -> None:
-        self.api: Any = boto3.client(
-            service,
-            endpoint_url=endpoint,
-            region_name="eu-west-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=Config(retries={"max_attempts": 1}),
-        )
+        self.api: Any = client_sending_once(endpoint, service)
         self.bodies: list[tuple[int, bytes]] = []
         self.api.meta.events.register("before-parse.*.*", self._keep)
 

@@ -7,7 +7,6 @@ same port: bounded retries, a clear error, then an exact reload.
 
 from __future__ import annotations
 
-import pytest
 import gzip
 import json
 import subprocess
@@ -15,6 +14,7 @@ import sys
 from pathlib import Path
 
 import boto3
+import pytest
 
 from inframock.testing.harness import (
     ROOT,

@@ -4,7 +4,6 @@ runs, `make status` fits a screen, and a killed stack is said in one line."""
 
 from __future__ import annotations
 
-import pytest
 import json
 import signal
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from inframock.testing.datafolder import experiment_folder, write_json
 from inframock.testing.harness import (

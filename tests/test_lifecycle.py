@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import os
 import signal
 import socket
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from tests.helpers import FREED_WITHIN, assert_all_gone, children_of, redis_of
 from inframock.testing.harness import (

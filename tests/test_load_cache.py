@@ -10,11 +10,12 @@ a plain moto (an engine that is not ours) still gets the bytes uploaded.
 
 from __future__ import annotations
 
-import pytest
 import hashlib
 import re
 from pathlib import Path
 from typing import Any, Callable
+
+import pytest
 
 from inframock.seed.seed import seed
 from inframock.settings import Settings

@@ -3,7 +3,6 @@ loads the rest, against the real stack, and never crashes."""
 
 from __future__ import annotations
 
-import pytest
 import itertools
 import json
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+import pytest
 
 from inframock.aws.clients import clients_for
 from inframock.data.dataset import plan

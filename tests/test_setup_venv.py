@@ -6,10 +6,11 @@ seconds; it checks what a first `make run` shows and installs, not how fast.
 
 from __future__ import annotations
 
-import pytest
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from inframock.testing.checkout import setup_copy
 

@@ -380,6 +380,7 @@ def _assert_healthy(stack: RunningStack) -> None:
     assert result.returncode == 0, result.stdout
 
 
+# pylint: disable-next=too-many-locals  # every part of the state, compared
 def test_snapshot_then_restore_into_a_fresh_stack_brings_everything_back(
     make_stack: Any, tmp_path: Path
 ) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 import json
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from inframock.testing.datafolder import experiment_folder, write_json
 

@@ -11,7 +11,6 @@ let go (SIGCONT) once the new run says it waits.
 
 from __future__ import annotations
 
-import pytest
 import json
 import signal
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from inframock.testing.harness import RunningStack, base_env, wait_until
 from tests.helpers import children_of

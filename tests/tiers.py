@@ -1,8 +1,9 @@
 """The suite's tiers: what each test needs or costs, and a summary per tier.
 
 A test's tier is the first of TIERS its markers name (`pytestmark` in its
-module), else `core` (which the collection marks, for `pytest -m core`). `make test` runs every tier (those the machine cannot
-run skip, saying why); `make test-fast` runs `core` alone, for the edit loop.
+module), else `core` (which the collection marks, for `pytest -m core`).
+`make test` runs every tier (those the machine cannot run skip, saying why);
+`make test-fast` runs `core` alone, for the edit loop.
 At the end, one line per tier: tests passed, skipped (and why), failed, and
 the seconds its tests took (summed over the workers, so more than the wall
 time when they run side by side).
