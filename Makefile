@@ -110,9 +110,10 @@ clean-state: $(INSTALLED) ## Forget what PERSIST=1 saved (the stack must be stop
 	@$(INFRAMOCK) clean-state
 
 # Test workers (pytest-xdist): `auto` is one per core; 0 runs the suite in
-# this one process. Each worker takes whole modules (their stacks with them).
+# this one process. Each worker takes whole modules (their stacks with them);
+# the 15 slowest tests are listed at the end.
 TEST_WORKERS ?= auto
-TEST_ARGS := -n $(TEST_WORKERS) --dist loadscope
+TEST_ARGS := -n $(TEST_WORKERS) --dist loadscope --durations=15
 
 .PHONY: test
 test: $(DEV) ## Run the whole test suite against real servers
