@@ -35,10 +35,13 @@ READY_LINE = "inframock is ready"
 START_TIMEOUT = 60.0
 
 
+EPHEMERAL_FROM = 32768
+"""The first port of the kernel's ephemeral range: client connections'."""
 PORTS_FROM = 20000
-"""Test ports lie below the kernel's ephemeral range (32768 and up), so that
-no client connection takes one between its choice and the stack's bind."""
+"""Test ports lie below EPHEMERAL_FROM, so that no client connection takes
+one between its choice and the stack's bind."""
 PORTS_PER_WORKER = 2000
+BLOCKS = (EPHEMERAL_FROM - PORTS_FROM) // PORTS_PER_WORKER
 
 
 def _worker_ports() -> Iterator[int]:
@@ -46,26 +49,30 @@ def _worker_ports() -> Iterator[int]:
     worker (two workers never pick the same one), from a random place in it
     (two test runs side by side hardly ever do either)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    block = PORTS_FROM + (int(worker) if worker.isdigit() else 0) % 6 * PORTS_PER_WORKER
+    block = int(worker) % BLOCKS if worker.isdigit() else 0
+    first = PORTS_FROM + block * PORTS_PER_WORKER
     start = random.randrange(PORTS_PER_WORKER)
     for step in itertools.count():
-        yield block + (start + step) % PORTS_PER_WORKER
+        yield first + (start + step) % PORTS_PER_WORKER
 
 
 _PORTS = _worker_ports()
 
 
+def _bindable(port: int) -> bool:
+    """True when a listening socket could bind 127.0.0.1:`port` now."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now, none of this test process's
     last PORTS_PER_WORKER picks."""
-    for port in _PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("unreachable: the ports repeat forever")
+    return next(port for port in _PORTS if _bindable(port))
 
 
 def port_is_free(port: int) -> bool:
