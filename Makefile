@@ -141,8 +141,8 @@ default-data: $(DEV) ## Rewrite the default experiment in ./data
 	$(PY) scripts/make_default_data.py data
 
 .PHONY: env-example
-env-example: $(INSTALLED) ## Rewrite .env.example from inframock/settings_list.py
-	$(PY) -m inframock.settings_example .env.example
+env-example: $(INSTALLED) ## Rewrite .env.example from inframock/core/settings_list.py
+	$(PY) -m inframock.core.settings_example .env.example
 
 .PHONY: clean
 clean: ## Remove the virtualenv, stack state and caches

@@ -1,5 +1,5 @@
 """The design's one-shot seeding container (docker-compose.yml's `populate`).
 
 Only its Dockerfile and entry point live here; the seeding itself is
-`inframock.seed`, the very code the embedded road runs.
+`inframock.features.seed`, the very code the embedded road runs.
 """

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from inframock.probes import http_ok
+from inframock.core.probes import http_ok
 from inframock.testing.harness import (
     ROOT,
     base_env,

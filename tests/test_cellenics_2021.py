@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from inframock.probes import DIRECT
+from inframock.core.probes import DIRECT
 from inframock.testing.harness import RunningStack
 
 ORIGIN = "http://localhost:5000"

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from inframock.definition import cellenics_current
+from inframock.model import cellenics_current
 from inframock.testing.harness import (
     RunningStack,
     base_env,

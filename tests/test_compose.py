@@ -24,9 +24,9 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from inframock import compose
+from inframock.roads import compose
 from inframock.aws.endpoint import EndpointRefused, check_endpoint_is_local
-from inframock.settings import SETTINGS, Runtime, Settings, SettingsError
+from inframock.core.settings import SETTINGS, Runtime, Settings, SettingsError
 from inframock.testing.harness import base_env, cli, engine_process, free_port
 from inframock.testing.datafolder import (
     experiment_folder,

@@ -27,11 +27,11 @@ import psycopg
 import pytest
 import yaml
 
-from inframock import compose
+from inframock.roads import compose
 from inframock.aws.endpoint import check_endpoint_is_local
-from inframock.definition.profiles import PROFILES, stack_for
-from inframock.settings import Settings
-from inframock.status import collect_status
+from inframock.model.profiles import PROFILES, stack_for
+from inframock.core.settings import Settings
+from inframock.features.status import collect_status
 from inframock.testing.harness import (
     RunningStack,
     base_env,

@@ -24,12 +24,7 @@ import pytest
 import yaml
 
 from inframock.testing.harness import DeliveryHandler
-from inframock.testing.harness import (
-    RunningStack,
-    base_env,
-    port_is_free,
-    wait_until,
-)
+from inframock.testing.harness import RunningStack, base_env, port_is_free, wait_until
 from inframock.testing.datafolder import (
     experiment_folder,
     payload,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from inframock.settings_list import SECTIONS
+from inframock.core.settings_list import SECTIONS
 from inframock.testing.harness import ROOT
 
 README = ROOT / "README.md"

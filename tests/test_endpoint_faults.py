@@ -16,13 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from inframock.testing.harness import (
-    ROOT,
-    base_env,
-    free_port,
-    spawn,
-    standalone_moto,
-)
+from inframock.testing.harness import ROOT, base_env, free_port, spawn, standalone_moto
 from inframock.testing.datafolder import (
     MB,
     experiment_folder,

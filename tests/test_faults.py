@@ -22,8 +22,8 @@ from typing import Any, Iterator
 import psutil
 import pytest
 
-from inframock.probes import http_ok
-from inframock.embedded.record import STATE_FILE
+from inframock.core.probes import http_ok
+from inframock.roads.embedded.record import STATE_FILE
 from inframock.testing.harness import (
     READY_LINE,
     START_TIMEOUT,

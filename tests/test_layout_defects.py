@@ -17,9 +17,9 @@ from typing import Any, TextIO
 import psutil
 import pytest
 
-from inframock.embedded import control
-from inframock.embedded.record import STATE_FILE, RecordError, StackRecord
-from inframock.output import console
+from inframock.roads.embedded import control
+from inframock.roads.embedded.record import STATE_FILE, RecordError, StackRecord
+from inframock.core import console
 from inframock.testing.harness import base_env, cli, wait_until
 
 

@@ -14,12 +14,12 @@ from typing import Any
 import psutil
 import pytest
 
-from inframock.seed import load
+from inframock.features.seed import load
 from inframock.aws.clients import Clients
 from inframock.data.dataset import plan
 from inframock.data.digests import Digests
-from inframock.settings import Settings
-from inframock.definition.profiles import stack_for
+from inframock.core.settings import Settings
+from inframock.model.profiles import stack_for
 from inframock.testing.harness import ROOT, RunningStack
 from inframock.testing.datafolder import MB, experiment_folder, write_json
 from tests.helpers import SOURCE, items

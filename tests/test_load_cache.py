@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import pytest
 
-from inframock.seed.seed import seed
-from inframock.settings import Settings
+from inframock.features.seed.seed import seed
+from inframock.core.settings import Settings
 from inframock.testing.datafolder import (
     experiment_folder,
     payload,

@@ -14,15 +14,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from inframock.embedded.engines import find_redis_server
-from inframock.engine.oplog import (
-    RED,
-    RESET,
-    Call,
-    describe,
-    error_detail,
-    format_line,
-)
+from inframock.services.engines import find_redis_server
+from inframock.engine.oplog import RED, RESET, Call, describe, error_detail, format_line
 from inframock.testing.datafolder import experiment_folder, write_json
 from inframock.testing.harness import RunningStack, wait_until
 from tests.helpers import children_of, redis_of

@@ -22,16 +22,10 @@ import psycopg
 import pytest
 import yaml
 
-from inframock.postgres.place import place_for
-from inframock.postgres.server import INIT_SQL, find_postgres
-from inframock.settings import Settings
-from inframock.testing.harness import (
-    RunningStack,
-    base_env,
-    cli,
-    free_port,
-    wait_until,
-)
+from inframock.services.postgres.place import place_for
+from inframock.services.postgres.server import INIT_SQL, find_postgres
+from inframock.core.settings import Settings
+from inframock.testing.harness import RunningStack, base_env, cli, free_port, wait_until
 from tests.helpers import npm_ci
 
 pytestmark = pytest.mark.slow
@@ -335,9 +329,9 @@ def test_compose_postgres_is_pinned_16_in_a_profile_with_a_volume() -> None:
         "${INFRAMOCK_BIND:-127.0.0.1}:${INFRAMOCK_POSTGRES_PORT:-5431}:5432"
     ]
     mounts = dict(v.rsplit(":", 2)[:2] for v in service["volumes"])
-    init = mounts["./inframock/postgres/init.sql"]
+    init = mounts["./inframock/services/postgres/init.sql"]
     assert init.startswith("/docker-entrypoint-initdb.d/")
-    assert (ROOT / "inframock/postgres/init.sql").samefile(INIT_SQL)
+    assert (ROOT / "inframock/services/postgres/init.sql").samefile(INIT_SQL)
     assert mounts["pg_data"] == "/var/lib/postgresql/data"
     assert "pg_data" in spec["volumes"]
     assert "pg_isready" in service["healthcheck"]["test"]

@@ -1,4 +1,4 @@
-"""The state folder is its owner's only (inframock.private): folders 0700,
+"""The state folder is its owner's only (inframock.core.private): folders 0700,
 files 0600, another local user can neither list nor read any of it.
 
 A real stack with INFRAMOCK_PERSIST, started in the background (its log in the

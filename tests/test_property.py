@@ -15,9 +15,9 @@ import pytest
 from inframock.aws.clients import clients_for
 from inframock.data.dataset import plan
 from inframock.data.digests import Digests
-from inframock.seed.load import Loader
-from inframock.settings import Settings
-from inframock.definition.profiles import stack_for
+from inframock.features.seed.load import Loader
+from inframock.core.settings import Settings
+from inframock.model.profiles import stack_for
 from inframock.testing.harness import RunningStack
 from tests.helpers import items
 

@@ -22,8 +22,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from inframock.data.dataset import parse_json
-from inframock.pull import Remote, RemoteWriteRefused
-from inframock.settings import Settings
+from inframock.features.pull import Remote, RemoteWriteRefused
+from inframock.core.settings import Settings
 from inframock.testing.harness import ROOT, cli, standalone_moto
 from inframock.testing.datafolder import MB, payload
 from tests.helpers import pull_env, remote_client

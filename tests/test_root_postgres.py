@@ -1,6 +1,6 @@
 """PostgreSQL when inframock runs as root, from a checkout others cannot enter.
 
-PostgreSQL refuses root, so it runs as another user (inframock.postgres.place).
+PostgreSQL refuses root, so it runs as another user (inframock.services.postgres.place).
 Here the checkout is copied into a 0700 folder under a 0700 folder (as
 `mktemp -d` makes, or /root), with its own virtualenv there: the bundled
 wheel's binaries live under the closed folder, as does the default state
@@ -24,8 +24,8 @@ from typing import Any, Iterator
 import psutil
 import pytest
 
-from inframock.postgres.place import PRIVATE_ROOT, place_for
-from inframock.settings import Settings
+from inframock.services.postgres.place import PRIVATE_ROOT, place_for
+from inframock.core.settings import Settings
 from inframock.testing.harness import ROOT, RunningStack, base_env, port_is_free
 from tests.helpers import npm_ci
 from tests.test_postgres import KNEX, checkouts, connect

@@ -20,9 +20,9 @@ from inframock.data.dataset import (
     significant_digits,
     table_kind,
 )
-from inframock.settings import PROFILES, SETTINGS, Settings, SettingsError
-from inframock.definition import profiles
-from inframock.definition.profiles import stack_for
+from inframock.core.settings import PROFILES, SETTINGS, Settings, SettingsError
+from inframock.model import profiles
+from inframock.model.profiles import stack_for
 from inframock.testing.harness import ROOT, base_env, cli
 
 RULES = stack_for(Settings.load({}, env_file=Path("/nonexistent"))).data
@@ -133,11 +133,11 @@ def test_env_example_lists_every_setting_with_its_default() -> None:
 
 
 def test_env_example_is_what_the_settings_render(tmp_path: Path) -> None:
-    """`.env.example` is generated from inframock/settings_list.py: the checked-in
+    """`.env.example` is generated from inframock/core/settings_list.py: the checked-in
     file is exactly what `make env-example` writes."""
     written = tmp_path / "env.example"
     subprocess.run(
-        [sys.executable, "-m", "inframock.settings_example", str(written)],
+        [sys.executable, "-m", "inframock.core.settings_example", str(written)],
         cwd=ROOT,
         check=True,
         capture_output=True,

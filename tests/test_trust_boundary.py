@@ -21,7 +21,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from inframock import stack_secret
+from inframock.core import stack_secret
 from inframock.aws.clients import DUMMY_CREDENTIALS
 from inframock.aws.object_files import register_file
 from inframock.engine.guard import SECRET_HEADER

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from inframock.errors import InframockError
+from inframock.core.errors import InframockError
 
 BATCH_SIZE = 25
 """DynamoDB's BatchWriteItem limit."""

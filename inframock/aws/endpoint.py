@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from urllib.parse import urlsplit
-from inframock.errors import InframockError
+from inframock.core.errors import InframockError
 
 
 class EndpointRefused(InframockError):

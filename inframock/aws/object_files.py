@@ -2,7 +2,7 @@
 
 The client side of `inframock/engine/object_files.py`: one small JSON request
 names the file, and no object bytes cross HTTP. The engine answers only a
-loopback caller with the stack's secret (inframock/stack_secret.py, sent as
+loopback caller with the stack's secret (inframock/core/stack_secret.py, sent as
 engine/guard.py's SECRET_HEADER), and only for a file of its object cache it
 can see; anywhere else (the Docker road's engine in its container, which has
 no secret, a remote endpoint, a plain moto) the answer is `None`, and the

@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 
 from inframock.data.dataset import Experiment
 from inframock.data.json_stream import NotRecords, RecordStream
-from inframock.definition.stack import Stack
+from inframock.model.stack import Stack
 
 
 def clash_lines(experiments: Sequence[Experiment], stack: Stack) -> list[str]:

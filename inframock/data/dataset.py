@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-from inframock.definition.stack import DataRules, Table
+from inframock.model.stack import DataRules, Table
 
 MAX_ITEM_BYTES = 400 * 1024
 """DynamoDB's item size limit, counted as DynamoDB counts it."""

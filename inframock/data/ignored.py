@@ -13,7 +13,7 @@ import collections
 from typing import Mapping, Sequence
 
 from inframock.data.dataset import Experiment, table_kind
-from inframock.definition.stack import DataRules
+from inframock.model.stack import DataRules
 
 SHOWN_IDS = 3
 """Experiments named on a line; the rest are counted."""

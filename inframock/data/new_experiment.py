@@ -16,8 +16,8 @@ import shutil
 import uuid
 from pathlib import Path
 
-from inframock.errors import InframockError
-from inframock.private import private_folder
+from inframock.core.errors import InframockError
+from inframock.core.private import private_folder
 
 PROJECT_KEYS = ("projectUuid", "projectId")
 """The attributes that name an experiment's project (2021 tables)."""

@@ -35,7 +35,7 @@ from typing import Any, BinaryIO, Callable, Iterable
 
 from inframock.data.digests import new_hash
 from inframock.data.files import atomic_file, write_atomically
-from inframock.errors import InframockError
+from inframock.core.errors import InframockError
 
 FOLDER = "objects"
 MARKS = "marks.json"

@@ -20,7 +20,7 @@ from inframock.data.dataset import Checked, Problem, check_plain, plain_key
 from inframock.data.digests import FileMark, new_hash
 from inframock.data.json_stream import NotRecords, RecordStream
 from inframock.data.typed_json import check_typed, is_typed_record, typed_key
-from inframock.definition.stack import Table
+from inframock.model.stack import Table
 
 
 class TableItems:

@@ -25,7 +25,7 @@ from inframock.data.dataset import (
     significant_digits,
     size_problem,
 )
-from inframock.definition.stack import Table
+from inframock.model.stack import Table
 
 NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 """A number as DynamoDB takes it in `N`: no NaN, Infinity or blanks."""

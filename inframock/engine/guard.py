@@ -24,7 +24,7 @@ a `warning: refused ...` line in the stack's log. Everything else (the AWS
 APIs, with their CORS, the UI's presigned uploads) passes untouched.
 
 What the engine is told comes from its environment: SECRET_ENV (the secret,
-made at stack start by inframock/stack_secret.py) and FILE_ROOTS_ENV (the
+made at stack start by inframock/core/stack_secret.py) and FILE_ROOTS_ENV (the
 folders files may be registered from, the path rule of object_files).
 """
 

@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterable
 
 from werkzeug.test import Client
 
-from inframock.definition.stack import ENVIRONMENT
-from inframock.probes import redis_ping
+from inframock.model.stack import ENVIRONMENT
+from inframock.core.probes import redis_ping
 
 INFRAMOCK_PATH = "/_inframock/health"
 LOCALSTACK_PATH = "/_localstack/health"

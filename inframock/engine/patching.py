@@ -31,7 +31,7 @@ import sys
 import threading
 from typing import Any, Iterable
 
-from inframock.errors import InframockError
+from inframock.core.errors import InframockError
 
 ABSENT = "absent"
 """The fingerprint of a place moto does not have (a patch adds it)."""

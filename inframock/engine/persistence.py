@@ -66,7 +66,7 @@ from typing import Any, BinaryIO, Iterator
 
 from inframock.engine import saved_objects
 from inframock.engine.saved_objects import PROGRESS_EVERY, Blobs, log
-from inframock.errors import cannot_write, free_space
+from inframock.core.errors import cannot_write, free_space
 
 STATE_ENV = "INFRAMOCK_ENGINE_STATE"
 """The folder the engine saves its state in; unset: nothing is kept."""

@@ -27,7 +27,7 @@ import boto3
 import psutil
 import redis
 
-from inframock.probes import http_ok
+from inframock.core.probes import http_ok
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 """The checkout: where `make` and `python -m inframock` run."""

@@ -1,1 +1,0 @@
-"""Everything inframock prints: where lines go, progress, and the views."""

@@ -1,1 +1,0 @@
-"""PostgreSQL for today's Cellenics: the server, its migrations and SQL seeding."""
