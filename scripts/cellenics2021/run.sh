@@ -20,7 +20,9 @@ export INFRAMOCK_RUNTIME=local INFRAMOCK_AWS_PORT=$AWS_PORT INFRAMOCK_REDIS_PORT
   INFRAMOCK_STATE_DIR=$WORK/state BIOMAGE_DATA_PATH=$WORK/data BIOMAGE_API_URL=http://localhost:$API_PORT
 mkdir -p "$WORK/data" "$WORK/worker/a/b"
 "$ROOT/.venv/bin/python" "$HERE/make_data.py" "$REFERENCE_DIR" "$WORK/data"
-cp -r "$ROOT"/data/*/ "$WORK/data/"     # the default experiment: r.rds.gz only
+# the default experiment (r.rds.gz only), written as a fresh clone's `make run` would
+"$ROOT/.venv/bin/python" "$ROOT/scripts/make_default_data.py" "$WORK/default" >/dev/null
+cp -r "$WORK"/default/*/ "$WORK/data/"
 
 cd "$ROOT"
 .venv/bin/python -m inframock run >"$WORK/stack.log" 2>&1 &
