@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from inframock.aws.clients import INTERNAL_HEADER
+from inframock.core.errors import InframockError
 from inframock.engine.guard import SECRET_HEADER
 
 PATH = "/_inframock/objects"
@@ -42,7 +43,7 @@ class Registered:
     version_id: str
 
 
-class RegistrationFailed(Exception):
+class RegistrationFailed(InframockError):
     """The engine was reached but refused the registration for another reason."""
 
 

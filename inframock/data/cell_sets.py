@@ -13,9 +13,10 @@ import json
 from typing import Any
 
 from inframock.data.dataset import parse_json
+from inframock.core.errors import InframockError
 
 
-class CellSetsError(ValueError):
+class CellSetsError(InframockError, ValueError):
     """The cell sets file cannot be loaded; the message says where and why."""
 
 

@@ -16,6 +16,7 @@ import json
 from typing import Any, BinaryIO, Callable, Iterator
 
 from inframock.data.dataset import exact_number, json_decoder, json_type
+from inframock.core.errors import InframockError
 
 CHUNK = 1024 * 1024
 MAX_RECORD_TEXT = 64 * 1024 * 1024
@@ -24,7 +25,7 @@ a parse error within it is reported instead of reading on."""
 WHITESPACE = " \t\n\r"
 
 
-class NotRecords(ValueError):
+class NotRecords(InframockError, ValueError):
     """The file is not JSON records; the message says where and why."""
 
 

@@ -26,6 +26,7 @@ from inframock.data.dataset import (
     size_problem,
 )
 from inframock.model.stack import Table
+from inframock.core.errors import InframockError
 
 NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 """A number as DynamoDB takes it in `N`: no NaN, Infinity or blanks."""
@@ -85,7 +86,7 @@ def _describe_key(record: dict[str, Any], table: Table) -> str:
     return ", ".join(f"{k}={record[k]['S']}" for k in table.key_names)
 
 
-class _Refused(ValueError):
+class _Refused(InframockError, ValueError):
     """A typed value DynamoDB would refuse; the message names the attribute."""
 
 
