@@ -235,7 +235,7 @@ def test_well_formed_requests_still_work(endpoint: str) -> None:
 
 def test_moto_itself_still_stores_a_key_over_1024_bytes(plain_moto: str) -> None:
     """When this fails, moto refuses long keys itself: remove the patch
-    `s3-refusals`' `refuse_long_keys` (inframock/engine/patches.py)."""
+    `s3-refusals`' `refuse_long_keys` (inframock/engine/patches/at_start.py)."""
     s3 = client(plain_moto, "s3")
     for name, call in LONG_KEY_CALLS:
         s3.put_object(Bucket=BUCKET, Key=LONGEST, Body=b"copied")
@@ -253,7 +253,7 @@ def test_moto_itself_still_answers_500_to_a_body_that_is_not_xml(
     plain_moto: str, call: Callable[[Any], Any]
 ) -> None:
     """When this fails, moto refuses malformed XML itself: remove the patch
-    `s3-refusals`' `refuse_malformed_xml` (inframock/engine/patches.py)."""
+    `s3-refusals`' `refuse_malformed_xml` (inframock/engine/patches/at_start.py)."""
     status, code = refusal(lambda: call(client(plain_moto, "s3")))
     assert status == 500, (
         f"moto now refuses malformed XML itself ({status} {code}); "

@@ -1,4 +1,4 @@
-"""The registry of the engine's changes to moto (inframock/engine/patches.py).
+"""The registry of the engine's changes to moto (inframock/engine/patches/).
 
 A moto upgrade that changes code a patch replaces or relies on fails
 `test_every_tripwire_holds_on_the_installed_moto`, naming the patch and the
@@ -77,7 +77,7 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
 def test_every_tripwire_holds_on_the_installed_moto() -> None:
     """When this fails, moto changed code a patch depends on: review the
     patch it names (its module's docstring says what it fixes), then record
-    the new fingerprint and moto release in inframock/engine/patches.py."""
+    the new fingerprint and moto release in inframock/engine/patches/."""
     tripped = patching.broken(patches.PATCHES)
     assert not tripped, "\n".join(str(trip) for trip in tripped)
 
@@ -94,7 +94,7 @@ def test_a_changed_moto_source_trips_its_patch_by_name() -> None:
     assert [str(trip) for trip in tripped] == [
         f"patch sqs-fifo-dedup: moto changed moto.sqs.models.Queue.add_message "
         f"(fingerprint {change.target.checked}, checked 0123456789ab against "
-        f"moto {patches.MOTO}); review inframock's patch before trusting it"
+        f"moto {patching.MOTO}); review inframock's patch before trusting it"
     ]
 
 
@@ -121,7 +121,7 @@ patch = dataclasses.replace(
     patch, changes=(patch.changes[0], dataclasses.replace(change, target=moved))
 )
 patching.apply_checked([patch], "9.9.9")
-patching.apply_checked(patches.START[1:], patches.MOTO)
+patching.apply_checked(patches.START[1:], patching.MOTO)
 """
     done = _run(code)
     assert done.returncode == 0, done.stderr
@@ -129,7 +129,7 @@ patching.apply_checked(patches.START[1:], patches.MOTO)
         "warning: patch sns-async-delivery: moto changed "
         "moto.sns.models.Subscription.publish (fingerprint "
         f"{patches.START[0].changes[1].target.checked}, checked 0123456789ab "
-        f"against moto {patches.MOTO}); review inframock's patch before trusting it"
+        f"against moto {patching.MOTO}); review inframock's patch before trusting it"
     ]
 
 
@@ -147,7 +147,7 @@ def test_nothing_changes_moto_outside_the_registry() -> None:
     }
     assert (
         not found - registered
-    ), f"moto changed outside inframock/engine/patches.py: {found - registered}"
+    ), f"moto changed outside inframock/engine/patches/: {found - registered}"
     assert not scanned["unchanged"]
 
 
@@ -179,7 +179,7 @@ def test_engine_patches_check_passes_on_the_installed_moto(tmp_path: Path) -> No
     done = cli(base_env(tmp_path), "engine", "patches", "--check")
     assert done.returncode == 0, done.stderr
     sources = sum(len(patch.sources()) for patch in patches.PATCHES)
-    assert f"all {sources} tripwires hold on moto {patches.MOTO}" in done.stdout
+    assert f"all {sources} tripwires hold on moto {patching.MOTO}" in done.stdout
 
 
 def test_engine_patches_check_names_what_moto_changed() -> None:

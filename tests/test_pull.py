@@ -22,7 +22,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from inframock.data.dataset import parse_json
-from inframock.features.pull import Remote, RemoteWriteRefused
+from inframock.features.pull.remote import Remote, RemoteWriteRefused
 from inframock.core.settings import Settings
 from inframock.testing.harness import ROOT, cli, standalone_moto
 from inframock.testing.datafolder import MB, payload

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from inframock.features.pull import PullError, remote_bucket
+from inframock.features.pull.remote import PullError, remote_bucket
 from inframock.testing.harness import cli, standalone_moto
 from tests.helpers import pull_env, remote_client
 

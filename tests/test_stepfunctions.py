@@ -628,7 +628,8 @@ def test_moto_still_names_unnamed_executions_none() -> None:
 def test_moto_still_misreads_escaped_braces_and_reuses_machines() -> None:
     """When this fails, moto reads States.Format's `\\{` (drop the patch
     `sfn-format-escapes`) or refuses a new definition under an existing name
-    (drop `sfn-machine-conflict`; both in inframock/engine/patches.py)."""
+    (drop `sfn-machine-conflict`; both in
+    inframock/engine/patches/stepfunctions.py)."""
     with standalone_moto() as endpoint:
         _moto_config(endpoint)
         sfn = remote_client(endpoint, "stepfunctions")

@@ -74,7 +74,7 @@ def test_a_big_plots_file_loads_every_record_with_progress(
 ) -> None:
     data = tmp_path / "data"
     path = experiment_folder(data, "big") / "mock_plots_tables.json"
-    count = write_plots(path, 5 * MB // 2)  # over load.BATCH_BYTES: two batches
+    count = write_plots(path, 5 * MB // 2)  # over tables.BATCH_BYTES: two batches
     assert path.stat().st_size > 5 * MB // 2 and count > 5
     stack = make_stack(data).wait_ready(timeout=800)
     loaded = items(stack, PLOTS, "big")

@@ -20,7 +20,7 @@ map key moto serializes oddly, base64 that does not decode) raises
 values coming back here. The result is what moto's walk gives, byte for byte:
 tests/test_dynamodb_items.py compares the raw bodies of every read of every
 attribute type from a plain moto server and the stack (patch
-`dynamodb-items`, inframock/engine/patches.py).
+`dynamodb-items`, inframock/engine/patches/at_start.py).
 """
 
 from __future__ import annotations

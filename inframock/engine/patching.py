@@ -33,6 +33,8 @@ from typing import Any, Iterable
 
 from inframock.core.errors import InframockError
 
+MOTO = "5.2.5"
+"""The moto release the registry's patches were checked against (requirements.txt)."""
 ABSENT = "absent"
 """The fingerprint of a place moto does not have (a patch adds it)."""
 
@@ -60,6 +62,16 @@ class Change:
     target: Source
     replacement: str
     wraps: bool = False
+
+
+def wrap(module: str, attribute: str, checked: str, replacement: str) -> Change:
+    """moto's `module.attribute` wrapped by the callable `replacement` names."""
+    return Change(Source(module, attribute, checked), replacement, wraps=True)
+
+
+def put(module: str, attribute: str, checked: str, replacement: str) -> Change:
+    """moto's `module.attribute` replaced by the object `replacement` names."""
+    return Change(Source(module, attribute, checked), replacement)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,8 @@ closed tasks as AWS answers them), `intrinsics` (States.Format as AWS reads
 it), `maps` (a failing Map aborts its other iterations first), `statelog`
 (one log line per state change) and `launcher` (the two launcher Lambdas run
 natively: a command or `docker run`, never Lambda-in-Docker); the patch
-registry (`inframock.engine.patches.STEPFUNCTIONS`) says what each replaces.
+registry's Step Functions stage (`inframock.engine.patches.stepfunctions`)
+says what each replaces.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ And GetExecutionHistory answers every event in one page, never with the
 StopExecution leaves an execution waiting for a worker RUNNING;
 CreateStateMachine of an existing name with a new definition returns the old
 machine (AWS: StateMachineAlreadyExists, on which the API updates it); a task
-already answered still takes answers (AWS: TaskTimedOut). This
-module's replacements (the `sfn-*` patches in `inframock.engine.patches`)
+already answered still takes answers (AWS: TaskTimedOut). This module's
+replacements (the `sfn-*` patches in `inframock.engine.patches.stepfunctions`)
 turn the interpreter on, gives executions one activity store shared
 with CreateActivity/DeleteActivity, answers GetActivityTask with AWS's long
 poll, names unnamed executions with a UUID as AWS does, pages the history,
