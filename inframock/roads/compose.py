@@ -379,8 +379,8 @@ def after_load(road: Road, settings: Settings, wait: float = AFTER_LOAD_WAIT) ->
 
 
 def banner(road: Road, settings: Settings, seconds: float) -> None:
-    """The embedded road's banner, from what the running stack holds (the
-    AWS engine's version as the `aws` container says)."""
+    """The ready banner on the Docker road, from what the running stack holds
+    (the AWS engine's version as the `aws` container says)."""
     # Imported here: boto3 behind them is not needed by every command.
     # pylint: disable-next=import-outside-toplevel
     from inframock.features.seed.seed import loading_skipped_because
