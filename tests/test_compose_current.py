@@ -427,14 +427,14 @@ def test_make_run_on_the_docker_road_seeds_sql_once_postgres_answers(
     env, _ = stand_in_env(tmp_path, "running", postgres=True)
     monkeypatch.setenv("PATH", env["PATH"])
     road = compose.Road(("docker", "compose"), "test", "proj", ("postgres",))
-    assert compose.seed_sql_when_ready(road, settings, wait=10) == 0
+    assert compose.after_load(road, settings, wait=10) == 0
     with psycopg.connect(
         host="127.0.0.1", port=port, user="postgres", dbname="aurora_db"
     ) as connection:
         found = connection.execute("SELECT id, name FROM experiment").fetchall()
     assert found == [("exp-sql", "from the data folder")]
     # Twice changes nothing (idempotent, as on the embedded road).
-    assert compose.seed_sql_when_ready(road, settings, wait=10) == 0
+    assert compose.after_load(road, settings, wait=10) == 0
     # `make status` without a record of `make run` (a container): the server
     # says its own version.
     services = {s.name: s for s in collect_status(settings).services}
@@ -449,5 +449,5 @@ def test_without_a_postgres_container_sql_seeding_says_so(
     monkeypatch.setenv("PATH", env["PATH"])
     road = compose.Road(("docker", "compose"), "test", "proj", ("postgres",))
     settings = settings_of("current", tmp_path)
-    assert compose.seed_sql_when_ready(road, settings, wait=1) == 1
+    assert compose.after_load(road, settings, wait=1) == 1
     assert "Compose runs no postgres container" in capsys.readouterr().out

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from inframock.services.engines import find_redis_server
+from inframock.services.redis import find_redis_server
 from inframock.engine.oplog import RED, RESET, Call, describe, error_detail, format_line
 from inframock.testing.datafolder import experiment_folder, write_json
 from inframock.testing.harness import RunningStack, wait_until

@@ -21,8 +21,10 @@ from inframock.data.dataset import (
     table_kind,
 )
 from inframock.core.settings import PROFILES, SETTINGS, Settings, SettingsError
+from inframock.core.settings_list import SECTIONS
 from inframock.model import profiles
 from inframock.model.profiles import stack_for
+from inframock.services.registry import SERVICES, services_for
 from inframock.testing.harness import ROOT, base_env, cli
 
 RULES = stack_for(Settings.load({}, env_file=Path("/nonexistent"))).data
@@ -203,6 +205,23 @@ def test_long_round_numbers_become_storable_without_changing_value() -> None:
         number = exact_number(text)
         assert number == Decimal(text)
         serialize(number)  # DynamoDB's 38-digit context takes it
+
+
+def test_every_service_a_profile_runs_is_declared_once(tmp_path: Path) -> None:
+    """Each name in a profile's `services` has its declaration, under its own
+    name, and a port setting that exists (the roads iterate over them)."""
+    for name in PROFILES:
+        settings = Settings.load({"INFRAMOCK_PROFILE": name}, tmp_path / "none")
+        declared = services_for(settings)
+        assert [d.name for d in declared] == list(stack_for(settings).services)
+        assert declared[0].name == "aws"  # status reads the resources from it
+    assert all(name == d.name for name, d in SERVICES.items())
+    settings_names = {
+        setting.name for section in SECTIONS for setting in section.settings
+    }
+    for declared in SERVICES.values():
+        if declared.port_field:
+            assert declared.port_setting in settings_names, declared.name
 
 
 def test_every_profile_setting_has_a_stack_definition(tmp_path: Path) -> None:

@@ -18,9 +18,9 @@ import click
 
 from inframock.roads import compose
 from inframock.core.errors import InframockError, UsageError, reported
-from inframock.model.profiles import runs
 from inframock.core import console
-from inframock import views
+from inframock.views.status import status_report
+from inframock.views.tables import fitted
 from inframock.core.private import keep_private
 from inframock.core.settings import Settings, portable_raw_settings
 
@@ -279,7 +279,7 @@ def relay() -> None:
     from inframock.aws.endpoint import check_endpoint_is_local
 
     # pylint: disable-next=import-outside-toplevel
-    from inframock.services.relay import serve
+    from inframock.services.relay.delivery import serve
 
     settings = Settings.load()
     check_endpoint_is_local(settings.aws_endpoint, settings.allow_endpoint)
@@ -342,7 +342,7 @@ def status(as_json: bool, verbose: bool) -> None:
     if as_json:
         console.json_document(dataclasses.asdict(report))
     else:
-        views.status_report(report, verbose)
+        status_report(report, verbose)
     sys.exit(0 if report.healthy else 1)
 
 
@@ -352,7 +352,7 @@ def _add_containers(
     """The profile's services status cannot ask over a socket (the relay), as
     their Compose containers: healthy only while running."""
     # pylint: disable-next=import-outside-toplevel
-    from inframock.features.status import ServiceStatus
+    from inframock.services.base import ServiceStatus
 
     known = {service.name for service in report.services}
     for name, state in compose.container_services(road, settings, known):
@@ -369,22 +369,15 @@ def env() -> None:
     Use as: eval "$(make -s env)". When a stack runs, its own endpoints (and
     a line on stderr if they differ from the settings).
     """
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.services.registry import services_for
+
     settings = _client_settings()
     exports = {
-        "AWS_ENDPOINT_URL": settings.aws_endpoint,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": settings.region,
-        "AWS_REGION": settings.region,
-        "REDIS_URL": settings.redis_url,
+        name: value
+        for service in services_for(settings)
+        for name, value in service.exports(settings).items()
     }
-    if runs(settings, "postgres"):  # psql and libpq clients: no password (trust)
-        exports.update(
-            PGHOST=settings.client_host,
-            PGPORT=str(settings.postgres_port),
-            PGUSER="postgres",
-            PGDATABASE="aurora_db",
-        )
     for name, value in exports.items():
         click.echo(f"export {name}={shlex.quote(value)}")
 
@@ -488,7 +481,7 @@ def migrate(down: bool) -> None:
 def seed_sql() -> None:
     """Insert the data folder's `<experiment>/sql/<table>.json` rows into PostgreSQL."""
     # pylint: disable-next=import-outside-toplevel
-    from inframock.features.sql.commands import load_sql
+    from inframock.services.postgres.seed_sql import load_sql
 
     sys.exit(load_sql(_client_settings()))
 
@@ -537,7 +530,7 @@ def engine_patches(check: bool) -> None:
     from inframock.engine.patches import PATCHES
     from inframock.engine.patching import tripwires
 
-    views.fitted(
+    fitted(
         f"the engine's {len(PATCHES)} patches to moto",
         ["patch", "moto", "fixes"],
         [[patch.name, patch.moto, patch.fixes] for patch in PATCHES],

@@ -35,8 +35,6 @@ terminal = Console(highlight=False, soft_wrap=True)
 _thread = threading.local()
 """Per thread: the console a reload for another terminal prints to."""
 
-SERVICE_STYLES = {"aws": "cyan", "redis": "magenta", "relay": "green"}
-
 NOISE = re.compile(
     "|".join(
         (
@@ -157,13 +155,13 @@ def error(message: str) -> None:
     _emit(f"[bold red]inframock[/] | [red]error:[/] {escape(message)}")
 
 
-def service_line(service: str, line: str) -> None:
-    """A log line of a child service, prefixed by its name.
+def service_line(service: str, line: str, style: str = "white") -> None:
+    """A log line of a child service, prefixed by its name in its `style`
+    (each service's module chooses its colour).
 
     Its own colours (the AWS engine's errors in red) are kept where the
     terminal shows colour and dropped where it does not (a pipe, a file).
     """
-    style = SERVICE_STYLES.get(service, "white")
     text = Text.from_markup(f"[{style}]{service:<9}[/] | ")
     text.append_text(Text.from_ansi(line))
     if _sinks.log is not None:

@@ -22,8 +22,3 @@ PROFILES: dict[str, Callable[[Settings], Stack]] = {
 def stack_for(settings: Settings) -> Stack:
     """The stack of the profile the settings name."""
     return PROFILES[settings.profile](settings)
-
-
-def runs(settings: Settings, service: str) -> bool:
-    """True when the profile the settings name runs `service` (e.g. postgres)."""
-    return service in stack_for(settings).services

@@ -47,8 +47,10 @@ from inframock.roads.embedded.record import StackRecord
 from inframock.roads.embedded.supervisor import die_with_parent
 from inframock.core.errors import UsageError
 from inframock.core import console
-from inframock import views
+from inframock.views import banner as views_banner
 from inframock.core.settings import Runtime, Settings
+from inframock.services.base import AFTER_LOAD_WAIT
+from inframock.services.registry import SERVICES, services_for
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 PROBE_TIMEOUT = 20.0
@@ -94,8 +96,6 @@ exit; end of file without it means `make run` died, so it runs the stop command
 given as its arguments. It ignores the signals that stop `make run` (Ctrl-C
 reaches the whole process group)."""
 GOODBYE = b"done\n"
-POSTGRES_WAIT = 60.0
-"""Seconds `make run` waits for the postgres container before seeding SQL."""
 NOT_IN_PROJECT_NAMES = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -234,9 +234,11 @@ def _succeeds(command: list[str]) -> bool:
 
 
 def down_args(road: Road) -> tuple[str, ...]:
-    """`make stop`: keep the volumes of a project that runs postgres (its data
-    persists until `make clean-sql`), else remove them with the containers."""
-    return DOWN_KEEPING_DATA if "postgres" in road.profiles else DOWN
+    """`make stop`: keep the volumes of a project whose services keep their
+    data in one (postgres: until `make clean-sql`), else remove them with the
+    containers."""
+    keeping = any(SERVICES[name].keeps_volumes for name in road.profiles)
+    return DOWN_KEEPING_DATA if keeping else DOWN
 
 
 def pg_data_volume(road: Road) -> str:
@@ -344,8 +346,7 @@ def _announce(road: Road, settings: Settings, launched: float, lines: IO[str]) -
             continue
         code = attributes.get("exitCode", "?")
         if code == "0":
-            if "postgres" in road.profiles:
-                seed_sql_when_ready(road, settings)
+            after_load(road, settings)
             banner(road, settings, time.monotonic() - launched)
         else:
             console.error(
@@ -356,40 +357,30 @@ def _announce(road: Road, settings: Settings, launched: float, lines: IO[str]) -
         return
 
 
-def seed_sql_when_ready(
-    road: Road, settings: Settings, wait: float = POSTGRES_WAIT
-) -> int:
-    """The data folder's `sql/*.json` into the postgres container, as `make run`
-    does on the embedded road once it is loaded: from this process, through the
-    published port, once the server answers (its first start runs initdb).
-    Returns load_sql's status; 1 with a warning if the server never answered
-    or Compose has no postgres container."""
-    # pylint: disable-next=import-outside-toplevel
-    from inframock.features.sql.commands import load_sql
-
-    # pylint: disable-next=import-outside-toplevel
-    from inframock.services.postgres.server import can_connect
-
-    host, port = settings.client_host, settings.postgres_port
-    if "postgres" not in container_states(road):
-        console.warn(
-            "Compose runs no postgres container: the sql/ files were not loaded"
-        )
-        return 1
-    deadline = time.monotonic() + wait
-    while not can_connect(host, port):
-        if time.monotonic() > deadline:
+def after_load(road: Road, settings: Settings, wait: float = AFTER_LOAD_WAIT) -> int:
+    """Each service's own part of the data folder (postgres: `sql/*.json`), as
+    `make run` does on the embedded road once it is loaded: from this process,
+    through the published ports, once the service answers. 0, or 1 with a
+    warning if a service's step failed or Compose runs no container of it."""
+    code, states = 0, None
+    for service in services_for(settings):
+        if service.after_load is None:
+            continue
+        states = container_states(road) if states is None else states
+        if service.name not in states:
             console.warn(
-                f"postgres does not answer on {host}:{port} after {wait:.0f} s: its "
-                "sql/ files were not loaded (`make seed-sql` once it answers)"
+                f"Compose runs no {service.name} container: its part of the data "
+                "folder was not loaded"
             )
-            return 1
-        time.sleep(0.5)
-    return load_sql(settings)
+            code = 1
+            continue
+        code = max(code, service.after_load(settings, wait))
+    return code
 
 
 def banner(road: Road, settings: Settings, seconds: float) -> None:
-    """The embedded road's banner, from what the running stack holds."""
+    """The ready banner on the Docker road, from what the running stack holds
+    (the AWS engine's version as the `aws` container says)."""
     # Imported here: boto3 behind them is not needed by every command.
     # pylint: disable-next=import-outside-toplevel
     from inframock.features.seed.seed import loading_skipped_because
@@ -409,14 +400,17 @@ def banner(road: Road, settings: Settings, seconds: float) -> None:
             f"{console.plural(len(status.experiments), 'experiment')}, "
             f"{console.plural(items, 'item')}, {console.size(stored)} into S3"
         )
-    services = [
-        (
-            service.name,
-            f"{engine if service.name == 'aws' else service.version}, " "container",
-        )
-        for service in status.services
-    ]
-    views.docker_banner(settings, road.project, services, loaded, seconds)
+    declared = services_for(settings)
+    ready = views_banner.Ready(
+        settings,
+        [
+            (service.name, f"{service.version}, container")
+            for service in status.services
+        ],
+        {d.name: d.address(settings) for d in declared},
+        [row for d in declared for row in d.banner_rows(settings)],
+    )
+    views_banner.docker_banner(ready, road.project, loaded, seconds)
 
 
 def engine_version(road: Road) -> str:
@@ -469,7 +463,7 @@ def container_services(
 ) -> list[tuple[str, str]]:
     """(service, state) of the profile's services that status cannot ask over a
     socket (the relay, which serves nothing): their container's state."""
-    names = [name for name in stack_for(settings).services if name not in known]
+    names = [s.name for s in services_for(settings) if s.name not in known]
     states = container_states(road) if names else {}
     return [(name, states.get(name, "no container")) for name in names]
 

@@ -23,7 +23,7 @@ from inframock.features.seed.provision import provision, stack_identity
 from inframock.core.settings import Settings
 from inframock.model.profiles import PROFILES, stack_for
 from inframock.model.stack import ENVIRONMENT, Stack
-from inframock import views
+from inframock.views import load as load_view
 from inframock.features.seed.reports import SeedResult
 from inframock.core.errors import InframockError
 
@@ -59,7 +59,7 @@ def seed(settings: Settings, everything: bool = False) -> SeedResult:
     except (BotoCoreError, ClientError) as err:
         raise SeedError(f"provisioning {settings.aws_endpoint} failed: {err}") from None
     if created:
-        views.provisioned(created)
+        load_view.provisioned(created)
     skipped = loading_skipped_because(settings)
     if skipped:
         console.note(f"not loading {settings.data_path}: {skipped}")
@@ -79,7 +79,7 @@ def seed(settings: Settings, everything: bool = False) -> SeedResult:
     load_plan = plan(settings.data_path, stack.data)
     _say_what_is_off(settings, stack, load_plan)
     report = loader.load(load_plan)
-    views.summary(report)
+    load_view.summary(report)
     return SeedResult(created, report)
 
 

@@ -33,7 +33,7 @@ import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
 from inframock.core import console
-from inframock import views
+from inframock.views import load as load_view
 from inframock.core.progress import progress_board
 from inframock.features.snapshot import objects as snapshot_objects
 from inframock.features.snapshot import queues as snapshot_queues
@@ -105,7 +105,7 @@ def save(settings: Settings, name: str) -> Path:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    views.snapshot_summary(
+    load_view.snapshot_summary(
         f"snapshot {name} saved in {final}", counts, _size(final), started
     )
     return final
@@ -131,7 +131,7 @@ def restore(settings: Settings, name: str) -> None:
             part.wipe(conn)
         for part in PARTS:
             part.restore(conn, folder / part.name)
-    views.snapshot_summary(
+    load_view.snapshot_summary(
         f"snapshot {name} restored into {settings.aws_endpoint} and "
         f"{settings.redis_url}",
         manifest["counts"],

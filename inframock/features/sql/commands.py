@@ -6,8 +6,8 @@ from inframock.roads.embedded.record import StackRecord
 from inframock.core.errors import InframockError
 from inframock.core import console
 from inframock.features.sql import migrate as knex
-from inframock.features.sql.seed_sql import print_report, seed_sql
 from inframock.services.postgres.place import place_for, remove
+from inframock.services.postgres.seed_sql import load_sql
 from inframock.core.settings import Settings
 
 
@@ -20,13 +20,6 @@ def migrate(settings: Settings, down: bool) -> int:
     if not down:
         return load_sql(settings)
     return 0
-
-
-def load_sql(settings: Settings) -> int:
-    """Insert the data folder's `sql/*.json` rows; 1 if any problem."""
-    report = seed_sql(settings.data_path, settings.client_host, settings.postgres_port)
-    print_report(report)
-    return 1 if report.problems else 0
 
 
 def clean_sql(settings: Settings) -> int:

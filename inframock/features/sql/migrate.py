@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from inframock.model.stack import ACCOUNT_ID
-from inframock.services.engines import child_environment
+from inframock.services.base import child_environment
 from inframock.core.errors import InframockError
 from inframock.core import console
 from inframock.services.postgres.server import can_connect

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from urllib.parse import urlsplit
 
 import psutil
 
 from inframock.roads.embedded.record import STATE_FILE, StackRecord
 from inframock.core import console
 from inframock.core.settings import Settings
+from inframock.services.registry import SERVICES
 
 
 def client_settings(settings: Settings) -> Settings:
@@ -29,8 +29,8 @@ def client_settings(settings: Settings) -> Settings:
     if record is None:
         return settings
     running = recorded_settings(settings, record)
-    said = _endpoints(settings, record.postgres_port)
-    recorded = _endpoints(running, record.postgres_port)
+    said = _endpoints(settings, record)
+    recorded = _endpoints(running, record)
     if said != recorded:
         aside(
             f"using the running stack (pid {record.pid}, {record.command}): "
@@ -40,14 +40,8 @@ def client_settings(settings: Settings) -> Settings:
 
 
 def recorded_settings(settings: Settings, record: StackRecord) -> Settings:
-    """`settings` with the AWS, Redis and PostgreSQL endpoints of `record`."""
-    aws, redis = urlsplit(record.aws_endpoint), urlsplit(record.redis_url)
-    running = dataclasses.replace(
-        settings,
-        aws_port=aws.port or settings.aws_port,
-        redis_port=redis.port or settings.redis_port,
-        postgres_port=record.postgres_port or settings.postgres_port,
-    )
+    """`settings` with the ports and the AWS endpoint of `record`."""
+    running = dataclasses.replace(settings, **record.ports)
     if running.aws_endpoint != record.aws_endpoint:
         running = dataclasses.replace(
             running, aws_endpoint_override=record.aws_endpoint
@@ -55,11 +49,13 @@ def recorded_settings(settings: Settings, record: StackRecord) -> Settings:
     return running
 
 
-def _endpoints(settings: Settings, postgres: int) -> list[str]:
-    shown = [settings.aws_endpoint, settings.redis_url]
-    if postgres:
-        shown.append(f"postgres port {settings.postgres_port}")
-    return shown
+def _endpoints(settings: Settings, record: StackRecord) -> list[str]:
+    """Where `settings` reach each service the record has a port of."""
+    return [
+        service.address(settings)
+        for service in SERVICES.values()
+        if service.port_field in record.ports
+    ]
 
 
 def aside(message: str) -> None:

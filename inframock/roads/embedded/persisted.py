@@ -1,4 +1,5 @@
-"""`make clean-state`: forget the state INFRAMOCK_PERSIST saved.
+"""The state INFRAMOCK_PERSIST saved: what the banner says of it, and
+`make clean-state`, which forgets it.
 
 The engine's saved state (`<state>/persist`, see inframock.engine.persistence)
 and Redis's dump (`<state>/redis`) go; PostgreSQL's data folder has its own
@@ -13,6 +14,29 @@ from inframock.roads.embedded.record import StackRecord
 from inframock.core.errors import InframockError
 from inframock.core import console
 from inframock.core.settings import Settings
+
+
+def state_rows(settings: Settings) -> list[tuple[str, str]]:
+    """The banner's rows: what the stack restored (INFRAMOCK_PERSIST), or that
+    a saved state is left alone because it is off."""
+    # pylint: disable-next=import-outside-toplevel
+    from inframock.engine import persistence
+
+    folder = settings.persist_dir
+    if settings.persist:
+        restored = persistence.last_restore(folder)
+        return [("state", persistence.describe_restore(restored, folder))]
+    when = persistence.saved_at(folder)
+    if when is None:
+        return []
+    return [
+        (
+            "state",
+            f"started clean: the state saved {when[:19].replace('T', ' ')} UTC in "
+            f"{folder} is kept for INFRAMOCK_PERSIST=true (`make clean-state` "
+            "forgets it)",
+        )
+    ]
 
 
 def clean_state(settings: Settings) -> int:

@@ -74,8 +74,9 @@ class StackRecord:
     """Whether it saves its state when it stops (INFRAMOCK_PERSIST)."""
     stopping: bool = False
     """Set by the supervisor once it has begun to stop the stack."""
-    postgres_port: int = 0
-    """The port PostgreSQL listens on; 0 when the profile runs none."""
+    ports: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Settings field → port of each service that listens, e.g.
+    {"aws_port": 4566, "postgres_port": 5431} (see services.base.Declaration)."""
     detached: bool = False
     """Started by `make start` (in the background) rather than `make run`."""
 

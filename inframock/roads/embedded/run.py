@@ -24,11 +24,10 @@ from typing import Any, Callable, Iterator, TextIO, TypeVar
 
 import psutil
 
-from inframock.model.profiles import runs
 from inframock.core import console
-from inframock import views
+from inframock.views import banner as views_banner
 from inframock.roads.embedded.control import ControlServer
-from inframock.services.engines import aws_service, redis_service
+from inframock.roads.embedded.persisted import state_rows
 from inframock.core.errors import (
     CANNOT_WRITE,
     InframockError,
@@ -36,10 +35,10 @@ from inframock.core.errors import (
     check_room,
     reported,
 )
-from inframock.features.sql.commands import load_sql
-from inframock.services.postgres.server import postgres_service
 from inframock.core.private import private_folder
 from inframock.core.settings import Settings
+from inframock.services.base import AFTER_LOAD_WAIT, Declaration, Service
+from inframock.services.registry import SERVICES, services_for
 from inframock.roads.embedded.record import (
     WORKDIR_PREFIX,
     StackRecord,
@@ -135,29 +134,9 @@ def _run(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     launched: float,
     detached: bool,
 ) -> int:
-    services = [aws_service(settings), redis_service(settings, workdir)]
-    check_port_free(settings.bind, settings.aws_port, "INFRAMOCK_AWS_PORT")
-    check_port_free(settings.bind, settings.redis_port, "INFRAMOCK_REDIS_PORT")
-    if runs(settings, "postgres"):  # the profile's data says which services run
-        services.append(postgres_service(settings))
-        check_port_free(
-            settings.bind, settings.postgres_port, "INFRAMOCK_POSTGRES_PORT"
-        )
-    for service in services:
-        supervisor.start(service)
-    record = StackRecord(
-        pid=os.getpid(),
-        started=psutil.Process().create_time(),
-        aws_endpoint=settings.aws_endpoint,
-        redis_url=settings.redis_url,
-        services={s.name: s.description for s in services},
-        pids={c.service.name: c.process.pid for c in supervisor.children},
-        workdir=str(workdir),
-        profile=settings.profile,
-        persist=settings.persist,
-        postgres_port=settings.postgres_port if runs(settings, "postgres") else 0,
-        detached=detached,
-    )
+    declared = services_for(settings)  # the profile's data says which run
+    services = _start_children(settings, declared, supervisor, workdir)
+    record = _record(settings, declared, supervisor, workdir, detached)
     record.save(settings.state_dir)
     # While the engines start: import boto3 and build the clients seeding needs.
     # pylint: disable-next=import-outside-toplevel
@@ -173,14 +152,18 @@ def _run(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         result = _in_background(lambda: seed.seed(settings), supervisor)
     except seed.SeedError as err:
         raise StartError(str(err)) from None
-    if runs(settings, "postgres"):
-        _in_background(lambda: load_sql(settings), supervisor)
+    _after_load(settings, declared, supervisor)
     control = ControlServer(
         workdir / "control.sock", functools.partial(_reload_for_client, settings)
     )
     dataclasses.replace(record, control=str(control.path)).save(settings.state_dir)
-    with _in_process_services(settings):
-        views.banner(settings, services, result, time.monotonic() - launched, detached)
+    with _threads(settings, declared):
+        views_banner.banner(
+            _ready(settings, declared, services),
+            result,
+            time.monotonic() - launched,
+            detached,
+        )
         if detached:
             console.mute_terminal()  # `start` has shown it; the log goes on
         exited = supervisor.wait_for_exit()
@@ -188,25 +171,78 @@ def _run(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     return 1
 
 
+def _start_children(
+    settings: Settings,
+    declared: list[Declaration],
+    supervisor: Supervisor,
+    workdir: Path,
+) -> list[Service]:
+    """Start the child processes of the declared services, once every port
+    they listen on is known to be free."""
+    children = [d.child(settings, workdir) for d in declared if d.child is not None]
+    for listening in (d for d in declared if d.port_field):
+        check_port_free(settings.bind, listening.port(settings), listening.port_setting)
+    for child in children:
+        supervisor.start(child)
+    return children
+
+
+def _after_load(
+    settings: Settings, declared: list[Declaration], supervisor: Supervisor
+) -> None:
+    """Each service's own part of the data folder (postgres: `sql/`), once
+    the rest is loaded; a failure is its own warnings, not a failed start."""
+    for after_load in (d.after_load for d in declared if d.after_load is not None):
+        _in_background(
+            functools.partial(after_load, settings, AFTER_LOAD_WAIT), supervisor
+        )
+
+
 @contextlib.contextmanager
-def _in_process_services(settings: Settings) -> Iterator[None]:
-    """The services of the profile that run as threads of this process (the
-    result relay), from provisioning until the stack stops."""
-    # pylint: disable-next=import-outside-toplevel
-    from inframock.model.profiles import stack_for
-
-    stack = stack_for(settings)
-    relay = None
-    if "relay" in stack.services:
-        # pylint: disable-next=import-outside-toplevel
-        from inframock.services.relay import ResultRelay
-
-        relay = ResultRelay(settings, stack).start()
-    try:
+def _threads(settings: Settings, declared: list[Declaration]) -> Iterator[None]:
+    """The services that run inside `make run` (the relay), from provisioning
+    until the stack stops."""
+    with contextlib.ExitStack() as threads:
+        for service in declared:
+            threads.enter_context(service.thread(settings))
         yield
-    finally:
-        if relay is not None:
-            relay.stop()
+
+
+def _ready(
+    settings: Settings, declared: list[Declaration], children: list[Service]
+) -> views_banner.Ready:
+    """What the banner shows: each child and its address, the services' own
+    rows, and what the saved state is."""
+    return views_banner.Ready(
+        settings,
+        [(child.name, child.description) for child in children],
+        {d.name: d.address(settings) for d in declared},
+        [row for d in declared for row in d.banner_rows(settings)]
+        + state_rows(settings),
+    )
+
+
+def _record(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    settings: Settings,
+    declared: list[Declaration],
+    supervisor: Supervisor,
+    workdir: Path,
+    detached: bool,
+) -> StackRecord:
+    """The record of this stack, once its children are started."""
+    return StackRecord(
+        pid=os.getpid(),
+        started=psutil.Process().create_time(),
+        aws_endpoint=settings.aws_endpoint,
+        redis_url=settings.redis_url,
+        services={c.service.name: c.service.description for c in supervisor.children},
+        pids={c.service.name: c.process.pid for c in supervisor.children},
+        workdir=str(workdir),
+        profile=settings.profile,
+        persist=settings.persist,
+        ports={d.port_field: d.port(settings) for d in declared if d.port_field},
+        detached=detached,
+    )
 
 
 def _reload_for_client(
@@ -238,9 +274,7 @@ def _same_profile(running: Settings, asked: Settings) -> Settings:
     return dataclasses.replace(
         asked,
         bind=running.bind,
-        aws_port=running.aws_port,
-        redis_port=running.redis_port,
-        postgres_port=running.postgres_port,
+        **{d.port_field: d.port(running) for d in SERVICES.values() if d.port_field},
         aws_endpoint_override=running.aws_endpoint_override,
     )
 

@@ -27,7 +27,7 @@ from typing import IO, Callable
 import psutil
 
 from inframock.core import console
-from inframock.services.engines import Service
+from inframock.services.base import Service
 from inframock.core.errors import InframockError
 
 STOP_GRACE = 3.0
@@ -232,7 +232,7 @@ class Supervisor:
         for raw in stream:
             line = raw.decode("utf-8", "replace").rstrip()
             child.last_lines.append(line)
-            console.service_line(child.service.name, line)
+            console.service_line(child.service.name, line, child.service.style)
         self.events.put(Exited(child, child.process.wait()))
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import psutil
 
-from inframock.services.engines import EngineError
+from inframock.services.base import EngineError
 from inframock.core.settings import Settings
 
 PRIVATE_ROOT = Path("/var/lib/inframock")

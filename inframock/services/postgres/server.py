@@ -23,7 +23,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from inframock.services.engines import (
+from inframock.services.base import (
     EngineError,
     Service,
     child_environment,

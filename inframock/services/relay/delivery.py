@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import re
+import signal
 import threading
 import time
 import urllib.error
@@ -59,6 +59,8 @@ POLL_SECONDS = 1
 """Long-poll wait per receive: also how soon a stop is noticed."""
 DELIVERY_WORKERS = 4
 """Deliveries at once, so one slow answer does not hold up the others."""
+STYLE = "green"
+"""The colour of `relay` before its log lines."""
 QUEUE_WAIT_SECONDS = 600.0
 """How long `serve` waits for provisioning to create the relay's queue (the
 Compose `populate` service does it while the relay starts beside it)."""
@@ -161,11 +163,10 @@ class ResultRelay:
                 return True
             except (BotoCoreError, ClientError) as err:
                 if time.monotonic() > deadline:
-                    console.service_line("relay", f"no queue {self.relay.queue}: {err}")
+                    _say(f"no queue {self.relay.queue}: {err}")
                     return False
                 if not said:
-                    console.service_line(
-                        "relay",
+                    _say(
                         f"waiting for {self.relay.queue} at "
                         f"{self.clients.endpoint} (provisioning creates it)",
                     )
@@ -216,7 +217,7 @@ class ResultRelay:
             except Exception as err:  # pylint: disable=broad-exception-caught
                 if self._stop.wait(POLL_SECONDS):
                     return
-                console.service_line("relay", f"cannot read {self.relay.queue}: {err}")
+                _say(f"cannot read {self.relay.queue}: {err}")
                 continue
             if messages:
                 self._subscription = self._subscription_arn()
@@ -230,14 +231,13 @@ class ResultRelay:
             delivery = Delivery(json.loads(message["Body"]), self._subscription)
             request = delivery.request(self.relay, self.api_url)
         except (ValueError, KeyError, TypeError) as err:
-            console.service_line("relay", f"dropped a message: {err}")
+            _say(f"dropped a message: {err}")
             self._delete(receipt)
             return
         try:
             with urllib.request.urlopen(request, timeout=POST_TIMEOUT) as answer:
                 answer.read()
-            console.service_line(
-                "relay",
+            _say(
                 f"{delivery.sns_record['MessageId']} → {request.full_url} "
                 f"({answer.status})",
             )
@@ -252,14 +252,12 @@ class ResultRelay:
     def _retry_later(self, receipt: str, attempt: int, why: str) -> None:
         delay = self.relay.retry.delay(attempt)
         if delay is None:
-            console.service_line(
-                "relay",
+            _say(
                 f"gave up after {self.relay.retry.retries} retries: {why}",
             )
             self._delete(receipt)
             return
-        console.service_line(
-            "relay",
+        _say(
             f"{why}; retry {attempt} of {self.relay.retry.retries} in {delay:.1f} s",
         )
         try:
@@ -269,13 +267,13 @@ class ResultRelay:
                 VisibilityTimeout=math.ceil(delay),
             )
         except Exception as err:  # pylint: disable=broad-exception-caught
-            console.service_line("relay", f"cannot delay the retry: {err}")
+            _say(f"cannot delay the retry: {err}")
 
     def _delete(self, receipt: str) -> None:
         try:
             self.clients.sqs.delete_message(QueueUrl=self._url, ReceiptHandle=receipt)
         except Exception as err:  # pylint: disable=broad-exception-caught
-            console.service_line("relay", f"cannot delete a delivered message: {err}")
+            _say(f"cannot delete a delivered message: {err}")
 
 
 def serve(settings: Settings) -> int:
@@ -296,7 +294,7 @@ def serve(settings: Settings) -> int:
     relay = ResultRelay(settings, stack)
 
     def on_signal(signum: int, _: object) -> None:
-        console.service_line("relay", f"{signal.Signals(signum).name}: stopping")
+        _say(f"{signal.Signals(signum).name}: stopping")
         relay.stop_receiving()
 
     previous = {
@@ -306,8 +304,7 @@ def serve(settings: Settings) -> int:
         if not relay.wait_for_queue(QUEUE_WAIT_SECONDS):
             return 0 if relay.stopping() else 1
         relay.start()
-        console.service_line(
-            "relay",
+        _say(
             f"relaying {stack.topic.name} through {relay.relay.queue} to the "
             "apiUrl of each message",
         )
@@ -318,3 +315,8 @@ def serve(settings: Settings) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _say(line: str) -> None:
+    """One log line of the relay, as a child service's would be."""
+    console.service_line("relay", line, STYLE)

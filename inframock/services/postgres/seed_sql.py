@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from inframock.core.settings import Settings
 from inframock.data.dataset import EXPERIMENT_ID, Problem
 from inframock.services.postgres.server import DATABASE, SUPERUSER
 
@@ -237,3 +238,10 @@ def print_report(report: SqlSeedReport) -> None:
         console.note(f"sql: inserted {counts}; {report.existing} row(s) already there")
     for problem in report.problems:
         console.warn(f"sql: {problem}")
+
+
+def load_sql(settings: Settings) -> int:
+    """Insert the data folder's `sql/*.json` rows; 1 if any problem."""
+    report = seed_sql(settings.data_path, settings.client_host, settings.postgres_port)
+    print_report(report)
+    return 1 if report.problems else 0

@@ -1,0 +1,1 @@
+"""inframock/services/relay"""
