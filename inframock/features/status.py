@@ -22,7 +22,7 @@ from inframock.aws.clients import Clients
 from inframock.aws.listings import bucket_names, subscriptions, table_names
 from inframock.model.profiles import runs, stack_for
 from inframock.model.stack import Bucket, Stack, Table
-from inframock.roads.embedded.record import StackRecord
+from inframock.core.record import StackRecord
 from inframock.features.pipeline_runs import PipelineRun, pipeline_runs
 from inframock.core.probes import redis_ping, stack_is_reachable
 from inframock.features.seed.provision import (
@@ -150,7 +150,7 @@ def collect_status(
     """Ask every service and resource of the stack how it is.
 
     `aws_version` names the AWS engine when no record of `make run` does;
-    `stale` says what a killed stack's record left (see embedded/found.py).
+    `stale` says what a killed stack's record left (see roads/found.py).
     """
     record = StackRecord.read_live(settings.state_dir)
     pids = record.pids if record else {}
