@@ -20,7 +20,7 @@ import dataclasses
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, ClassVar, Union
+from typing import TYPE_CHECKING, ClassVar
 
 from inframock.core import console
 from inframock.core.errors import InframockError
@@ -63,7 +63,7 @@ class Handover:
         return CANNOT_RUN
 
 
-Outcome = Union[int, ExitNow, Handover]
+Outcome = int | ExitNow | Handover
 """How an operation ends: an exit status, or one of the ways above."""
 
 
