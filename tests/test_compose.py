@@ -24,9 +24,12 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from inframock.roads import compose
 from inframock.aws.endpoint import EndpointRefused, check_endpoint_is_local
 from inframock.core.settings import SETTINGS, Runtime, Settings, SettingsError
+from inframock.roads.choice import RoadError, choose_road
+from inframock.roads.compose.project import ENGINE_VERSION, project_name
+from inframock.roads.compose.road import ComposeRoad
+from inframock.roads.embedded.road import EmbeddedRoad
 from inframock.testing.harness import base_env, cli, engine_process, free_port
 from inframock.testing.datafolder import (
     experiment_folder,
@@ -495,10 +498,15 @@ def fixture_standins(tmp_path: Path) -> StandIns:
 
 INFO = ["docker", "info"]
 COMPOSE_VERSION = ["docker", "compose", "version"]
-PROJECT = compose.project_name(Settings.load({}, env_file=Path("/nonexistent")))
+PROJECT = project_name(Settings.load({}, env_file=Path("/nonexistent")))
 ON_PROJECT = ["--project-name", PROJECT, "--file", str(COMPOSE_FILE)]
 ON_PROJECT += ["--profile", "aws", "--profile", "redis"]  # the 2021 profile's services
 DOCKER_COMPOSE = ["docker", "compose", *ON_PROJECT]
+
+
+def settings_of(runtime: str) -> Settings:
+    """The default settings but INFRAMOCK_RUNTIME, without the checkout's .env."""
+    return Settings.load({"INFRAMOCK_RUNTIME": runtime}, env_file=Path("/nonexistent"))
 
 
 @pytest.mark.parametrize(
@@ -527,8 +535,11 @@ def test_the_road_follows_the_runtime_and_what_answers(
     if legacy:
         standins.add("docker-compose", "exit 0")
     monkeypatch.setenv("PATH", str(standins.bin))
-    chosen = compose.choose_road(runtime)
-    assert chosen.compose == road
+    chosen = choose_road(settings_of(runtime))
+    if road:
+        assert isinstance(chosen, ComposeRoad) and chosen.compose == road
+    else:
+        assert isinstance(chosen, EmbeddedRoad)
     assert runtime in chosen.reason
     assert standins.calls() == probes
 
@@ -537,7 +548,7 @@ def test_auto_is_local_without_any_docker(
     standins: StandIns, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(standins.bin))
-    assert not compose.choose_road("auto").docker
+    assert isinstance(choose_road(settings_of("auto")), EmbeddedRoad)
 
 
 def test_auto_stays_with_a_running_embedded_stack(
@@ -545,8 +556,8 @@ def test_auto_stays_with_a_running_embedded_stack(
 ) -> None:
     standins.docker(0, 0)
     monkeypatch.setenv("PATH", str(standins.bin))
-    road = compose.choose_road("auto", embedded_pid=4321)
-    assert not road.docker and "pid 4321" in road.reason
+    road = choose_road(settings_of("auto"), embedded_pid=4321)
+    assert isinstance(road, EmbeddedRoad) and "pid 4321" in road.reason
     assert not standins.calls()
 
 
@@ -555,8 +566,8 @@ def test_forcing_docker_without_compose_is_an_error(
 ) -> None:
     standins.docker(0, 1)
     monkeypatch.setenv("PATH", str(standins.bin))
-    with pytest.raises(compose.RoadError, match="INFRAMOCK_RUNTIME=local"):
-        compose.choose_road("docker")
+    with pytest.raises(RoadError, match="INFRAMOCK_RUNTIME=local"):
+        choose_road(settings_of("docker"))
 
 
 def cli_env(tmp_path: Path, standins: StandIns, **overrides: str) -> dict[str, str]:
@@ -641,7 +652,7 @@ def test_status_on_the_docker_road_lists_the_containers_then_the_stack(
     assert standins.calls() == [
         COMPOSE_VERSION,
         DOCKER_COMPOSE + ["ps", "--all"],
-        DOCKER_COMPOSE + list(compose.ENGINE_VERSION),
+        DOCKER_COMPOSE + list(ENGINE_VERSION),
     ]
     assert "docker road: INFRAMOCK_RUNTIME=docker" in result.stdout
     assert f"Compose project {PROJECT}" in result.stdout
@@ -684,14 +695,14 @@ def test_an_unknown_runtime_is_refused(standins: StandIns, tmp_path: Path) -> No
 
 def test_each_checkout_is_its_own_compose_project(tmp_path: Path) -> None:
     settings = Settings.load({}, env_file=tmp_path / "none")
-    first = compose.project_name(settings, tmp_path / "My Inframock")
-    second = compose.project_name(settings, tmp_path / "other" / "My Inframock")
+    first = project_name(settings, tmp_path / "My Inframock")
+    second = project_name(settings, tmp_path / "other" / "My Inframock")
     assert first.startswith("inframock-my-inframock-") and first != second
     assert all(re.fullmatch(r"[a-z0-9][a-z0-9_-]*", p) for p in (first, second))
     chosen = Settings.load(
         {"INFRAMOCK_COMPOSE_PROJECT": "mine"}, env_file=tmp_path / "none"
     )
-    assert compose.project_name(chosen, tmp_path / "My Inframock") == "mine"
+    assert project_name(chosen, tmp_path / "My Inframock") == "mine"
 
 
 def test_a_project_name_compose_would_refuse_is_refused(tmp_path: Path) -> None:

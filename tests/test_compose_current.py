@@ -27,10 +27,13 @@ import psycopg
 import pytest
 import yaml
 
-from inframock.roads import compose
 from inframock.aws.endpoint import check_endpoint_is_local
 from inframock.model.profiles import PROFILES, stack_for
 from inframock.core.settings import Settings
+from inframock.roads.compose import project as compose_project
+from inframock.roads.compose.project import compose_profiles, down_args, project_name
+from inframock.roads.compose.road import ComposeRoad
+from inframock.roads.compose.up import after_load
 from inframock.features.status import collect_status
 from inframock.testing.harness import (
     RunningStack,
@@ -77,7 +80,7 @@ def test_compose_starts_exactly_the_profiles_services(
     spec: dict[str, Any], profile: str, tmp_path: Path
 ) -> None:
     settings = settings_of(profile, tmp_path)
-    profiles = compose.compose_profiles(settings)
+    profiles = compose_profiles(settings)
     expected = set(stack_for(settings).services) | {"populate"}
     assert started_services(spec, profiles) == expected
 
@@ -85,12 +88,8 @@ def test_compose_starts_exactly_the_profiles_services(
 def test_the_current_profile_starts_relay_and_postgres_and_2021_neither(
     spec: dict[str, Any], tmp_path: Path
 ) -> None:
-    current = started_services(
-        spec, compose.compose_profiles(settings_of("current", tmp_path))
-    )
-    old = started_services(
-        spec, compose.compose_profiles(settings_of("2021", tmp_path))
-    )
+    current = started_services(spec, compose_profiles(settings_of("current", tmp_path)))
+    old = started_services(spec, compose_profiles(settings_of("2021", tmp_path)))
     assert current - old == {"relay", "postgres"}
     assert old == {"aws", "redis", "populate"}
 
@@ -112,19 +111,19 @@ def test_each_optional_service_is_in_the_compose_profile_of_its_name(
 
 
 def test_every_compose_command_enables_the_profiles(tmp_path: Path) -> None:
-    road = compose.Road(
-        ("docker", "compose"),
+    road = ComposeRoad(
         "test",
+        ("docker", "compose"),
         "proj",
-        compose.compose_profiles(settings_of("current", tmp_path)),
+        compose_profiles(settings_of("current", tmp_path)),
     )
-    assert road.command(compose.DOWN) == [
+    assert road.command(compose_project.DOWN) == [
         "docker",
         "compose",
         "--project-name",
         "proj",
         "--file",
-        str(compose.COMPOSE_FILE),
+        str(compose_project.COMPOSE_FILE),
         *("--profile", "aws", "--profile", "redis"),
         *("--profile", "relay", "--profile", "postgres"),
         "down",
@@ -370,8 +369,8 @@ def test_stop_on_the_docker_road_stops_the_profiles_services_keeping_pg_data(
 
 
 def test_stop_without_postgres_still_removes_the_volumes() -> None:
-    road = compose.Road(("docker", "compose"), "", "proj", ("aws", "redis"))
-    assert compose.down_args(road) == ("down", "--volumes")
+    road = ComposeRoad("", ("docker", "compose"), "proj", ("aws", "redis"))
+    assert down_args(road) == ("down", "--volumes")
 
 
 def test_clean_sql_on_the_docker_road_removes_the_projects_pg_data_volume(
@@ -380,7 +379,7 @@ def test_clean_sql_on_the_docker_road_removes_the_projects_pg_data_volume(
     env, log = stand_in_env(tmp_path, "running")
     result = cli(env, "clean-sql", timeout=60)
     assert result.returncode == 0, result.stdout
-    project = compose.project_name(settings_of("current", tmp_path))
+    project = project_name(settings_of("current", tmp_path))
     assert calls(log)[-1] == ["volume", "rm", f"{project}_pg_data"]
 
 
@@ -426,15 +425,15 @@ def test_make_run_on_the_docker_road_seeds_sql_once_postgres_answers(
     )
     env, _ = stand_in_env(tmp_path, "running", postgres=True)
     monkeypatch.setenv("PATH", env["PATH"])
-    road = compose.Road(("docker", "compose"), "test", "proj", ("postgres",))
-    assert compose.after_load(road, settings, wait=10) == 0
+    road = ComposeRoad("test", ("docker", "compose"), "proj", ("postgres",))
+    assert after_load(road, settings, wait=10) == 0
     with psycopg.connect(
         host="127.0.0.1", port=port, user="postgres", dbname="aurora_db"
     ) as connection:
         found = connection.execute("SELECT id, name FROM experiment").fetchall()
     assert found == [("exp-sql", "from the data folder")]
     # Twice changes nothing (idempotent, as on the embedded road).
-    assert compose.after_load(road, settings, wait=10) == 0
+    assert after_load(road, settings, wait=10) == 0
     # `make status` without a record of `make run` (a container): the server
     # says its own version.
     services = {s.name: s for s in collect_status(settings).services}
@@ -447,7 +446,7 @@ def test_without_a_postgres_container_sql_seeding_says_so(
 ) -> None:
     env, _ = stand_in_env(tmp_path, "running")  # its Compose lists no postgres
     monkeypatch.setenv("PATH", env["PATH"])
-    road = compose.Road(("docker", "compose"), "test", "proj", ("postgres",))
+    road = ComposeRoad("test", ("docker", "compose"), "proj", ("postgres",))
     settings = settings_of("current", tmp_path)
-    assert compose.after_load(road, settings, wait=1) == 1
+    assert after_load(road, settings, wait=1) == 1
     assert "Compose runs no postgres container" in capsys.readouterr().out

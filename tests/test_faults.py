@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from inframock.core.probes import http_ok
-from inframock.roads.embedded.record import STATE_FILE
+from inframock.core.record import STATE_FILE
 from inframock.testing.harness import (
     READY_LINE,
     START_TIMEOUT,

@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from inframock.roads.embedded import control
-from inframock.roads.embedded.record import STATE_FILE, RecordError, StackRecord
+from inframock.core.record import STATE_FILE, RecordError, StackRecord
 from inframock.core import console
 from inframock.testing.harness import base_env, cli, wait_until
 

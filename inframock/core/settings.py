@@ -140,7 +140,7 @@ class Settings:
     max_table_file_mb: int = 500
     """Largest table file loaded, in MB (a bigger one is refused, named)."""
     runtime: Runtime = "auto"
-    """The road: `local`, `docker` or `auto` (see inframock.roads.compose)."""
+    """The road: `local`, `docker` or `auto` (see inframock.roads.choice)."""
     pull_endpoint: str = ""
     """Where `pull` reads another environment from; empty means real AWS."""
     snapshot_dir: Path = Path("snapshots")

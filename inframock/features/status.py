@@ -28,7 +28,7 @@ from inframock.features.resources import (
     topic_status,
 )
 from inframock.model.profiles import stack_for
-from inframock.roads.embedded.record import StackRecord
+from inframock.core.record import StackRecord
 from inframock.services.base import ServiceStatus
 from inframock.services.registry import services_for
 
@@ -67,7 +67,7 @@ def collect_status(
     """Ask every service and resource of the stack how it is.
 
     `aws_version` names the AWS engine when no record of `make run` does;
-    `stale` says what a killed stack's record left (see embedded/found.py).
+    `stale` says what a killed stack's record left (see roads/found.py).
     """
     record = StackRecord.read_live(settings.state_dir)
     pids = record.pids if record else {}

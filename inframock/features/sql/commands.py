@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inframock.roads.embedded.record import StackRecord
+from inframock.core.record import StackRecord
 from inframock.core.errors import InframockError
 from inframock.core import console
 from inframock.features.sql import migrate as knex

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from inframock.roads.embedded.record import StackRecord, log_path
-from inframock.roads.embedded.run import refuse_if_running
+from inframock.core.record import StackRecord
+from inframock.roads.embedded.run import log_path, refuse_if_running
 from inframock.roads.embedded.supervisor import check_port_free
 from inframock.core.errors import InframockError
 from inframock.core import console

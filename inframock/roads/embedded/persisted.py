@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 
-from inframock.roads.embedded.record import StackRecord
+from inframock.core.record import StackRecord
 from inframock.core.errors import InframockError
 from inframock.core import console
 from inframock.core.settings import Settings

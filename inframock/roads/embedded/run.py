@@ -35,30 +35,26 @@ from inframock.core.errors import (
     check_room,
     reported,
 )
+from inframock.core.parent_death import die_with_parent
 from inframock.core.private import private_folder
 from inframock.core.settings import Settings
 from inframock.services.base import AFTER_LOAD_WAIT, Declaration, Service
 from inframock.services.registry import SERVICES, services_for
-from inframock.roads.embedded.record import (
-    WORKDIR_PREFIX,
-    StackRecord,
-    log_path,
-    rotate,
-    wait_while_stopping,
-)
+from inframock.core.record import WORKDIR_PREFIX, StackRecord, wait_while_stopping
 from inframock.roads.embedded.supervisor import (
     Interrupted,
     StartError,
     Supervisor,
     check_port_free,
     describe_exit,
-    die_with_parent,
     ignore_signals,
     interrupt_on_signals,
     raise_if_signalled,
 )
 
 T = TypeVar("T")
+LOG_FILE = "stack.log"
+"""The running stack's whole log, in the state folder."""
 
 
 def run(settings: Settings, detached: bool = False, verbose: bool = False) -> int:
@@ -113,6 +109,18 @@ def _log_to_file(settings: Settings, verbose: bool) -> None:
     rotate(path)
     # pylint: disable-next=consider-using-with
     console.log_to(open(path, "a", encoding="utf-8", buffering=1), verbose)
+
+
+def log_path(settings: Settings) -> Path:
+    """The stack's log (`make run`'s and `make start`'s): `stack.log` in the
+    state folder."""
+    return settings.state_dir / LOG_FILE
+
+
+def rotate(path: Path) -> None:
+    """Keep the previous log as `<name>.1` (replacing an older one)."""
+    if path.exists():
+        path.replace(path.with_name(path.name + ".1"))
 
 
 def refuse_if_running(settings: Settings) -> None:

@@ -10,7 +10,7 @@ import time
 
 import psutil
 
-from inframock.roads.embedded.record import StackRecord
+from inframock.core.record import StackRecord
 from inframock.core import console
 from inframock.core.settings import Settings
 

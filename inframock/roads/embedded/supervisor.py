@@ -10,7 +10,6 @@ PR_SET_PDEATHSIG, so that not even a SIGKILL of `make run` leaves one behind.
 from __future__ import annotations
 
 import collections
-import ctypes
 import dataclasses
 import errno
 import functools
@@ -19,7 +18,6 @@ import queue
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from typing import IO, Callable
@@ -27,6 +25,7 @@ from typing import IO, Callable
 import psutil
 
 from inframock.core import console
+from inframock.core.parent_death import die_with_parent
 from inframock.services.base import Service
 from inframock.core.errors import InframockError
 
@@ -34,7 +33,6 @@ STOP_GRACE = 3.0
 """Seconds a child has to exit after SIGTERM before it is killed."""
 READY_TIMEOUT = 30.0
 LAST_LINES = 15
-_PR_SET_PDEATHSIG = 1
 
 
 class StartError(InframockError):
@@ -54,24 +52,6 @@ class Interrupted(InframockError):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.exit_code = 0 if signum in ASKED_STOPS else 128 + signum
-
-
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
-def die_with_parent(signum: int = signal.SIGKILL, parent: int | None = None) -> None:
-    """Ask the kernel to send `signum` to this process when its parent dies.
-
-    Linux only (PR_SET_PDEATHSIG); elsewhere a no-op. Safe between fork and
-    exec: no allocation, no locks. If the parent (`parent`, default the current
-    one) is already gone by the time this runs, act on it at once.
-    """
-    if _LIBC is None:
-        return
-    expected = os.getppid() if parent is None else parent
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
-    if os.getppid() != expected:
-        os.kill(os.getpid(), signum)
 
 
 _RECEIVED: list[int] = []

@@ -8,6 +8,9 @@ use the endpoints the stack recorded, and say so in one line on stderr, so
 they never reach another stack (or none) by accident. A record whose
 supervisor was killed (kill -9) is said in one line, with what to do, before
 it is cleared.
+
+Every command reads it, on either road (on the Docker road there is no record:
+the settings are used as they are), so it lives beside the roads, not in one.
 """
 
 from __future__ import annotations
@@ -17,10 +20,20 @@ import sys
 
 import psutil
 
-from inframock.roads.embedded.record import STATE_FILE, StackRecord
+from inframock.core.record import STATE_FILE, StackRecord
 from inframock.core import console
 from inframock.core.settings import Settings
 from inframock.services.registry import SERVICES
+
+
+def load_client_settings() -> Settings:
+    """The settings of a command that talks to the stack: pointed at the
+    running stack's recorded endpoints (said on stderr when they differ), after
+    saying what a stale record of a killed stack leaves."""
+    settings = Settings.load()
+    if stale := stale_record(settings):
+        aside(stale)
+    return client_settings(settings)
 
 
 def client_settings(settings: Settings) -> Settings:

@@ -10,6 +10,10 @@ A stack on its way out is not one to use: its supervisor marks the record
 (`kill -9`) leaves children that are still exiting (PR_SET_PDEATHSIG). A new
 start waits for either to be gone (`wait_while_stopping`) instead of calling
 the stack running, or finding its ports taken.
+
+The embedded road writes it; it lives below both roads because more than that
+road reads it: the road choice (`auto` stays with a running embedded stack),
+`make status` and the SQL commands.
 """
 
 from __future__ import annotations
@@ -25,27 +29,12 @@ import psutil
 from inframock.data.files import write_atomically
 from inframock.core.errors import InframockError
 from inframock.core import console
-from inframock.core.settings import Settings
 
 STATE_FILE = "stack.json"
 STOPPING_WAIT = 60.0
 """Seconds a new start waits for a stopping stack to be gone."""
-LOG_FILE = "stack.log"
-"""The running stack's whole log, in the state folder."""
 WORKDIR_PREFIX = "inframock-"
 """The name every stack's temporary folder starts with."""
-
-
-def log_path(settings: Settings) -> Path:
-    """The stack's log (`make run`'s and `make start`'s): `stack.log` in the
-    state folder."""
-    return settings.state_dir / LOG_FILE
-
-
-def rotate(path: Path) -> None:
-    """Keep the previous log as `<name>.1` (replacing an older one)."""
-    if path.exists():
-        path.replace(path.with_name(path.name + ".1"))
 
 
 class RecordError(InframockError):
