@@ -13,9 +13,13 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from moto.core.request import Request
+from moto.core.responses import BaseResponse
+from moto.sns.responses import SNSResponse
 
 from inframock.services.redis import find_redis_server
-from inframock.engine.oplog import RED, RESET, Call, describe, error_detail, format_line
+from inframock.engine.calls import DISPATCHED, Call, describe, noted
+from inframock.engine.oplog import RED, RESET, error_detail, format_line
 from inframock.testing.datafolder import experiment_folder, write_json
 from inframock.testing.harness import RunningStack, wait_until
 from tests.helpers import children_of, redis_of
@@ -223,20 +227,26 @@ def test_s3_operations_from_method_and_path(
     expected: tuple[str, str],
 ) -> None:
     environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query}
-    call = describe({**environ, **headers}, None)
+    call = describe({**environ, **headers})
     assert (call.service, call.operation, call.resource) == ("s3", *expected)
 
 
 def test_query_protocol_names_action_and_topic() -> None:
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/",
-        "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8",
-        "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=test/20260101/"
-        "eu-west-1/sns/aws4_request, SignedHeaders=host, Signature=0",
-    }
+    """The operation and topic are what moto's dispatch read of the request:
+    the response `noted` (the patch `oplog-dispatch`) keeps on its environ."""
     arn = "arn:aws:sns:eu-west-1:000000000000:work-results-development-default"
-    body = f"Action=Publish&TopicArn={arn}&Message=m".encode()
-    assert str(describe(environ, body)) == (
+    request = Request.from_values(
+        method="POST",
+        path="/",
+        content_type="application/x-www-form-urlencoded; charset=utf-8",
+        data=f"Action=Publish&TopicArn={arn}&Message=m",
+        headers={
+            "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/"
+            "eu-west-1/sns/aws4_request, SignedHeaders=host, Signature=0"
+        },
+    )
+    noted(BaseResponse.setup_class)(SNSResponse(), request)
+    assert isinstance(request.environ[DISPATCHED], SNSResponse)
+    assert str(describe(request.environ)) == (
         "sns Publish work-results-development-default"
     )

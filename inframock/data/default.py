@@ -5,7 +5,7 @@ Cellenics services can use: the experiment, a project that lists it, a samples
 item with four samples, QC plots with one point per cell (over 1 MB in the
 plots table, so scans page), the cell sets document the 2021 API reads from
 S3 (Louvain clusters, samples, an empty scratchpad), and an `r.rds.gz` that
-is a valid R serialisation (XDR, version 2) of a genes × cells matrix of
+is a valid R serialisation (`rds`) of a genes × cells matrix of
 log-normalised expression with dimnames, which `readRDS()` opens.
 
 It is deterministic (fixed seed) and generated, not stored: the repository
@@ -20,9 +20,10 @@ import gzip
 import json
 import math
 import random
-import struct
 from pathlib import Path
 from typing import Any, Iterator
+
+from inframock.data.rds import rds_matrix
 
 EXPERIMENT_ID = "b1a5e6f0c0de4d0a9e5e1e5c0ffee000"
 PROJECT_UUID = "b1a5e6f0-c0de-4d0a-9e5e-1e5c0ffee001"
@@ -289,51 +290,6 @@ def plots(rng: random.Random) -> dict[str, Any]:
                 }
             )
     return {"records": records}
-
-
-# R's serialisation (R Internals, "Serialization formats"): XDR, version 2.
-_REALSXP, _INTSXP, _STRSXP, _VECSXP, _LISTSXP, _SYMSXP, _CHARSXP = (
-    14,
-    13,
-    16,
-    19,
-    2,
-    1,
-    9,
-)
-_HAS_ATTR, _HAS_TAG = 1 << 9, 1 << 10
-_ASCII = 64 << 12
-_NILVALUE = 254
-
-
-def _charsxp(text: str) -> bytes:
-    encoded = text.encode("ascii")
-    return struct.pack(">ii", _CHARSXP | _ASCII, len(encoded)) + encoded
-
-
-def _strsxp(texts: list[str]) -> bytes:
-    return struct.pack(">ii", _STRSXP, len(texts)) + b"".join(map(_charsxp, texts))
-
-
-def _tagged(symbol: str, value: bytes, last: bool) -> bytes:
-    """One node of an attribute pairlist: tag symbol, value, then the rest."""
-    node = struct.pack(">i", _LISTSXP | _HAS_TAG) + struct.pack(">i", _SYMSXP)
-    node += _charsxp(symbol) + value
-    return node + (struct.pack(">i", _NILVALUE) if last else b"")
-
-
-def rds_matrix(
-    columns: Iterator[list[float]], genes: list[str], cells: list[str]
-) -> Iterator[bytes]:
-    """`matrix(…, dimnames = list(genes, cells))` serialised, column after
-    column (R's order), so the matrix is never all in memory at once."""
-    yield b"X\n" + struct.pack(">iii", 2, 0x040201, 0x020300)
-    yield struct.pack(">ii", _REALSXP | _HAS_ATTR, len(genes) * len(cells))
-    for column in columns:
-        yield struct.pack(f">{len(column)}d", *column)
-    dim = struct.pack(">iiii", _INTSXP, 2, len(genes), len(cells))
-    dimnames = struct.pack(">ii", _VECSXP, 2) + _strsxp(genes) + _strsxp(cells)
-    yield _tagged("dim", dim, last=False) + _tagged("dimnames", dimnames, last=True)
 
 
 def _counts(rng: random.Random, cluster_of: list[int]) -> Iterator[list[float]]:

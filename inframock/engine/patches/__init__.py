@@ -8,7 +8,7 @@ order, and the fingerprint of moto's code each one was checked against
 (`patching`). `inframock engine patches` prints it.
 
 Two stages, each in a module of its own: `START` (`at_start`: SNS, SQS, S3,
-DynamoDB) is applied when the engine starts, `STEPFUNCTIONS`
+DynamoDB, the log) is applied when the engine starts, `STEPFUNCTIONS`
 (`stepfunctions`) on its first Step Functions or Lambda request (moto's
 interpreter costs a second of start-up that a stack without pipeline runs
 never needs). `PATCHES` is both, in the order the engine applies them.

@@ -1,4 +1,4 @@
-"""The patches applied when the engine starts: SNS, SQS, S3 and DynamoDB.
+"""The patches applied when the engine starts: SNS, SQS, S3, DynamoDB, the log.
 
 Any AWS request the engine serves may need these, so they are made before
 the first one (`inframock.engine.server`), in this order: where two change
@@ -195,6 +195,22 @@ START: tuple[Patch, ...] = (
             Source(_PARSE, "RequestParser._parse_list", "e2539182995b"),
             Source(_PARSE, "RequestParser._parse_map", "a9e8feb4d551"),
             Source(_PARSE, "RequestParser._default_handle", "88c1ab7f9c98"),
+        ),
+    ),
+    Patch(
+        "oplog-dispatch",
+        "the log names the operation moto dispatched",
+        MOTO,
+        (
+            wrap(
+                "moto.core.responses",
+                "BaseResponse.setup_class",
+                "0045fc77574a",
+                f"{_E}.calls:noted",
+            ),
+        ),
+        reads=(
+            Source("moto.core.responses", "BaseResponse._get_action", "6430b292c432"),
         ),
     ),
 )
