@@ -32,6 +32,7 @@ from inframock.engine import (
     oplog,
     patches,
     persistence,
+    protocol,
     sqs_concurrency,
     stepfunctions,
     threads,
@@ -119,8 +120,8 @@ def main(host: str, port: int) -> None:
     os.environ.setdefault("MOTO_PORT", str(port))
     patches.apply_all(patches.START)
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-    kept = os.environ.get(persistence.STATE_ENV, "")
-    with_file = os.environ.get(persistence.WITH_ENV, "")
+    kept = os.environ.get(protocol.STATE_ENV, "")
+    with_file = os.environ.get(protocol.WITH_ENV, "")
     if kept:  # before the first request: the stack is ready with its state
         try:
             persistence.restore(Path(kept), Path(with_file) if with_file else None)

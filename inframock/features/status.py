@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from inframock.aws.clients import Clients
 from inframock.aws.listings import bucket_names, subscriptions, table_names
+from inframock.engine import protocol
 from inframock.model.profiles import runs, stack_for
 from inframock.model.stack import Bucket, Stack, Table
 from inframock.roads.embedded.record import StackRecord
@@ -164,11 +165,8 @@ def collect_status(
     status.profile = settings.profile
     status.started_by = record.command if record else ""
     if record is not None and record.persist:
-        # pylint: disable-next=import-outside-toplevel
-        from inframock.engine import persistence
-
-        status.persisted = persistence.describe_restore(
-            persistence.last_restore(settings.persist_dir, pids.get("aws")),
+        status.persisted = protocol.describe_restore(
+            protocol.last_restore(settings.persist_dir, pids.get("aws")),
             settings.persist_dir,
         )
     if not services[0].up:

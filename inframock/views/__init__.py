@@ -30,6 +30,7 @@ from inframock.core.console import (
     warn,
 )
 from inframock.core.settings import url_host
+from inframock.engine import protocol
 
 OBJECT_COLUMNS = (
     ("r.rds", "rds_bytes"),
@@ -164,14 +165,11 @@ def banner(
 def _state_rows(settings: Settings) -> list[tuple[str, str]]:
     """What the stack restored (INFRAMOCK_PERSIST), or that a saved state is
     left alone because it is off."""
-    # pylint: disable-next=import-outside-toplevel
-    from inframock.engine import persistence
-
     folder = settings.persist_dir
     if settings.persist:
-        restored = persistence.last_restore(folder)
-        return [("state", persistence.describe_restore(restored, folder))]
-    when = persistence.saved_at(folder)
+        restored = protocol.last_restore(folder)
+        return [("state", protocol.describe_restore(restored, folder))]
+    when = protocol.saved_at(folder)
     if when is None:
         return []
     return [
