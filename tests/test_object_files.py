@@ -29,7 +29,7 @@ from moto.s3.models import FakeKey
 
 from inframock.aws.clients import DUMMY_CREDENTIALS
 from inframock.aws.object_files import register_file
-from inframock.engine.guard import FILE_ROOTS_ENV, SECRET_ENV
+from inframock.engine.protocol import FILE_ROOTS_ENV, SECRET_ENV
 from inframock.engine.object_files import FileValue, backing_file
 from inframock.testing.datafolder import payload
 from inframock.testing.harness import engine_process, free_port, standalone_moto

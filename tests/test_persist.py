@@ -21,7 +21,7 @@ import psutil
 import pytest
 from botocore.exceptions import ClientError
 
-from inframock.engine import persistence
+from inframock.engine import persistence, protocol
 
 from inframock.testing.datafolder import (
     experiment_folder,
@@ -396,7 +396,8 @@ def test_a_restore_waits_for_a_save_still_under_way(
 
 def test_moto_still_has_what_persistence_relies_on() -> None:
     """Fails when a moto release changes an internal the engine's persistence
-    reduces or reaches (inframock/engine/persistence.py's docstring)."""
+    reduces or reaches (the docstrings of inframock/engine/pickling.py and
+    persistence.py)."""
     # pylint: disable=import-outside-toplevel,protected-access
     from moto.core.base_backend import AccountSpecificBackend, BackendDict
     from moto.s3.models import FakeKey
@@ -556,7 +557,7 @@ def test_a_backend_that_cannot_be_pickled_costs_only_its_own_state(
         "not kept (TypeError('cannot pickle this on purpose'))" in logged
     ), logged
     assert "state saved" in logged
-    with (tmp_path / persistence.STATE_FILE).open("rb") as stream:
+    with (tmp_path / protocol.STATE_FILE).open("rb") as stream:
         header = pickle.load(stream)
         entries = pickle.load(stream)
     assert header["not_kept"] == ["sns (000000000000, eu-west-1)"]

@@ -19,7 +19,8 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
-from inframock.engine import persistence
+from inframock.engine import protocol
+from inframock.engine.saved_objects import PROGRESS_EVERY
 from inframock.testing.harness import ROOT, RunningStack, wait_until
 from tests.helpers import redis_of
 from tests.test_persist import _same_stack as same_stack
@@ -82,7 +83,7 @@ def test_a_save_outlives_a_killed_supervisor(
     nobody reading their output (the engine's save pauses longer than
     PROGRESS_EVERY, writing progress lines into a pipe without a reader); the
     next start has everything."""
-    pause = persistence.PROGRESS_EVERY * 2 + 1
+    pause = PROGRESS_EVERY * 2 + 1
     first = make_stack(
         INFRAMOCK_PERSIST="true",
         INFRAMOCK_PROFILE="current",
@@ -110,7 +111,7 @@ def test_a_save_outlives_a_killed_supervisor(
     dump = Path(first.env["INFRAMOCK_STATE_DIR"]) / "redis" / "dump.rdb"
     assert dump.is_file(), "Redis wrote its dump with its output unread"
     kept = Path(first.env["INFRAMOCK_STATE_DIR"]) / "persist"
-    assert (kept / persistence.STATE_FILE).is_file(), sorted(kept.rglob("*"))
+    assert (kept / protocol.STATE_FILE).is_file(), sorted(kept.rglob("*"))
     second = make_stack(**_same_stack(first)).wait_ready()
     assert "state restored" in second.output, second.output
     assert _body(second, "big") == body

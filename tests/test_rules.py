@@ -1,7 +1,9 @@
-"""Rules that need no server: settings, file naming, item sizes, endpoint guard."""
+"""Rules that need no server: settings, file naming, item sizes, endpoint guard,
+what of the engine the stack's other side may import."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from decimal import Decimal
@@ -233,3 +235,57 @@ def test_every_profile_setting_has_a_stack_definition(tmp_path: Path) -> None:
         Settings.load({"INFRAMOCK_PROFILE": "2019"}, tmp_path / "none")
     with pytest.raises(SettingsError, match="INFRAMOCK_RELAY_DELAYS"):
         Settings.load({"INFRAMOCK_RELAY_DELAYS": "60,10"}, tmp_path / "none")
+
+
+ENGINE_IMPORTS_OUTSIDE = {
+    ("inframock/cli/engine.py", "inframock.engine.patches"),
+    ("inframock/cli/engine.py", "inframock.engine.patching"),
+}
+"""Engine modules imported outside inframock/engine/ besides its protocol:
+`inframock engine patches` lists the engine's patches, in process."""
+
+
+def _engine_imports(path: Path) -> list[str]:
+    """The engine modules `path` imports (`from inframock.engine import x` as x)."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module == "inframock.engine":
+            names += [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return [name for name in names if name.startswith("inframock.engine.")]
+
+
+def test_outside_the_engine_only_its_protocol_is_imported() -> None:
+    """Issue 20: the stack's side (supervisor, loader, banner, `make status`)
+    knows the engine by inframock.engine.protocol alone, and starts it by
+    module name; nothing else of the engine's (moto with it) is imported."""
+    crossing = [
+        (path.relative_to(ROOT).as_posix(), name)
+        for path in (ROOT / "inframock").rglob("*.py")
+        if not path.is_relative_to(ROOT / "inframock" / "engine")
+        for name in _engine_imports(path)
+        if name != "inframock.engine.protocol"
+    ]
+    assert set(crossing) <= ENGINE_IMPORTS_OUTSIDE, sorted(crossing)
+
+
+def test_the_engine_protocol_imports_only_the_standard_library() -> None:
+    """Reading the engine's record costs no import of moto or the engine."""
+    script = (
+        "import sys, inframock.engine.protocol; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('inframock', 'moto', 'boto3', 'botocore', 'werkzeug')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == str(
+        ["inframock", "inframock.engine", "inframock.engine.protocol"]
+    ), done.stdout

@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from inframock.core import stack_secret
 from inframock.aws.clients import DUMMY_CREDENTIALS
 from inframock.aws.object_files import register_file
-from inframock.engine.guard import SECRET_HEADER
+from inframock.engine.protocol import SECRET_HEADER
 from inframock.testing.harness import (
     RunningStack,
     base_env,

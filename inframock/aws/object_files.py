@@ -3,7 +3,7 @@
 The client side of `inframock/engine/object_files.py`: one small JSON request
 names the file, and no object bytes cross HTTP. The engine answers only a
 loopback caller with the stack's secret (inframock/core/stack_secret.py, sent as
-engine/guard.py's SECRET_HEADER), and only for a file of its object cache it
+engine/protocol.py's SECRET_HEADER), and only for a file of its object cache it
 can see; anywhere else (the Docker road's engine in its container, which has
 no secret, a remote endpoint, a plain moto) the answer is `None`, and the
 caller uploads through S3 as before.
@@ -21,13 +21,9 @@ from pathlib import Path
 
 from inframock.aws.clients import INTERNAL_HEADER
 from inframock.core.errors import InframockError
-from inframock.engine.guard import SECRET_HEADER
+from inframock.engine.protocol import OBJECTS_ANSWERED_BY, OBJECTS_PATH, SECRET_HEADER
 
-PATH = "/_inframock/objects"
 TIMEOUT = 30
-ANSWERED_BY = "X-Inframock-Objects"
-"""Set on every answer of inframock's engine to PATH; any other server (a plain
-moto answers 500 or 404) is not one that can serve files."""
 NOT_HERE = (403, 404, 405, 409)
 """Answers that mean "cannot serve that file (no or another secret, outside
 the engine's folders, not visible, no such bucket)": upload instead."""
@@ -87,7 +83,7 @@ def register_file(
         }
     ).encode()
     request = urllib.request.Request(
-        endpoint.rstrip("/") + PATH,
+        endpoint.rstrip("/") + OBJECTS_PATH,
         data=body,
         method="POST",
         headers={
@@ -98,11 +94,11 @@ def register_file(
     )
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            if response.headers.get(ANSWERED_BY) is None:
+            if response.headers.get(OBJECTS_ANSWERED_BY) is None:
                 return None
             answer = json.loads(response.read())
     except urllib.error.HTTPError as err:
-        if err.code in NOT_HERE or err.headers.get(ANSWERED_BY) is None:
+        if err.code in NOT_HERE or err.headers.get(OBJECTS_ANSWERED_BY) is None:
             return None
         raise RegistrationFailed(f"{err.code} {err.read()[:200]!r}") from None
     except (urllib.error.URLError, OSError):

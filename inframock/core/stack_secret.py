@@ -2,7 +2,7 @@
 
 Made anew at each start of the embedded road (`create`), in a file only the
 user can read (`<state>/private/engine-secret`, 0600 in a 0700 folder); the
-engine gets it in its environment (engine/guard.py's SECRET_ENV), the loader
+engine gets it in its environment (engine/protocol.py's SECRET_ENV), the loader
 reads it from the file (`read`), and no other local account can do either.
 The Compose road makes none: its `populate` container has no secret, so its
 engine registers no file and the loader uploads through S3.

@@ -23,9 +23,10 @@ header moto adds to an own endpoint's answer is dropped, and each refusal is
 a `warning: refused ...` line in the stack's log. Everything else (the AWS
 APIs, with their CORS, the UI's presigned uploads) passes untouched.
 
-What the engine is told comes from its environment: SECRET_ENV (the secret,
-made at stack start by inframock/core/stack_secret.py) and FILE_ROOTS_ENV (the
-folders files may be registered from, the path rule of object_files).
+What the engine is told comes from its environment (names in
+inframock.engine.protocol): SECRET_ENV (the secret, made at stack start by
+inframock/core/stack_secret.py) and FILE_ROOTS_ENV (the folders files may be
+registered from, the path rule of object_files).
 """
 
 from __future__ import annotations
@@ -39,10 +40,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-SECRET_ENV = "INFRAMOCK_ENGINE_SECRET"
-SECRET_HEADER = "X-Inframock-Token"
-FILE_ROOTS_ENV = "INFRAMOCK_ENGINE_FILE_ROOTS"
-"""Folders (os.pathsep between them) files may be registered from."""
+from inframock.engine.protocol import FILE_ROOTS_ENV, SECRET_ENV, SECRET_HEADER
+
 OWN_PREFIXES = ("/moto-api", "/_inframock", "/_localstack")
 """moto routes every path starting with `/moto-api` to its own API; the same test."""
 SECRET_PATHS = ("/_inframock/objects",)

@@ -38,8 +38,9 @@ from typing import Any, Callable, Iterable
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import FakeKey, s3_backends
 
-PATH = "/_inframock/objects"
-ANSWERED_BY = ("X-Inframock-Objects", "1")
+from inframock.engine.protocol import OBJECTS_ANSWERED_BY, OBJECTS_PATH
+
+ANSWERED_BY = (OBJECTS_ANSWERED_BY, "1")
 """On every answer of this endpoint: the loader tells it from any other server's."""
 COPY_CHUNK = 16 * 1024 * 1024
 SPOOL_LIMIT = 16 * 1024 * 1024
@@ -236,7 +237,7 @@ def _base64_crc32(crc32: int) -> str:
 
 
 class ObjectFiles:
-    """WSGI middleware answering PATH; the rest goes to `app`.
+    """WSGI middleware answering OBJECTS_PATH; the rest goes to `app`.
 
     The body is JSON: `bucket`, `key`, `path`, and optionally `md5`, `crc32`,
     `content_type`, `metadata`. The answer is JSON with the object's `etag`,
@@ -253,7 +254,7 @@ class ObjectFiles:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "") != PATH:
+        if environ.get("PATH_INFO", "") != OBJECTS_PATH:
             return self.app(environ, start_response)
         status, document = self.answer(environ)
         body = json.dumps(document).encode()

@@ -5,23 +5,10 @@ region → backend object). With `INFRAMOCK_ENGINE_STATE` set to a folder, the
 engine pickles every backend in use when it stops and puts them back, in
 process, before it serves its first request; nothing goes through HTTP.
 
-What pickle cannot take as moto holds it is reduced here, in one place:
-
-- an S3 object's bytes (`FakeKey._value_buffer`, a temporary file) are not
-  copied into the pickle but kept as a file of their own under `objects/`,
-  written once; a restored key reads that file (object_files.FileValue:
-  opened per read, copied on write) instead of a copy, so a restore costs the
-  same with 5 GB of objects as with none, and the next save of a key restored
-  that way writes nothing. A key whose bytes already live in a file (a cached
-  data-folder object, `object_files.backing_file`) is hard-linked;
-- locks and conditions (`FakeKey.lock`, SQS's `Queue._messages_lock`) are
-  made anew; weak dictionaries (Lambda's `_arns`) are kept as their entries,
-  and a `defaultdict(lambda: {})` (Lambda's aliases) as a `defaultdict(dict)`;
-- a Step Functions state machine (and each of its versions) is kept without
-  its executions: a running one holds the interpreter's threads, events and
-  weak dictionaries, and no execution could go on after a restart anyway. The
-  machine (definition, role, versions, aliases, tags, dates) and activities
-  are kept; an execution's ARN then answers ExecutionDoesNotExist.
+How moto's objects are pickled (S3 objects' bytes as files of their own,
+locks made anew, Step Functions machines without their executions) is
+inframock.engine.pickling's. Where the files are and how the client side
+reads them is inframock.engine.protocol's.
 
 Messages in flight become visible again on restore (their receiver is gone).
 
@@ -48,7 +35,6 @@ Lambda's weak `_arns` and `defaultdict(lambda: {})` aliases.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import datetime
 import fcntl
@@ -58,27 +44,24 @@ import json
 import os
 import pickle
 import sys
-import threading
 import time
-import weakref
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, Iterator
 
-from inframock.engine import saved_objects
+from inframock.engine import pickling, saved_objects
+from inframock.engine.protocol import (
+    LOCK_FILE,
+    OBJECTS,
+    RESTORED_FILE,
+    STATE_FILE,
+    describe,
+)
 from inframock.engine.saved_objects import PROGRESS_EVERY, Blobs, log
 from inframock.core.errors import cannot_write, free_space
 
-STATE_ENV = "INFRAMOCK_ENGINE_STATE"
-"""The folder the engine saves its state in; unset: nothing is kept."""
-WITH_ENV = "INFRAMOCK_ENGINE_STATE_WITH"
-"""A file saved and restored with the state (the loader's record of loaded files)."""
 PAUSE_ENV = "INFRAMOCK_ENGINE_SAVE_PAUSE"
 """Seconds a save waits before it commits (tests kill the engine there)."""
 
-STATE_FILE = "engine.pickle"
-RESTORED_FILE = "restored.json"
-OBJECTS = "objects"
-LOCK_FILE = "lock"
 FORMAT = 1
 ATTEMPTS = 3
 """Saves tried when a request still finishing changes a backend meanwhile."""
@@ -103,151 +86,6 @@ def _backend_dicts() -> Iterator[tuple[str, str, Any]]:
         ]
         if found:
             yield backends.backend.__module__, found[0], backends
-
-
-FACTORIES: dict[type, Any] = {
-    type(threading.Lock()): threading.Lock,
-    type(threading.RLock()): threading.RLock,
-}
-"""What makes a new lock of a type that cannot be instantiated itself."""
-
-
-def _fresh_lock(factory: Any) -> Any:
-    return factory()
-
-
-class _Pickler(pickle.Pickler):
-    """moto's backends, with object bytes as files and locks made anew."""
-
-    def __init__(self, stream: BinaryIO, blobs: "Blobs | _NoBlobs") -> None:
-        super().__init__(stream, protocol=pickle.HIGHEST_PROTOCOL)
-        self.blobs = blobs
-        # pylint: disable=import-outside-toplevel
-        from moto.s3.models import FakeKey
-        from moto.stepfunctions.models import StateMachineInstance
-
-        self.fake_key = FakeKey
-        self.state_machine = StateMachineInstance
-        self.locks = (
-            type(threading.Lock()),
-            type(threading.RLock()),
-            threading.Condition,
-            threading.Event,
-            threading.Semaphore,
-        )
-
-    def reducer_override(self, obj: Any) -> Any:
-        """How `obj` is pickled, where moto's own way will not do."""
-        if isinstance(obj, self.fake_key):
-            state = {
-                k: v for k, v in vars(obj).items() if k not in ("_value_buffer", "lock")
-            }
-            state["_inframock_blob"] = self.blobs.keep(obj)
-            return (_new_key, (type(obj),), state, None, None, _set_key_state)
-        if isinstance(obj, self.state_machine):
-            state = dict(vars(obj), executions=[])  # they end with the engine
-            return (_new_key, (type(obj),), state)
-        if isinstance(obj, dict) and type(obj).__module__.startswith("moto."):
-            # moto's dict subclasses: S3's version store yields only the
-            # latest version from items(); keep the dict's own entries.
-            return (
-                _new_key,
-                (type(obj),),
-                (
-                    dict(vars(obj)) if hasattr(obj, "__dict__") else {},
-                    {k: dict.__getitem__(obj, k) for k in dict.keys(obj)},
-                ),
-                None,
-                None,
-                _set_dict_state,
-            )
-        return self._reduce_machinery(obj)
-
-    def _reduce_machinery(self, obj: Any) -> Any:
-        """Locks made anew, weak and lambda-made dicts kept as their entries."""
-        if isinstance(obj, (weakref.WeakValueDictionary, weakref.WeakKeyDictionary)):
-            # Lambda's ARN index: its entries, weak again once restored.
-            return (_weak_dict, (type(obj), dict(obj.items())))
-        if isinstance(obj, collections.defaultdict):
-            made = _plain_factory(obj.default_factory)
-            if made is not None:  # Lambda's aliases: `defaultdict(lambda: {})`
-                return (collections.defaultdict, (made, dict(obj)))
-        if isinstance(obj, self.locks):
-            return (_fresh_lock, (FACTORIES.get(type(obj), type(obj)),))
-        return NotImplemented
-
-
-_RESTORED_KEYS: list[tuple[Any, str]] = []
-"""The S3 keys a restore unpickled, each with the name of its object file
-(given their bytes once the whole state is read: `saved_objects.attach`)."""
-
-
-def _new_key(kind: type) -> Any:
-    return kind.__new__(kind)
-
-
-def _plain_factory(factory: Any) -> type | None:
-    """`dict` for `lambda: {}` (likewise list, set), which pickle cannot take;
-    None for any other factory, pickled as it is."""
-    if getattr(factory, "__name__", None) != "<lambda>":
-        return None
-    try:
-        made = factory()
-    except TypeError:
-        return None
-    return type(made) if type(made) in (dict, list, set) and not made else None
-
-
-def _weak_dict(kind: type, entries: dict[Any, Any]) -> Any:
-    return kind(entries)
-
-
-class _Discard:
-    """A stream that keeps nothing: what a trial pickling writes to."""
-
-    def write(self, data: bytes) -> int:
-        """Nothing kept."""
-        return len(data)
-
-
-class _NoBlobs:
-    """Object files for a trial pickling: none written."""
-
-    def keep(self, _key: Any) -> str:
-        """A name no file has."""
-        return ""
-
-
-def _changed_while_read(err: BaseException) -> bool:
-    """A dict or list changed while pickled (a late request): try again."""
-    return isinstance(err, RuntimeError) and not isinstance(err, RecursionError)
-
-
-def unpicklable(entries: list[tuple[Any, ...]]) -> list[tuple[tuple[Any, ...], str]]:
-    """The entries (`(module, attribute, account, region, backend)`) that
-    cannot be pickled alone, each with why; written nowhere."""
-    found = []
-    for entry in entries:
-        try:
-            _Pickler(_Discard(), _NoBlobs()).dump(entry)  # type: ignore[arg-type]
-        except Exception as err:  # pylint: disable=broad-exception-caught
-            if not _changed_while_read(err):
-                found.append((entry, repr(err)))
-    return found
-
-
-def _set_dict_state(store: Any, state: tuple[dict[str, Any], dict[Any, Any]]) -> None:
-    attributes, entries = state
-    if attributes:
-        store.__dict__.update(attributes)
-    dict.update(store, entries)
-
-
-def _set_key_state(key: Any, state: dict[str, Any]) -> None:
-    blob = state.pop("_inframock_blob")
-    key.__dict__.update(state)
-    key.lock = threading.Lock()
-    _RESTORED_KEYS.append((key, blob))
 
 
 @contextlib.contextmanager
@@ -365,18 +203,18 @@ def _write_state(
         try:
             with partial.open("wb") as out:
                 pickle.dump(header, out, protocol=pickle.HIGHEST_PROTOCOL)
-                _Pickler(out, blobs).dump(entries)
+                pickling.StatePickler(out, blobs).dump(entries)
                 out.flush()
                 os.fsync(out.fileno())
             return
         except Exception as err:  # pylint: disable=broad-exception-caught
-            if _changed_while_read(err):
+            if pickling.changed_while_read(err):
                 if attempt == ATTEMPTS:
                     raise
                 attempt += 1
                 log(f"saving state: {err}; again ({attempt} of {ATTEMPTS})")
                 continue
-            failing = unpicklable(entries)
+            failing = pickling.unpicklable(entries)
             if not failing:
                 raise
             for (module, _, account, region, _), why in failing:
@@ -424,17 +262,6 @@ def _read(path: Path | None) -> str | None:
 
 def _moto_version() -> str:
     return importlib.metadata.version("moto")
-
-
-def describe(found: dict[str, int]) -> str:
-    """`4 tables (14 items), 7 buckets (9 object versions, 12.6 MB), ...`."""
-    return (
-        f"{found['tables']} tables ({found['items']} items), "
-        f"{found['buckets']} buckets ({found['object_versions']} object versions, "
-        f"{found['bytes'] / 1e6:,.1f} MB), {found['queues']} queues "
-        f"({found['messages']} messages), {found['topics']} topics "
-        f"({found['subscriptions']} subscriptions)"
-    )
 
 
 def restore(folder: Path, with_file: Path | None = None) -> dict[str, Any] | None:
@@ -490,9 +317,7 @@ def _restore(folder: Path, with_file: Path | None) -> dict[str, Any] | None:
 def _read_state(folder: Path) -> tuple[dict[str, Any], list[Any], list[Any]]:
     """The header and backends saved in `folder`, their S3 keys given their
     bytes, and those whose file is damaged; what a killed save left is removed."""
-    _RESTORED_KEYS.clear()
-    header, entries = _load(folder / STATE_FILE)
-    keys, _RESTORED_KEYS[:] = list(_RESTORED_KEYS), []
+    header, entries, keys = _load(folder / STATE_FILE)
     damaged = saved_objects.attach(folder / OBJECTS, keys)
     saved_objects.remove_stale(folder, folder / OBJECTS, {name for _, name in keys})
     return header, entries, damaged
@@ -503,8 +328,9 @@ class RestoreError(Exception):
     and what to do."""
 
 
-def _load(path: Path) -> tuple[dict[str, Any], list[Any]]:
-    """The header and backends saved in `path`, or RestoreError."""
+def _load(path: Path) -> tuple[dict[str, Any], list[Any], list[tuple[Any, str]]]:
+    """The header and backends saved in `path`, and the S3 keys among them
+    with their object files' names; or RestoreError."""
     advice = (
         "the saved state is left as it is: start clean with `make clean-state`, "
         "or start without INFRAMOCK_PERSIST"
@@ -520,7 +346,8 @@ def _load(path: Path) -> tuple[dict[str, Any], list[Any]]:
                     f"runs moto {_moto_version()}; {advice} (or carry the state "
                     "over with `make snapshot`/`make restore` on the old version)"
                 )
-            return header, pickle.load(stream)
+            entries, keys = pickling.load(stream)
+            return header, entries, keys
     except RestoreError:
         raise
     except Exception as err:  # pylint: disable=broad-exception-caught
@@ -546,47 +373,3 @@ def _write_atomically(path: Path, text: str) -> None:
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     partial.write_text(text)
     partial.rename(path)
-
-
-def last_restore(folder: Path, engine_pid: int | None = None) -> dict[str, Any] | None:
-    """What the engine restored when it started (`restored.json`), if it is
-    the engine `engine_pid`'s (when given) and the file can be read."""
-    try:
-        document = json.loads((folder / RESTORED_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(document, dict):
-        return None
-    if engine_pid is not None and document.get("pid") != engine_pid:
-        return None
-    return document
-
-
-def saved_at(folder: Path) -> str | None:
-    """When the state in `folder` was saved; None when there is none."""
-    try:
-        with (folder / STATE_FILE).open("rb") as stream:
-            header = pickle.load(stream)  # the small header only
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-        return None
-    return str(header.get("saved_at")) if isinstance(header, dict) else None
-
-
-def describe_restore(document: dict[str, Any] | None, folder: Path) -> str:
-    """One line for the banner and `make status` about the saved state."""
-    if document is None:
-        return f"none restored (no record in {folder})"
-    if not document.get("restored"):
-        return f"nothing saved yet: saved to {folder} when the stack stops"
-    when = str(document.get("saved_at", "?"))[:19].replace("T", " ")
-    dropped = document.get("dropped") or []
-    more = ", ..." if len(dropped) > 3 else ""
-    damaged = (
-        f"; {len(dropped)} damaged objects dropped: {', '.join(dropped[:3])}{more}"
-        if dropped
-        else ""
-    )
-    return (
-        f"restored {describe(document['counts'])} saved {when} UTC, "
-        f"in {float(document.get('seconds', 0)):.2f} s{damaged}"
-    )

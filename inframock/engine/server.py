@@ -32,6 +32,7 @@ from inframock.engine import (
     oplog,
     patches,
     persistence,
+    protocol,
     sqs_concurrency,
     stepfunctions,
     threads,
@@ -111,13 +112,16 @@ def main(host: str, port: int) -> None:
     (`INFRAMOCK_LOG`: `ops` writes `oplog`'s lines instead of werkzeug's access
     log, `http` keeps the access log, `quiet` writes neither). Its output
     never raises (`unread_output`): a save goes on with the supervisor gone.
+    With INFRAMOCK_PERSIST the state is saved however serving ended: SIGTERM
+    (the kernel's, when `make run` is killed) inside `serve_forever` or before
+    it began, or an error in the server's own shutdown.
     """
     unread_output.install()
     os.environ.setdefault("MOTO_PORT", str(port))
     patches.apply_all(patches.START)
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-    kept = os.environ.get(persistence.STATE_ENV, "")
-    with_file = os.environ.get(persistence.WITH_ENV, "")
+    kept = os.environ.get(protocol.STATE_ENV, "")
+    with_file = os.environ.get(protocol.WITH_ENV, "")
     if kept:  # before the first request: the stack is ready with its state
         try:
             persistence.restore(Path(kept), Path(with_file) if with_file else None)
@@ -140,23 +144,36 @@ def main(host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, _stop_serving)
     try:
         threads.serve(host, port, served, handler)
-    finally:
-        stepfunctions.stop()
-    if kept:  # the port is closed: only running executions change the state,
+    except KeyboardInterrupt:  # SIGTERM outside `serve_forever`, which catches it
+        pass
+    finally:  # however serving ended: the state in memory is whole, keep it
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        try:  # and their SQS sends wait (a queue changing while pickled fails it)
-            with sqs_concurrency.LOCK:
-                persistence.save(Path(kept), Path(with_file) if with_file else None)
-        except Exception as err:  # pylint: disable=broad-exception-caught
-            why = err if isinstance(err, persistence.SaveError) else repr(err)
-            persistence.log(
-                f"error: the state could not be saved ({why}); the state "
-                f"saved before is kept in {kept}"
-            )
-            raise SystemExit(1) from None
+        stepfunctions.stop()
+        if kept:
+            _save(kept, with_file)
+
+
+def _save(kept: str, with_file: str) -> None:
+    """Save the state (the port is closed: only running executions change it,
+    and their SQS sends wait: a queue changing while pickled fails it)."""
+    try:
+        with sqs_concurrency.LOCK:
+            persistence.save(Path(kept), Path(with_file) if with_file else None)
+    except Exception as err:  # pylint: disable=broad-exception-caught
+        why = err if isinstance(err, persistence.SaveError) else repr(err)
+        persistence.log(
+            f"error: the state could not be saved ({why}); the state "
+            f"saved before is kept in {kept}"
+        )
+        raise SystemExit(1) from None
 
 
 def _stop_serving(_signum: int, _frame: object) -> None:
     """SIGTERM ends `serve_forever` as Ctrl-C does (werkzeug catches
-    KeyboardInterrupt and closes the socket), so what follows it runs."""
+    KeyboardInterrupt and closes the socket), so what follows it runs.
+
+    Once: a second SIGTERM would raise again inside the shutdown the first
+    began (werkzeug's `server_close`, `stepfunctions.stop`), skipping the save.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt

@@ -85,6 +85,11 @@ class PooledWSGIServer(BaseWSGIServer):
         self._workers = Workers(WORKERS)
         # epoll and kqueue take registrations while another thread waits
         self._idle = selectors.DefaultSelector()
+        self._idle_lock = threading.Lock()
+        """Held while the idle connections change: the watcher hands them
+        over while the server closes them at its stop (the selector's map,
+        changed during a walk of it, fails that walk and the stop with it)."""
+        self._closed = False
         threading.Thread(target=self._watch, name="idle", daemon=True).start()
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -96,7 +101,8 @@ class PooledWSGIServer(BaseWSGIServer):
                 functools.partial(self._serve, request, client_address)
             )
         else:
-            self._idle.register(request, selectors.EVENT_READ, client_address)
+            with self._idle_lock:
+                self._idle.register(request, selectors.EVENT_READ, client_address)
 
     def _watch(self) -> None:
         """Give each connection that has bytes to read (or was closed) to a
@@ -106,11 +112,14 @@ class PooledWSGIServer(BaseWSGIServer):
                 ready = self._idle.select()
             except (OSError, ValueError):  # the selector was closed
                 return
-            for key, _ in ready:
-                self._idle.unregister(key.fileobj)
-                self._workers.submit(
-                    functools.partial(self._serve, key.fileobj, key.data)
-                )
+            with self._idle_lock:
+                if self._closed:  # the server closed them all meanwhile
+                    return
+                for key, _ in ready:
+                    self._idle.unregister(key.fileobj)
+                    self._workers.submit(
+                        functools.partial(self._serve, key.fileobj, key.data)
+                    )
 
     def _serve(self, conn: socket.socket, address: Any) -> None:
         """Serve the request sent on `conn`, then close it (as werkzeug's
@@ -125,9 +134,12 @@ class PooledWSGIServer(BaseWSGIServer):
     def server_close(self) -> None:
         """Close the listening socket, then the idle connections."""
         super().server_close()
-        for key in list(self._idle.get_map().values()):
-            self.shutdown_request(key.fileobj)  # type: ignore[arg-type]
-        self._idle.close()
+        with self._idle_lock:
+            self._closed = True
+            idle = [key.fileobj for key in self._idle.get_map().values()]
+            self._idle.close()
+        for conn in idle:
+            self.shutdown_request(conn)  # type: ignore[arg-type]
 
 
 def _sent(conn: socket.socket) -> bool:

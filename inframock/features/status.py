@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from inframock.aws.clients import Clients
 from inframock.core.settings import Settings
+from inframock.engine import protocol
 from inframock.features.pipeline_runs import PipelineRun, pipeline_runs
 from inframock.features.regions import region_warnings
 from inframock.features.resources import (
@@ -82,11 +83,8 @@ def collect_status(
     status.profile = settings.profile
     status.started_by = record.command if record else ""
     if record is not None and record.persist:
-        # pylint: disable-next=import-outside-toplevel
-        from inframock.engine import persistence
-
-        status.persisted = persistence.describe_restore(
-            persistence.last_restore(settings.persist_dir, pids.get("aws")),
+        status.persisted = protocol.describe_restore(
+            protocol.last_restore(settings.persist_dir, pids.get("aws")),
             settings.persist_dir,
         )
     if not services[0].up:  # the AWS engine, first in every profile

@@ -17,7 +17,7 @@ from inframock.core import stack_secret
 from inframock.core.probes import http_ok, stack_is_reachable
 from inframock.core.settings import Settings, url_host
 from inframock.data.object_cache import FOLDER as OBJECT_CACHE
-from inframock.engine import guard
+from inframock.engine import protocol
 from inframock.model.stack import ACCOUNT_ID
 from inframock.services.base import (
     SAVE_TIMEOUT,
@@ -46,8 +46,8 @@ def aws_service(settings: Settings) -> Service:
         **persisted_state(settings),
         # Who may register files, and from where (inframock/engine/guard.py).
         **{
-            guard.SECRET_ENV: stack_secret.create(settings.state_dir),
-            guard.FILE_ROOTS_ENV: str(settings.state_dir.absolute() / OBJECT_CACHE),
+            protocol.SECRET_ENV: stack_secret.create(settings.state_dir),
+            protocol.FILE_ROOTS_ENV: str(settings.state_dir.absolute() / OBJECT_CACHE),
         },
         # The pipeline launcher and activities (inframock/engine/stepfunctions).
         SANDBOX_ID=settings.sandbox_id,
@@ -79,18 +79,17 @@ def aws_service(settings: Settings) -> Service:
 
 
 def persisted_state(settings: Settings) -> dict[str, str]:
-    """The engine's environment for INFRAMOCK_PERSIST (inframock.engine.persistence):
+    """The engine's environment for INFRAMOCK_PERSIST (inframock.engine.protocol):
     where it saves its state, and the loader's record saved with it (so a
     reload after the restore loads what changed since that state, no less)."""
     if not settings.persist:
         return {}
     # pylint: disable-next=import-outside-toplevel
     from inframock.data.digests import DIGEST_FILE
-    from inframock.engine import persistence  # pylint: disable=C0415
 
     return {
-        persistence.STATE_ENV: str(settings.persist_dir.absolute()),
-        persistence.WITH_ENV: str((settings.state_dir / DIGEST_FILE).absolute()),
+        protocol.STATE_ENV: str(settings.persist_dir.absolute()),
+        protocol.WITH_ENV: str((settings.state_dir / DIGEST_FILE).absolute()),
     }
 
 

@@ -1,7 +1,7 @@
 """The state INFRAMOCK_PERSIST saved: what the banner says of it, and
 `make clean-state`, which forgets it.
 
-The engine's saved state (`<state>/persist`, see inframock.engine.persistence)
+The engine's saved state (`<state>/persist`, see inframock.engine.protocol)
 and Redis's dump (`<state>/redis`) go; PostgreSQL's data folder has its own
 `make clean-sql`. Refused while the stack runs: it would save again on stop.
 """
@@ -14,19 +14,17 @@ from inframock.core.record import StackRecord
 from inframock.core.errors import InframockError
 from inframock.core import console
 from inframock.core.settings import Settings
+from inframock.engine import protocol
 
 
 def state_rows(settings: Settings) -> list[tuple[str, str]]:
     """The banner's rows: what the stack restored (INFRAMOCK_PERSIST), or that
     a saved state is left alone because it is off."""
-    # pylint: disable-next=import-outside-toplevel
-    from inframock.engine import persistence
-
     folder = settings.persist_dir
     if settings.persist:
-        restored = persistence.last_restore(folder)
-        return [("state", persistence.describe_restore(restored, folder))]
-    when = persistence.saved_at(folder)
+        restored = protocol.last_restore(folder)
+        return [("state", protocol.describe_restore(restored, folder))]
+    when = protocol.saved_at(folder)
     if when is None:
         return []
     return [
