@@ -29,7 +29,8 @@ import yaml
 
 from inframock.roads import compose
 from inframock.aws.endpoint import check_endpoint_is_local
-from inframock.model.profiles import PROFILES, stack_for
+from inframock.core.settings import PROFILES
+from inframock.model.profiles import stack_for
 from inframock.core.settings import Settings
 from inframock.features.status import collect_status
 from inframock.testing.harness import (

@@ -19,19 +19,20 @@ import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
 from inframock.aws.clients import Clients
-from inframock.aws.listings import bucket_names, subscriptions, table_names
+from inframock.aws.listings import (
+    bucket_names,
+    function_names,
+    subscriptions,
+    table_names,
+)
 from inframock.model.profiles import runs, stack_for
 from inframock.model.stack import Bucket, Stack, Table
 from inframock.roads.embedded.record import StackRecord
 from inframock.features.pipeline_runs import PipelineRun, pipeline_runs
 from inframock.core.probes import redis_ping, stack_is_reachable
-from inframock.features.seed.provision import (
-    function_names,
-    bucket_cors,
-    bucket_lifecycle_ids,
-    relay_queue_arn,
-    queue_attributes_differing,
-)
+from inframock.aws import resources
+from inframock.aws.resources import bucket_cors, bucket_lifecycle_ids
+from inframock.features.seed.provision import queue_attributes_differing
 from inframock.features.regions import region_warnings
 from inframock.core.settings import Settings, url_host
 
@@ -344,7 +345,7 @@ def _missing_relay(stack: Stack, clients: Clients) -> list[str]:
         url = clients.sqs.get_queue_url(QueueName=relay.queue)["QueueUrl"]
     except clients.sqs.exceptions.QueueDoesNotExist:
         return [f"queue {relay.queue}"]
-    queue_arn = relay_queue_arn(clients, url)
+    queue_arn = resources.queue_arn(clients, url)
     subscribed = any(
         sub.protocol == "sqs"
         and sub.endpoint == queue_arn
