@@ -28,7 +28,8 @@ import pytest
 import yaml
 
 from inframock.aws.endpoint import check_endpoint_is_local
-from inframock.model.profiles import PROFILES, stack_for
+from inframock.core.settings import PROFILES
+from inframock.model.profiles import stack_for
 from inframock.core.settings import Settings
 from inframock.roads.compose import project as compose_project
 from inframock.roads.compose.project import compose_profiles, down_args, project_name

@@ -69,6 +69,12 @@ def subscriptions(clients: Clients, topic_arn: str) -> list[SubscriptionEntry]:
     return entries
 
 
+def function_names(clients: Clients) -> set[str]:
+    """The names of the Lambda functions that exist."""
+    pages = clients.awslambda.get_paginator("list_functions").paginate()
+    return {f["FunctionName"] for page in pages for f in page["Functions"]}
+
+
 def _collect(client: Any, operation: str, key: str, **arguments: Any) -> list[Any]:
     return [
         entry

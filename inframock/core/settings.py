@@ -27,8 +27,16 @@ class SettingsError(UsageError, ValueError):
     """A setting has a value inframock cannot use; the message names it."""
 
 
-PROFILES = ("2021", "current")
-"""The profiles `INFRAMOCK_PROFILE` may name (inframock.model.profiles)."""
+PROFILES = {
+    "2021": "inframock.model.cellenics_2021",
+    "current": "inframock.model.cellenics_current",
+}
+"""The one registry of profiles: each name `INFRAMOCK_PROFILE` may take (the
+first is the default) and the module of inframock.model defining its stack.
+The module is named, not imported (core imports no model): checking the name
+here lets every command refuse an unknown profile before it does anything,
+and `inframock.model.profiles` imports the module when the stack is asked for."""
+DEFAULT_PROFILE = next(iter(PROFILES))
 
 Runtime = Literal["local", "docker", "auto"]
 RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
@@ -76,7 +84,7 @@ def _project(value: str) -> str:
 
 
 def _profile(value: str) -> str:
-    profile = value.strip() or PROFILES[0]
+    profile = value.strip() or DEFAULT_PROFILE
     if profile not in PROFILES:
         expected = ", ".join(PROFILES)
         raise SettingsError(f"INFRAMOCK_PROFILE={value!r}: expected one of {expected}")
@@ -148,7 +156,7 @@ class Settings:
     """The Compose project on the Docker road; empty: derived from the checkout."""
     log: LogMode = "ops"
     """What the AWS engine logs (see inframock.engine.oplog)."""
-    profile: str = PROFILES[0]
+    profile: str = DEFAULT_PROFILE
     """Which Cellenics stack is served (inframock.model.profiles)."""
     relay_delays: tuple[float, float] | None = None
     """Min and max seconds between relay retries; None: the topic's policy."""

@@ -15,13 +15,10 @@ from typing import Any
 
 from inframock.aws.clients import Clients
 from inframock.aws.listings import bucket_names, subscriptions, table_names
-from inframock.features.seed.provision import (
-    bucket_cors,
-    bucket_lifecycle_ids,
-    function_names,
-    queue_attributes_differing,
-    relay_queue_arn,
-)
+from inframock.aws import resources
+from inframock.aws.listings import function_names
+from inframock.aws.resources import bucket_cors, bucket_lifecycle_ids
+from inframock.features.seed.provision import queue_attributes_differing
 from inframock.model.stack import Bucket, Stack, Table
 
 QUEUE_DEPTH = (
@@ -155,7 +152,7 @@ def _missing_relay(stack: Stack, clients: Clients) -> list[str]:
         url = clients.sqs.get_queue_url(QueueName=relay.queue)["QueueUrl"]
     except clients.sqs.exceptions.QueueDoesNotExist:
         return [f"queue {relay.queue}"]
-    queue_arn = relay_queue_arn(clients, url)
+    queue_arn = resources.queue_arn(clients, url)
     subscribed = any(
         sub.protocol == "sqs"
         and sub.endpoint == queue_arn

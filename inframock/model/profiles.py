@@ -1,24 +1,26 @@
-"""The registry of profiles: which stack definition a setting names.
+"""Which stack definition a profile names: the model's side of the registry.
 
-Callers ask `stack_for(settings)` and read the stack as data; nothing else
-branches on the profile's name.
+The registry itself is `inframock.core.settings.PROFILES` (one list: the
+names a setting may take, each with its definition module), so that settings
+refuse an unknown profile as they are read. Callers ask `stack_for(settings)`
+and read the stack as data; nothing else branches on the profile's name.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import importlib
 
-from inframock.model import cellenics_2021, cellenics_current
+from inframock.core.settings import PROFILES, Settings
 from inframock.model.stack import Stack
-from inframock.core.settings import Settings
 
-PROFILES: dict[str, Callable[[Settings], Stack]] = {
-    cellenics_2021.NAME: cellenics_2021.stack,
-    cellenics_current.NAME: cellenics_current.stack,
-}
-"""Profile name (the `INFRAMOCK_PROFILE` setting) → its stack definition."""
+
+def stack_of(settings: Settings, profile: str) -> Stack:
+    """The stack `profile` (a name in the registry) defines, with `settings`."""
+    definition = importlib.import_module(PROFILES[profile])
+    stack: Stack = definition.stack(settings)
+    return stack
 
 
 def stack_for(settings: Settings) -> Stack:
     """The stack of the profile the settings name."""
-    return PROFILES[settings.profile](settings)
+    return stack_of(settings, settings.profile)

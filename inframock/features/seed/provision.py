@@ -13,7 +13,9 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 from inframock.aws.clients import Clients
-from inframock.aws.listings import subscriptions, table_names
+from inframock.aws.listings import function_names, subscriptions, table_names
+from inframock.aws import resources
+from inframock.aws.resources import bucket_cors, bucket_lifecycle_ids
 from inframock.model.stack import LAUNCHER_ROLE, Bucket, Relay, Stack, Table
 
 
@@ -123,27 +125,6 @@ def _bucket(clients: Clients, bucket: Bucket) -> list[str]:
     return created
 
 
-def bucket_cors(clients: Clients, name: str) -> list[dict[str, object]]:
-    """The CORS rules bucket `name` has; none when it has no CORS configuration."""
-    try:
-        return clients.s3.get_bucket_cors(Bucket=name)["CORSRules"]
-    except clients.s3.exceptions.ClientError as err:
-        if err.response["Error"]["Code"] == "NoSuchCORSConfiguration":
-            return []
-        raise
-
-
-def bucket_lifecycle_ids(clients: Clients, name: str) -> list[str]:
-    """The ids of the lifecycle rules bucket `name` has, in order."""
-    try:
-        rules = clients.s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
-    except clients.s3.exceptions.ClientError as err:
-        if err.response["Error"]["Code"] == "NoSuchLifecycleConfiguration":
-            return []
-        raise
-    return [rule.get("ID", "") for rule in rules]
-
-
 def _topic(clients: Clients, stack: Stack) -> list[str]:
     sns = clients.sns
     created = []
@@ -191,7 +172,7 @@ def _relay(clients: Clients, stack: Stack, topic_arn: str, relay: Relay) -> list
     except clients.sqs.exceptions.QueueDoesNotExist:
         url = clients.sqs.create_queue(QueueName=relay.queue)["QueueUrl"]
         created.append(f"queue {relay.queue}")
-    queue_arn = relay_queue_arn(clients, url)
+    queue_arn = resources.queue_arn(clients, url)
     present = [
         sub
         for sub in subscriptions(clients, topic_arn)
@@ -212,13 +193,6 @@ def _relay(clients: Clients, stack: Stack, topic_arn: str, relay: Relay) -> list
         )
         created.append(f"subscription {queue_arn} (relay of {stack.topic.name})")
     return created
-
-
-def relay_queue_arn(clients: Clients, url: str) -> str:
-    """The ARN of the relay's queue (what its SNS subscription names)."""
-    return clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
 
 
 def _queue(clients: Clients, stack: Stack) -> list[str]:
@@ -301,9 +275,3 @@ def _functions(clients: Clients, stack: Stack) -> list[str]:
         )
         created.append(f"function {function.name}")
     return created
-
-
-def function_names(clients: Clients) -> set[str]:
-    """The names of the Lambda functions that exist."""
-    pages = clients.awslambda.get_paginator("list_functions").paginate()
-    return {f["FunctionName"] for page in pages for f in page["Functions"]}

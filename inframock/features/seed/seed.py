@@ -20,8 +20,8 @@ from inframock.data.digests import Digests
 from inframock.data.object_cache import ObjectCache
 from inframock.features.seed.load import Loader
 from inframock.features.seed.provision import provision, stack_identity
-from inframock.core.settings import Settings
-from inframock.model.profiles import PROFILES, stack_for
+from inframock.core.settings import PROFILES, Settings
+from inframock.model.profiles import stack_for, stack_of
 from inframock.model.stack import ENVIRONMENT, Stack
 from inframock.views import load as load_view
 from inframock.features.seed.reports import SeedResult
@@ -87,8 +87,8 @@ def _say_what_is_off(settings: Settings, stack: Stack, load_plan: Plan) -> None:
     """Before loading: the files this profile ignores (once per name, with the
     name it expects) and the ids two folders both claim."""
     others = {
-        name: make(settings).data
-        for name, make in PROFILES.items()
+        name: stack_of(settings, name).data
+        for name in PROFILES
         if name != settings.profile
     }
     for line in ignored_lines(load_plan.experiments, stack.profile, stack.data, others):

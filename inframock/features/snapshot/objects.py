@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 from boto3.s3.transfer import TransferConfig
 
-from inframock.features.seed.provision import bucket_cors
+from inframock.aws.resources import bucket_cors
 from inframock.aws.listings import bucket_names
 from inframock.features.snapshot.format import (
     Connection,

@@ -46,7 +46,7 @@ from inframock.model.profiles import stack_for
 from inframock.model.stack import Relay, Stack
 from inframock.core.errors import InframockError
 from inframock.core import console
-from inframock.features.seed.provision import relay_queue_arn
+from inframock.aws import resources
 from inframock.core.settings import Settings
 
 DEVELOPMENT_PUBLIC_API = re.compile(r"https?://api\.localhost(:\d+)?/?")
@@ -181,7 +181,7 @@ class ResultRelay:
     def _subscription_arn(self) -> str:
         """The ARN of the queue's subscription to the topic (a restored snapshot
         makes a new one, so it is looked up again for each batch)."""
-        queue_arn = relay_queue_arn(self.clients, self._url)
+        queue_arn = resources.queue_arn(self.clients, self._url)
         return next(
             (
                 sub.arn
