@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-from inframock.data.files import write_atomically
+from inframock.core.files import write_atomically
 from inframock.core.errors import InframockError
 from inframock.core import console
 

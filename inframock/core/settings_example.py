@@ -13,7 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from inframock.data.files import write_atomically
+from inframock.core.files import write_atomically
 from inframock.core.settings_list import SECTIONS, Setting
 
 WIDTH = 80

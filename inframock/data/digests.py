@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import BinaryIO
 
-from inframock.data.files import write_atomically
+from inframock.core.files import write_atomically
 
 DIGEST_FILE = "loaded-files.json"
 CHUNK = 1024 * 1024

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable
 
 from inframock.data.digests import new_hash
-from inframock.data.files import atomic_file, write_atomically
+from inframock.core.files import atomic_file, write_atomically
 from inframock.core.errors import InframockError
 
 FOLDER = "objects"

@@ -1,1 +1,2 @@
-"""inframock/features"""
+"""What the commands do, above the services: seed, snapshot, pull, status and
+the SQL commands."""

@@ -20,7 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from inframock.core import console
-from inframock.data.files import atomic_file
+from inframock.core.files import atomic_file
 from inframock.features.pull.remote import PullError, Remote
 
 

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from inframock.core import console
 from inframock.core.progress import progress_board
 from inframock.data.digests import file_digest, new_hash
-from inframock.data.files import atomic_file
+from inframock.core.files import atomic_file
 from inframock.features.pull.remote import Remote
 
 MB = 1024 * 1024

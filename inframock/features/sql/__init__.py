@@ -1,1 +1,2 @@
-"""inframock/features/sql"""
+"""The PostgreSQL commands: `make migrate` (Cellenics' knex migrations),
+`make clean-sql`."""
