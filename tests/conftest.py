@@ -8,6 +8,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from inframock.testing.baseline import baseline_of, restore
 from inframock.testing.harness import Deliveries, RunningStack, base_env
 from tests import tiers
 from tests.helpers import write_session_data
@@ -68,3 +69,12 @@ def session_stack(
     stack = RunningStack(env).wait_ready()
     yield stack
     stack.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_stack(session_stack: RunningStack) -> Iterator[RunningStack]:
+    """The session stack for a module that only needs names of its own: what
+    the module adds is deleted after it (inframock/testing/baseline.py)."""
+    before = baseline_of(session_stack)
+    yield session_stack
+    restore(session_stack, before)
