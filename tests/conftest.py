@@ -57,8 +57,8 @@ def make_stack(tmp_path: Path) -> Iterator[Any]:
         stack.stop()
 
 
-@pytest.fixture(scope="session")
-def session_stack(
+@pytest.fixture(scope="session", name="session_stack")
+def session_stack_fixture(
     tmp_path_factory: pytest.TempPathFactory, deliveries: Deliveries
 ) -> Iterator[RunningStack]:
     """One stack for the tests that only read it or add their own experiments."""
@@ -71,8 +71,8 @@ def session_stack(
     stack.stop()
 
 
-@pytest.fixture(scope="module")
-def shared_stack(session_stack: RunningStack) -> Iterator[RunningStack]:
+@pytest.fixture(scope="module", name="shared_stack")
+def shared_stack_fixture(session_stack: RunningStack) -> Iterator[RunningStack]:
     """The session stack for a module that only needs names of its own: what
     the module adds is deleted after it (inframock/testing/baseline.py)."""
     before = baseline_of(session_stack)
