@@ -1,4 +1,10 @@
-"""Fixtures: real inframock stacks on free ports (see inframock.testing.harness)."""
+"""Fixtures: real inframock stacks on free ports (see inframock.testing.harness).
+
+The tests live in folders by the stack they need: unit (no server), engine
+(a bare engine), stack (the session stacks, or one per module), lifecycle
+(stacks a test owns: start, stop, faults, persistence), clients (Node SDKs, a
+browser), docker (Compose). The fixtures several folders use are here; a
+folder's own are in its conftest."""
 
 from __future__ import annotations
 
@@ -8,7 +14,6 @@ from typing import Any, Iterator
 
 import pytest
 
-from inframock.testing.baseline import baseline_of, restore
 from inframock.testing.harness import Deliveries, RunningStack, base_env
 from tests import tiers
 from tests.helpers import write_session_data
@@ -69,12 +74,3 @@ def session_stack_fixture(
     stack = RunningStack(env).wait_ready()
     yield stack
     stack.stop()
-
-
-@pytest.fixture(scope="module", name="shared_stack")
-def shared_stack_fixture(session_stack: RunningStack) -> Iterator[RunningStack]:
-    """The session stack for a module that only needs names of its own: what
-    the module adds is deleted after it (inframock/testing/baseline.py)."""
-    before = baseline_of(session_stack)
-    yield session_stack
-    restore(session_stack, before)

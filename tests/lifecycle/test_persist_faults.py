@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from inframock.engine import persistence
 from inframock.testing.harness import ROOT, RunningStack, wait_until
 from tests.helpers import redis_of
-from tests.test_persist import _same_stack as same_stack
+from tests.lifecycle.test_persist import _same_stack as same_stack
 
 pytestmark = pytest.mark.faults
 
