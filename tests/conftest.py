@@ -1,4 +1,10 @@
-"""Fixtures: real inframock stacks on free ports (see inframock.testing.harness)."""
+"""Fixtures: real inframock stacks on free ports (see inframock.testing.harness).
+
+The tests live in folders by the stack they need: unit (no server), engine
+(a bare engine), stack (the session stacks, or one per module), lifecycle
+(stacks a test owns: start, stop, faults, persistence), clients (Node SDKs, a
+browser), docker (Compose). The fixtures several folders use are here; a
+folder's own are in its conftest."""
 
 from __future__ import annotations
 
@@ -56,8 +62,8 @@ def make_stack(tmp_path: Path) -> Iterator[Any]:
         stack.stop()
 
 
-@pytest.fixture(scope="session")
-def session_stack(
+@pytest.fixture(scope="session", name="session_stack")
+def session_stack_fixture(
     tmp_path_factory: pytest.TempPathFactory, deliveries: Deliveries
 ) -> Iterator[RunningStack]:
     """One stack for the tests that only read it or add their own experiments."""

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import psutil
@@ -253,18 +253,6 @@ def pull_env(tmp: Path, remote: str, **overrides: str) -> dict[str, str]:
         AWS_SHARED_CREDENTIALS_FILE=str(tmp / "no-credentials"),
         **overrides,
     )
-
-
-def stack_of_its_own(
-    tmp_path_factory: pytest.TempPathFactory, name: str, service: str, region: str
-) -> Iterator[Any]:
-    """A `service` client for a stack a test module has to itself (empty data
-    folder, `region`), stopped when the module is done: for fixtures."""
-    tmp = tmp_path_factory.mktemp(name)
-    (tmp / "data").mkdir()
-    stack = RunningStack(base_env(tmp, AWS_DEFAULT_REGION=region)).wait_ready()
-    yield stack.client(service)
-    stack.stop()
 
 
 def client_sending_once(endpoint: str, service: str) -> Any:

@@ -22,7 +22,7 @@ differs in three ways a client notices:
   check runs before moto sees the request (`AwsRefusals`), as Lambda's
   (REST JSON) `InvalidRequestContentException` does for its JSON bodies.
 
-tests/test_aws_refusals.py tells when a moto release refuses these itself.
+tests/stack/test_aws_refusals.py tells when a moto release refuses these itself.
 """
 
 from __future__ import annotations

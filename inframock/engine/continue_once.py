@@ -1,7 +1,7 @@
 """`Expect: 100-continue` answered with one interim response, as AWS does.
 
 moto's server answers it twice; aws-sdk v2 for Node then writes the body twice
-and fails (`write after end`). tests/test_expect_continue.py tells when a new
+and fails (`write after end`). tests/stack/test_expect_continue.py tells when a new
 moto or werkzeug no longer needs this.
 """
 

@@ -18,7 +18,7 @@ DynamoType, None, two tags, a number where moto expects a string, a nested
 map key moto serializes oddly, base64 that does not decode) raises
 `NotPlain`, and moto's own code handles that value as before, its nested
 values coming back here. The result is what moto's walk gives, byte for byte:
-tests/test_dynamodb_items.py compares the raw bodies of every read of every
+tests/stack/test_dynamodb_items.py compares the raw bodies of every read of every
 attribute type from a plain moto server and the stack (patch
 `dynamodb-items`, inframock/engine/patches/at_start.py).
 """

@@ -16,8 +16,8 @@ otherwise a duplicate checked against the deleted ids just before its
 original is remembered, and against the queue just after the original left
 it, would slip through (and moto's delete, which rebuilds the message list,
 could lose a message added meanwhile). With `DeduplicationScope=messageGroup`
-the id counts within its message group only. tests/test_soak.py and
-tests/test_fifo_dedup.py tell when a new moto no longer needs this.
+the id counts within its message group only. tests/lifecycle/test_soak.py and
+tests/stack/test_fifo_dedup.py tell when a new moto no longer needs this.
 """
 
 from __future__ import annotations

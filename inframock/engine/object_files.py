@@ -20,7 +20,7 @@ answers 409; on either refusal the loader uploads through S3 as before.
 
 This relies on three internals of moto's `FakeKey` (5.2.5): the value lives in
 `_value_buffer` (seek/read/truncate/write/close), the size in `contentsize`,
-and a given `etag` is kept as `_etag`. `tests/test_object_files.py` fails when
+and a given `etag` is kept as `_etag`. `tests/engine/test_object_files.py` fails when
 a moto release changes them.
 """
 

@@ -14,7 +14,7 @@ of the sha256 of `inspect.getsource`; of `repr` for a value that has no
 source; ABSENT where moto had nothing and the patch adds it). When a moto
 release changes that code, the fingerprint no longer matches and the
 tripwire names the patch and the place, instead of a hang or a wrong answer
-(tests/test_engine_patches.py; at start, the engine logs each broken one when
+(tests/unit/test_engine_patches.py; at start, the engine logs each broken one when
 its moto is not the release the patches were checked against).
 
 LocalStack's `localstack/utils/patch.py` is the model for applying them; the

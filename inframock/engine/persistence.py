@@ -27,7 +27,7 @@ An object whose file is missing or cut short costs only that object
 (inframock.engine.saved_objects, which owns the object files). Nothing here
 depends on anyone reading the log (inframock.engine.unread_output).
 
-tests/test_persist.py (its moto test) tells when a moto release changes
+tests/lifecycle/test_persist.py (its moto test) tells when a moto release changes
 what this relies on: `BackendDict`/`AccountSpecificBackend`, `FakeKey`'s
 buffer and lock, SQS messages' `visible_at`, a state machine's `executions`,
 Lambda's weak `_arns` and `defaultdict(lambda: {})` aliases.

@@ -14,7 +14,7 @@ This module imports the standard library only: the client side imports it,
 and no other module of `inframock.engine`, so that reading a record of the
 engine never imports moto or the engine (issue 20). Nothing else of this
 package may be imported outside it, except by module name in the command
-that starts the engine process (tests/test_rules.py checks both).
+that starts the engine process (tests/unit/test_rules.py checks both).
 
 The saved state (`<state>/persist`, written by inframock.engine.persistence):
 

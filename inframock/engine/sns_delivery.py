@@ -14,7 +14,7 @@ URL, `json=` body and headers, so the same bytes on the wire) and returns.
 Everything else moto does in Publish (filter policies, message structure, the
 signed body) is untouched. A wrapper around `Subscription.publish` tells the
 stand-in which subscription is delivering, for its delivery policy.
-tests/test_sns_delivery.py tells when a new moto delivers asynchronously
+tests/stack/test_sns_delivery.py tells when a new moto delivers asynchronously
 itself, so this module can go.
 """
 

@@ -19,7 +19,7 @@ source (a receive and deletes). One lock for all queues, rather than one per
 queue, so that those nested changes of two queues cannot deadlock. Each step
 is short: the long poll (WaitTimeSeconds) waits outside the lock, on the
 condition moto's own poll waits on, so a waiting receiver holds up nobody.
-tests/test_sqs_concurrency.py tells when moto takes a lock of its own here.
+tests/stack/test_sqs_concurrency.py tells when moto takes a lock of its own here.
 """
 
 from __future__ import annotations

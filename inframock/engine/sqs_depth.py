@@ -14,7 +14,7 @@ then takes minutes to drain.
 Here SQS reads the clock with `time.time()` (the same seconds and milliseconds
 since the epoch, about 80 times faster), and the retention check of a
 received message reads the queue's retention period itself instead of all of
-its attributes (the engine's patch `sqs-depth`). tests/test_sqs_depth.py
+its attributes (the engine's patch `sqs-depth`). tests/stack/test_sqs_depth.py
 tells when moto no longer needs either.
 """
 

@@ -37,6 +37,15 @@ def write_rds(folder: Path, data: bytes) -> Path:
     return path
 
 
+def write_stored_rds(folder: Path, size: int) -> Path:
+    """Write `size` zero bytes as a stored (level 0) `folder/r.rds.gz`: a load
+    that lasts, for a test to act during it, at no cost to build (no random
+    bytes, no compression); the loader streams it like any other gzip file."""
+    path = folder / "r.rds.gz"
+    path.write_bytes(gzip.compress(bytes(size), compresslevel=0))
+    return path
+
+
 def plot_record(experiment_id: str, uuid: str, text_bytes: int) -> dict[str, Any]:
     """A plots-tables record carrying about `text_bytes` of plot data."""
     return {

@@ -111,7 +111,7 @@ def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         COLUMNS="200",
         # The whole log on stdout, as the tests read it (the terminal's quiet
-        # default is tested by tests/test_quiet_output.py).
+        # default is tested by tests/lifecycle/test_quiet_output.py).
         INFRAMOCK_VERBOSE="1",
     )
     env.update(overrides)

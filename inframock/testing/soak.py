@@ -7,7 +7,7 @@ subscriber. The AWS clients are threads (moto answers them one GIL at a time
 anyway); Redis runs flat out in a process of its own, so its busy loop does
 not slow the AWS clients' measurements through this process's GIL.
 
-tests/test_soak.py asserts on the result; scripts/soak.py prints the figures
+tests/lifecycle/test_soak.py asserts on the result; scripts/soak.py prints the figures
 docs/survives.md quotes. Both run this code, so the figures are the tested ones.
 """
 

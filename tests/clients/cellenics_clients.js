@@ -1,7 +1,7 @@
 // The calls the Cellenics API of 2021 makes, with the SDKs it pins (aws-sdk
 // 2.847.0, ioredis 4.17.3), against a running inframock stack.
 //
-// Run by tests/test_node_clients.py: `node cellenics_clients.js [check ...]`
+// Run by tests/clients/test_node_clients.py: `node cellenics_clients.js [check ...]`
 // with INFRAMOCK_TEST_ENDPOINT (http://127.0.0.1:<port>),
 // INFRAMOCK_TEST_REDIS_PORT and INFRAMOCK_TEST_ID (makes keys and items unique)
 // in the environment. Prints one JSON document: for each check,

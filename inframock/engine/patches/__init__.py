@@ -1,7 +1,7 @@
 """The registry of the engine's changes to moto, in the order they are applied.
 
 Every change inframock makes to moto's code is listed here, and nowhere else
-assigns to moto (tests/test_engine_patches.py fails for one that does). Each
+assigns to moto (tests/unit/test_engine_patches.py fails for one that does). Each
 patch module (`sns_delivery`, `fifo_dedup`, ...) says why in its docstring
 and holds the replacements; this list says what replaces what, in which
 order, and the fingerprint of moto's code each one was checked against

@@ -25,7 +25,7 @@ turn the interpreter on, gives executions one activity store shared
 with CreateActivity/DeleteActivity, answers GetActivityTask with AWS's long
 poll, names unnamed executions with a UUID as AWS does, pages the history,
 keeps a failure's cause and aborts a stopped execution at once.
-tests/test_stepfunctions.py (`test_moto_still_...`) tells when a new moto no
+tests/stack/test_stepfunctions.py (`test_moto_still_...`) tells when a new moto no
 longer needs a part.
 """
 

@@ -7,7 +7,7 @@ as literal characters and replaces each `{}` with the next argument. moto
 definition's JSON escapes) and hands the template to Python's
 `str.format`, which takes `{"taskName"...}` for a field name and fails
 (`States.Runtime: '"taskName"'`), so a failed pipeline run never reaches the
-API. Here the template is read as AWS reads it. tests/test_stepfunctions.py
+API. Here the template is read as AWS reads it. tests/stack/test_stepfunctions.py
 (`test_moto_still_misreads_escaped_braces`) tells when moto no longer needs it.
 """
 

@@ -13,7 +13,7 @@ the Map fails only once they have ended (at most ABORT_WAIT seconds), each
 with `MapIterationAborted`. Unlike AWS, a task woken this way also leaves an
 `ActivityTimedOut` event, which the API's status neither counts as a
 completed step nor as the error (it reads the last `ActivityFailed`).
-tests/test_stepfunctions.py (`test_a_failed_map_iteration_...`) checks it.
+tests/stack/test_stepfunctions.py (`test_a_failed_map_iteration_...`) checks it.
 """
 
 from __future__ import annotations

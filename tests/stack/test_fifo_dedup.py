@@ -8,20 +8,18 @@ back: inframock/engine/fifo_dedup.py is still needed.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from inframock.testing.harness import standalone_moto
-from tests.helpers import remote_client, stack_of_its_own
-
-REGION = "eu-west-1"
+from inframock.testing.harness import RunningStack, standalone_moto
+from tests.helpers import remote_client
 
 
 @pytest.fixture(scope="module", name="sqs")
-def fixture_sqs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """An SQS client for a stack of its own."""
-    yield from stack_of_its_own(tmp_path_factory, "fifo-dedup", "sqs", REGION)
+def fixture_sqs(shared_stack: RunningStack) -> Any:
+    """An SQS client for the shared stack (the module's queues are its own)."""
+    return shared_stack.client("sqs")
 
 
 def fifo_queue(sqs: Any, name: str, **attributes: str) -> str:

@@ -10,7 +10,6 @@ for "running".
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -32,7 +31,12 @@ from inframock.testing.harness import (
     free_port,
     wait_until,
 )
-from inframock.testing.datafolder import MB, experiment_folder, write_json
+from inframock.testing.datafolder import (
+    MB,
+    experiment_folder,
+    write_json,
+    write_stored_rds,
+)
 from tests.helpers import FREED_WITHIN, assert_all_gone, children_of, redis_of
 
 pytestmark = pytest.mark.faults
@@ -66,8 +70,7 @@ def big_data_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("big")
     folder = experiment_folder(data, SMALL)
     write_json(folder, "mock_experiment.json", {"experimentId": SMALL, "name": "s"})
-    rds = experiment_folder(data, BIG) / "r.rds.gz"
-    rds.write_bytes(gzip.compress(bytes(BIG_RDS), compresslevel=0))
+    write_stored_rds(experiment_folder(data, BIG), BIG_RDS)
     return data
 
 

@@ -40,7 +40,7 @@ from inframock.testing.datafolder import (
 
 from tests.helpers import publish_to_an_api_that_is_down
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "populate" / "Dockerfile"
 BIND_PREFIX = "${INFRAMOCK_BIND:-127.0.0.1}:"
@@ -499,8 +499,10 @@ def fixture_standins(tmp_path: Path) -> StandIns:
 INFO = ["docker", "info"]
 COMPOSE_VERSION = ["docker", "compose", "version"]
 PROJECT = project_name(Settings.load({}, env_file=Path("/nonexistent")))
-ON_PROJECT = ["--project-name", PROJECT, "--file", str(COMPOSE_FILE)]
-ON_PROJECT += ["--profile", "aws", "--profile", "redis"]  # the 2021 profile's services
+ON_PROJECT = [
+    *("--project-name", PROJECT, "--file", str(COMPOSE_FILE)),
+    *("--profile", "aws", "--profile", "redis"),  # the 2021 profile's services
+]
 DOCKER_COMPOSE = ["docker", "compose", *ON_PROJECT]
 
 
@@ -607,7 +609,8 @@ def test_the_docker_road_hands_each_command_to_compose(
     port = moto_endpoint.rsplit(":", 1)[1]  # reload-data needs a stack answering
     env = cli_env(tmp_path, standins, INFRAMOCK_RUNTIME="auto", INFRAMOCK_AWS_PORT=port)
     result = cli(env, *command, timeout=60)
-    # `run` also follows the engine's events for its banner (tests/test_docker_road.py)
+    # `run` also follows the engine's events for its banner
+    # (tests/docker/test_docker_road.py)
     calls = [c for c in standins.calls() if c[:2] != ["docker", "events"]]
     assert calls == [INFO, COMPOSE_VERSION, DOCKER_COMPOSE + compose_args]
     assert result.returncode == 7, result.stdout  # compose's own exit status

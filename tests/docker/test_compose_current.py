@@ -48,7 +48,7 @@ from tests.helpers import Receiver, assert_relayed
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 TOPIC_ARN = "arn:aws:sns:eu-west-1:000000000000:work-results-development-default-v2"
 STOPPED_WITHIN = 5.0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "inframock"
+PACKAGE = Path(__file__).resolve().parents[2] / "inframock"
 
 LAYERS = (
     "core",

@@ -34,7 +34,7 @@ from inframock.testing.datafolder import (
 
 from tests.helpers import Receiver, assert_relayed, publish_to_an_api_that_is_down
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHECKOUT_FILES = ("docker-compose.yml", "requirements.txt", ".dockerignore")
 READY_LINE = "inframock is ready"
 START_TIMEOUT = 300.0
@@ -58,7 +58,7 @@ def pinned_images() -> list[str]:
 OPTIONAL_IMAGES = ("postgres:",)
 """Images the tests do without when absent (the offline stand-ins have no
 PostgreSQL): the `current` stack then runs from a checkout copy without that
-service, which tests/test_compose_current.py checks statically."""
+service, which tests/docker/test_compose_current.py checks statically."""
 
 
 def required_images() -> list[str]:

@@ -23,7 +23,7 @@ from inframock.engine import protocol
 from inframock.engine.saved_objects import PROGRESS_EVERY
 from inframock.testing.harness import ROOT, RunningStack, wait_until
 from tests.helpers import redis_of
-from tests.test_persist import _same_stack as same_stack
+from tests.lifecycle.test_persist import _same_stack as same_stack
 
 pytestmark = pytest.mark.faults
 

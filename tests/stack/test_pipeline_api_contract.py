@@ -12,8 +12,8 @@ SendTaskFailure); and the run is read back as `getPipelineStatus.js` does:
 DescribeExecution, GetExecutionHistory paged with `includeExecutionData: false`, and its
 history walker giving the completed steps. The machines, the walker, the history pager
 and the stand-in runner are ported once, in tests/pipeline_shapes.py (shared with
-tests/test_stepfunctions.py). `scripts/cellenics_current/` runs the API's real code the
-same way, by hand.
+tests/stack/test_stepfunctions.py). `scripts/cellenics_current/` runs the API's real
+code the same way, by hand.
 """
 
 from __future__ import annotations

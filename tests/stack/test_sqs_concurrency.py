@@ -10,14 +10,14 @@ import collections
 import inspect
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 from moto.sqs import models
 
-from tests.helpers import stack_of_its_own
+from inframock.testing.harness import RunningStack
 
 REGION = "eu-west-1"
 MESSAGES = 600
@@ -27,9 +27,9 @@ VISIBLE = 100
 
 
 @pytest.fixture(scope="module", name="sqs")
-def fixture_sqs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """An SQS client for a stack of its own."""
-    yield from stack_of_its_own(tmp_path_factory, "sqs-receive", "sqs", REGION)
+def fixture_sqs(shared_stack: RunningStack) -> Any:
+    """An SQS client for the shared stack (the module's queues are its own)."""
+    return shared_stack.client("sqs")
 
 
 def test_concurrent_receivers_never_get_the_same_message(sqs: Any) -> None:

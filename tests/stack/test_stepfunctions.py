@@ -45,7 +45,7 @@ from tests.pipeline_shapes import (
     steps_from_history,
 )
 from tests.helpers import remote_client
-from tests.test_cellenics_current import Receiver
+from tests.stack.test_cellenics_current import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -455,7 +455,7 @@ def test_pipeline_command_runs_the_runner_and_dies_with_the_stack(
     make_stack: Any, tmp_path: Path
 ) -> None:
     record = tmp_path / "runner.jsonl"
-    runner = Path(__file__).with_name("pipeline_standin.py")
+    runner = Path(__file__).parent.parent / "pipeline_standin.py"
     stack = make_stack(
         INFRAMOCK_PROFILE="current",
         INFRAMOCK_ACTIVITY_POLL_SECONDS=POLL,

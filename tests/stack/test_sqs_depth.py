@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import inspect
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from moto.core import utils
 from moto.sqs import models
 
-from tests.helpers import stack_of_its_own
-
-REGION = "eu-west-1"
+from inframock.testing.harness import RunningStack
 
 
 @pytest.fixture(scope="module", name="sqs")
-def fixture_sqs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """An SQS client for a stack of its own."""
-    yield from stack_of_its_own(tmp_path_factory, "sqs-depth", "sqs", REGION)
+def fixture_sqs(shared_stack: RunningStack) -> Any:
+    """An SQS client for the shared stack (the module's queues are its own)."""
+    return shared_stack.client("sqs")
 
 
 def bodies(sqs: Any, url: str, wait: int = 0) -> list[str]:

@@ -25,7 +25,7 @@ from tests.helpers import GOOD, RDS_BYTES, SOURCE, npm_ci
 
 pytestmark = pytest.mark.node
 
-CLIENTS = Path(__file__).resolve().parent / "clients"
+CLIENTS = Path(__file__).resolve().parent
 NODE = shutil.which("node")
 EXPERIMENT = "node-client-check"
 """The id the script names its objects, items, keys and channel after."""

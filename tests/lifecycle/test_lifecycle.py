@@ -22,7 +22,7 @@ from inframock.testing.harness import (
     port_is_free,
     wait_until,
 )
-from inframock.testing.datafolder import MB, experiment_folder, payload, write_rds
+from inframock.testing.datafolder import MB, experiment_folder, write_stored_rds
 
 pytestmark = pytest.mark.faults
 
@@ -161,7 +161,7 @@ def test_sigterm_during_a_long_load_stops_at_once(
 ) -> None:
     data = tmp_path / "big"
     folder = experiment_folder(data, "big")
-    write_rds(folder, payload(200 * MB))
+    write_stored_rds(folder, 200 * MB)
     stack = make_stack(data)
     wait_until(
         lambda: "big/r.rds.gz → s3://" in stack.output, 60, "the upload to start"

@@ -30,8 +30,8 @@ from tests.helpers import npm_ci
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
-KNEX = Path(__file__).resolve().parent / "knex"
+ROOT = Path(__file__).resolve().parents[2]
+KNEX = ROOT / "tests" / "knex"
 
 
 @pytest.fixture(name="state_root")

@@ -49,12 +49,13 @@ def with_body(api: Any, operation: str, body: bytes) -> Any:
 
 
 @pytest.fixture(scope="module", name="endpoint")
-def endpoint_fixture(session_stack: RunningStack) -> str:
-    """The session stack's AWS endpoint, with these tests' bucket."""
-    client(session_stack.endpoint, "s3").create_bucket(
+def endpoint_fixture(shared_stack: RunningStack) -> str:
+    """The shared stack's AWS endpoint, with these tests' bucket (deleted after
+    the module)."""
+    client(shared_stack.endpoint, "s3").create_bucket(
         Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
-    return session_stack.endpoint
+    return shared_stack.endpoint
 
 
 @pytest.fixture(scope="module", name="plain_moto")

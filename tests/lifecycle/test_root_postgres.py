@@ -28,7 +28,7 @@ from inframock.services.postgres.place import PRIVATE_ROOT, place_for
 from inframock.core.settings import Settings
 from inframock.testing.harness import ROOT, RunningStack, base_env, port_is_free
 from tests.helpers import npm_ci
-from tests.test_postgres import KNEX, checkouts, connect
+from tests.lifecycle.test_postgres import KNEX, checkouts, connect
 
 pytestmark = pytest.mark.slow
 

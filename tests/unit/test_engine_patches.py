@@ -17,7 +17,7 @@ from pathlib import Path
 from inframock.engine import patches, patching
 from inframock.testing.harness import base_env, cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 SCAN = """
 import inspect, json, sys

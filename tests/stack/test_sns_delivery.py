@@ -14,7 +14,7 @@ import http.server
 import json
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import botocore.config
@@ -25,7 +25,6 @@ import pytest
 from inframock.engine.sns_delivery import retry_delays
 from inframock.testing.harness import (
     RunningStack,
-    base_env,
     free_port,
     standalone_moto,
     wait_until,
@@ -93,13 +92,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module", name="stack")
-def fixture_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """A stack of its own: these tests add topics and read the engine's log."""
-    tmp = tmp_path_factory.mktemp("sns-delivery")
-    (tmp / "data").mkdir()
-    stack = RunningStack(base_env(tmp, AWS_DEFAULT_REGION=REGION)).wait_ready()
-    yield stack
-    stack.stop()
+def fixture_stack(shared_stack: RunningStack) -> RunningStack:
+    """The shared stack: these tests add topics of their own (deleted after the
+    module) and read the engine's log for their own subscribers' URLs."""
+    return shared_stack
 
 
 def subscribed_topic(
