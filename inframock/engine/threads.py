@@ -16,8 +16,9 @@ demand, at most `WORKERS`, kept for the next request) serves it; so a
 connection that sends nothing costs a descriptor, not a thread, and idle ones
 never starve new ones. Connections are not kept alive between requests:
 werkzeug 3.1 answers each with `Connection: close`
-(tests/lifecycle/test_idle_connections.py tells when it no longer does, and a request thread would then wait on an idle
-connection until the client sends or closes). A request in progress holds its
+(tests/lifecycle/test_idle_connections.py tells when it no longer does, and
+a request thread would then wait on an idle connection until the client
+sends or closes). A request in progress holds its
 thread, a long poll too (SQS ReceiveMessage up to 20 s, Step Functions
 GetActivityTask up to 60 s): `WORKERS` is far above the Cellenics clients'
 and the tests' concurrent requests; past it, requests wait for a free thread.
