@@ -62,6 +62,12 @@ STEPFUNCTIONS: tuple[Patch, ...] = (
                 ABSENT,
                 f"{_SF}.executions:get_activity_task",
             ),
+            put(
+                _CALLBACK,
+                "CallbackPoolManager.add_activity_task",
+                "64f0bb8a8891",
+                f"{_SF}.callbacks:add_activity_task",
+            ),
         ),
         reads=(
             Source(
