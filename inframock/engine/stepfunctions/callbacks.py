@@ -32,7 +32,7 @@ def add_activity_task(
         raise ValueError("Duplicate callback token id value.")
     activity = self._activity_store.get(activity_arn)
     if activity is None:
-        raise ActivityDoesNotExist()
+        raise ActivityDoesNotExist(f"Activity Does Not Exist: {activity_arn}")
     endpoint = ActivityCallbackEndpoint(
         callback_id=callback_id, activity_input=activity_input
     )
