@@ -229,3 +229,45 @@ print(models.Queue.add_message.__wrapped__.__wrapped__ is moto_add,
     assert done.returncode == 0, done.stderr
     assert not done.stderr, done.stderr
     assert done.stdout.split() == ["True", "True"]
+
+
+SEEN_AT_QUEUEING = """
+from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
+from moto.stepfunctions.parser.backend.activity import Activity
+from inframock.engine import patches
+
+if PATCHED:
+    patches.apply_all(patches.START)
+    patches.apply_all(patches.STEPFUNCTIONS)
+
+class Watched(Activity):
+    '''Records, as a woken worker would look, whether the endpoint is there.'''
+    def add_task(self, task):
+        print(pool.get(task.task_token) is not None)
+        super().add_task(task)
+
+arn = "arn:aws:states:eu-west-1:000000000000:activity:a"
+pool = CallbackPoolManager(activity_store={arn: Watched(arn=arn, name="a")})
+pool.add_activity_task("token-1", arn, "{}")
+print(pool.get("token-1") is not None)
+"""
+"""A CallbackPoolManager queueing one task (with every patch if PATCHED):
+whether a worker woken by the queueing would find the task's endpoint, and
+whether it is there afterwards (engine/stepfunctions/callbacks.py)."""
+
+
+def _seen_at_queueing(patched: bool) -> list[str]:
+    done = _run(f"PATCHED = {patched}\n" + SEEN_AT_QUEUEING)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_a_queued_activity_task_already_has_its_endpoint() -> None:
+    """A long poll wakes the moment a task is queued: its endpoint must be
+    there by then, or the poll drops the task and the execution never ends."""
+    assert _seen_at_queueing(patched=True) == ["True", "True"]
+
+
+def test_moto_still_queues_the_task_before_its_endpoint() -> None:
+    """When this fails, moto registers first: drop callbacks.py and its change."""
+    assert _seen_at_queueing(patched=False) == ["False", "True"]

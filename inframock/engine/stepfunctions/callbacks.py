@@ -6,7 +6,8 @@ GetActivityTask's long poll (`executions.WaitableActivity`), a waiting worker
 wakes at the task and looks for its endpoint in between; it finds none, takes
 the task for one whose execution has ended, and drops it: the execution then
 waits for an answer nobody will give (seen as a QC run that never ended,
-tests/stack/test_pipeline_api_contract.py). This replacement (patch
+tests/stack/test_pipeline_api_contract.py; the order is checked by
+tests/unit/test_engine_patches.py). This replacement (patch
 `sfn-shared-activities`) registers the endpoint first, then queues the task.
 """
 
