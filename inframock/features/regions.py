@@ -16,12 +16,24 @@ WORKER_REGION = "eu-west-1"
 """The region the worker's python side hard-codes (worker:config/__init__.py)."""
 
 
-def region_warnings(settings: Settings, stack: Stack) -> list[str]:
+def region_warnings(settings: Settings, stack: Stack, clients: Clients) -> list[str]:
     """What disagrees among AWS_DEFAULT_REGION, the worker's region, and the
-    regions the topic and the work queue actually exist in."""
+    regions the topic and the work queue actually exist in.
+
+    `clients` are the caller's, for AWS_DEFAULT_REGION; another region gets
+    clients of its own (a botocore session and its models: 0.1 s each).
+    """
     regions = sorted({settings.region, WORKER_REGION})
-    topic_in = [r for r in regions if _topic_exists(settings, stack, r)]
-    queue_in = [r for r in regions if _queue_exists(settings, stack, r)]
+    in_region = {
+        r: (
+            clients
+            if r == clients.region
+            else Clients(clients.endpoint, r, clients.purpose)
+        )
+        for r in regions
+    }
+    topic_in = [r for r in regions if _topic_exists(in_region[r], stack)]
+    queue_in = [r for r in regions if _queue_exists(in_region[r], stack)]
     warnings = []
     if settings.region != WORKER_REGION:
         warnings.append(
@@ -46,19 +58,19 @@ def region_warnings(settings: Settings, stack: Stack) -> list[str]:
     return warnings
 
 
-def _topic_exists(settings: Settings, stack: Stack, region: str) -> bool:
-    sns = Clients(settings.aws_endpoint, region).sns
+def _topic_exists(clients: Clients, stack: Stack) -> bool:
+    sns = clients.sns
     try:
         sns.get_topic_attributes(
-            TopicArn=f"arn:aws:sns:{region}:{ACCOUNT_ID}:{stack.topic.name}"
+            TopicArn=f"arn:aws:sns:{clients.region}:{ACCOUNT_ID}:{stack.topic.name}"
         )
     except sns.exceptions.NotFoundException:
         return False
     return True
 
 
-def _queue_exists(settings: Settings, stack: Stack, region: str) -> bool:
-    sqs = Clients(settings.aws_endpoint, region).sqs
+def _queue_exists(clients: Clients, stack: Stack) -> bool:
+    sqs = clients.sqs
     try:
         sqs.get_queue_url(QueueName=stack.queue.name)
     except sqs.exceptions.QueueDoesNotExist:

@@ -98,7 +98,7 @@ def collect_status(
         status.queue = queue_depth(stack, clients)
         status.topic = topic_status(stack, clients)
         status.pipeline_runs = pipeline_runs(clients)
-        status.warnings = region_warnings(settings, stack)
+        status.warnings = region_warnings(settings, stack, clients)
         if record is not None and record.profile not in ("", settings.profile):
             status.warnings.insert(
                 0,
