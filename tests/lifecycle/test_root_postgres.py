@@ -76,6 +76,9 @@ def closed_env(checkout: Path, **overrides: str) -> dict[str, str]:
         INFRAMOCK_STATE_DIR=str(checkout / ".inframock"),
         INFRAMOCK_POSTGRES_BIN=str(bindir),
     )
+    # The copy's first process writes the bytecode the later ones read
+    # (its virtualenv was installed without: compiling all of it costs more).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 

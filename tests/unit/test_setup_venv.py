@@ -37,6 +37,11 @@ def test_run_installs_what_the_stack_needs_with_progress_and_one_at_a_time(
     installs = [out for out in outputs if "installing what the stack needs" in out]
     assert len(installs) == 1, outputs  # the other waited and found it done
     assert "moto" in installs[0] and "is ready" in installs[0], installs[0]
+    # Installed with its bytecode: no process compiles moto where
+    # PYTHONDONTWRITEBYTECODE is set (checked before
+    # anything here imports it).
+    tag = sys.implementation.cache_tag
+    assert list(venv.glob(f"lib/*/site-packages/moto/__pycache__/__init__.{tag}.pyc"))
     python = venv / "bin" / "python"
     for module, wanted in (("moto", 0), ("inframock", 0), ("pytest", 1)):
         found = subprocess.run(
