@@ -138,6 +138,7 @@ class ResultRelay:
         self.api_url = settings.api_url
         self.clients = Clients(settings.aws_endpoint, settings.region)
         self._stop = threading.Event()
+        self._delivering = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="relay", daemon=True)
         self._pool = ThreadPoolExecutor(DELIVERY_WORKERS, **console.adopted())
         self._url = ""
@@ -200,9 +201,18 @@ class ResultRelay:
         return self._stop.wait(seconds)
 
     def stop(self) -> None:
-        """Stop receiving; messages not yet delivered stay in the queue."""
+        """Stop receiving; messages not yet delivered stay in the queue.
+
+        Waits for the POSTs in flight (at most POST_TIMEOUT), not for a long
+        poll in flight: that would add up to POLL_SECONDS to every stop. What
+        such a poll still receives is made visible again at once, or, with
+        the engine already gone, after its visibility timeout, as in AWS when
+        a consumer dies.
+        """
         self._stop.set()
-        self._thread.join(timeout=POLL_SECONDS + POST_TIMEOUT + 2)
+        # pylint: disable-next=consider-using-with  # `with` has no timeout
+        if self._delivering.acquire(timeout=POST_TIMEOUT + 2):
+            self._delivering.release()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
@@ -220,8 +230,25 @@ class ResultRelay:
                 _say(f"cannot read {self.relay.queue}: {err}")
                 continue
             if messages:
-                self._subscription = self._subscription_arn()
-                list(self._pool.map(self._deliver, messages))
+                with self._delivering:
+                    if self._stop.is_set():
+                        self._release(messages)
+                        return
+                    self._subscription = self._subscription_arn()
+                    list(self._pool.map(self._deliver, messages))
+
+    def _release(self, messages: list[dict[str, Any]]) -> None:
+        """Make messages received during a stop visible again, undelivered."""
+        entries = [
+            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for n, m in enumerate(messages)
+        ]
+        try:
+            self.clients.sqs.change_message_visibility_batch(
+                QueueUrl=self._url, Entries=entries
+            )
+        except Exception:  # pylint: disable=broad-exception-caught
+            pass  # the engine is gone: they come back after their timeout
 
     def _deliver(self, message: dict[str, Any]) -> None:
         """POST one message; delete it once delivered, else hide it until its retry."""
