@@ -271,3 +271,38 @@ def test_a_queued_activity_task_already_has_its_endpoint() -> None:
 def test_moto_still_queues_the_task_before_its_endpoint() -> None:
     """When this fails, moto registers first: drop callbacks.py and its change."""
     assert _seen_at_queueing(patched=False) == ["False", "True"]
+
+
+BATCH_IMPORTS = """
+import json, sys
+import moto
+if "HOW" == "deferred":
+    from inframock.engine.stepfunctions import deferred_batch
+    deferred_batch.defer()
+import moto.stepfunctions.parser.models
+seen = {"ec2_at_interpreter": "moto.ec2" in sys.modules}
+from moto.batch import batch_backends
+seen["batch_backends"] = type(batch_backends).__name__
+print(json.dumps(seen))
+"""
+
+
+def _batch_imports(how: str) -> dict[str, object]:
+    done = _run(BATCH_IMPORTS.replace("HOW", how))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_deferred_batch_keeps_ec2_out_of_the_interpreter_and_batch_whole() -> None:
+    """Patch sfn-batch-deferred: with it the interpreter imports without EC2,
+    and moto's Batch still has its backends on first use."""
+    assert _batch_imports("deferred") == {
+        "ec2_at_interpreter": False,
+        "batch_backends": "BackendDict",
+    }
+
+
+def test_plain_moto_still_imports_ec2_with_its_interpreter() -> None:
+    """When this fails, moto's interpreter no longer pulls in Batch and EC2:
+    remove inframock/engine/stepfunctions/deferred_batch.py and its patch."""
+    assert _batch_imports("plain")["ec2_at_interpreter"] is True

@@ -18,7 +18,20 @@ _SFN_RESPONSES = "moto.stepfunctions.responses"
 _CALLBACK = "moto.stepfunctions.parser.asl.eval.callback.callback"
 
 
+_BATCH_TASK = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service"
+    ".state_task_service_batch"
+)
+
+
 STEPFUNCTIONS: tuple[Patch, ...] = (
+    Patch(  # no change of moto's code: `install` defers an import before it
+        "sfn-batch-deferred",
+        "no Batch and EC2 under the interpreter",
+        MOTO,
+        (),
+        reads=(Source(_BATCH_TASK, "StateTaskServiceBatch", "f7a88192ad5e"),),
+    ),
     Patch(
         "sfn-interpreter-on",
         "state machine executions run",

@@ -32,6 +32,10 @@ def install() -> None:
     2021 profile) never needs. Once: each call would wrap moto again.
     """
     # pylint: disable-next=import-outside-toplevel
+    from inframock.engine.stepfunctions import deferred_batch
+
+    deferred_batch.defer()  # before the interpreter imports it
+    # pylint: disable-next=import-outside-toplevel
     from inframock.engine.stepfunctions import executions
 
     patches.apply_all(patches.STEPFUNCTIONS)
