@@ -3,8 +3,8 @@
 Why a script and not two lines of make: the first `make run` used to spend
 about three minutes in a silent `pip --quiet` installing every developer tool
 too. Here `run` installs only requirements.txt and `dev` adds
-requirements-dev.txt; the installer is uv (about 6 s from an empty cache
-here, 2 s warm) where it can be had, found on PATH or installed into the
+requirements-dev.txt; the installer is uv (about 13 s for `run` here, most
+of it compiling the bytecode) where it can be had, found on PATH or installed into the
 virtualenv by its own pip, and plain pip otherwise; either shows what it
 installs as it goes. Two make commands started at once (a `make run` and a
 `make status` during the first set-up) take turns on a lock file, and the
@@ -90,7 +90,7 @@ def install(venv: Path, part: str) -> None:
     editable = ["--no-deps", "--editable", str(ROOT)]
     uv = installer(python)
     what = "what the stack needs" if part == "run" else "the test and check tools"
-    say(f"installing {what} into {venv} ({'uv' if uv else 'pip'})")
+    say(f"installing {what} into {venv} ({'uv' if uv else 'pip'}, with bytecode)")
     started = time.monotonic()
     if uv is None:
         pip = [str(python), "-m", "pip", "install", "--progress-bar", "off"]
