@@ -459,12 +459,16 @@ class StandIns:
     log: Path
 
     def add(self, name: str, body: str) -> None:
-        """An executable `name` that logs its arguments, then runs `body`."""
+        """An executable `name` that logs its arguments, then runs `body`.
+
+        The line is appended in one write: two stand-ins run at once (`run`'s
+        `compose up` and `docker events`) would otherwise interleave theirs.
+        """
         script = self.bin / name
         script.write_text(
             "#!/bin/sh\n"
-            f"printf '%s\\037' {name} \"$@\" >> '{self.log}'\n"
-            f"printf '\\n' >> '{self.log}'\n"
+            f"line=$(printf '%s\\037' {name} \"$@\")\n"
+            f"printf '%s\\n' \"$line\" >> '{self.log}'\n"
             f"{body}\n"
         )
         script.chmod(0o755)
