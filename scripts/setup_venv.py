@@ -3,12 +3,13 @@
 Why a script and not two lines of make: the first `make run` used to spend
 about three minutes in a silent `pip --quiet` installing every developer tool
 too. Here `run` installs only requirements.txt and `dev` adds
-requirements-dev.txt; the installer is uv (about 13 s for `run` here, most
-of it compiling the bytecode) where it can be had, found on PATH or
-installed into the virtualenv by its own pip, and plain pip otherwise; either shows what it
-installs as it goes. Two make commands started at once (a `make run` and a
+requirements-dev.txt; the installer is uv (about 13 s for `run` here, most of
+it compiling the bytecode) where it can be had, found on PATH or installed
+into the virtualenv by its own pip, and plain pip otherwise; either shows what
+it installs as it goes. Two make commands started at once (a `make run` and a
 `make status` during the first set-up) take turns on a lock file, and the
 second finds the work done.
+
 Both installers write every module's bytecode at install time (pip does by
 default, uv with `--compile-bytecode`): where PYTHONDONTWRITEBYTECODE is set,
 as in many images, Python would otherwise compile moto, botocore and boto3

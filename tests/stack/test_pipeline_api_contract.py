@@ -166,7 +166,14 @@ def wait_for_end(
         found.update(sfn.describe_execution(executionArn=execution))
         return found["status"] != "RUNNING" or (strict and bool(runner.errors))
 
-    wait_until(ended, timeout, "the execution to end")
+    try:
+        wait_until(ended, timeout, "the execution to end")
+    except AssertionError as late:
+        last = [e["type"] for e in history(sfn, execution)][-6:]
+        raise AssertionError(
+            f"{late}; runner: {len(runner.tasks)} tasks, ended idle "
+            f"{runner.ended_empty}; the history ends {last}"
+        ) from None
     assert not (strict and runner.errors), runner.errors
     return found
 

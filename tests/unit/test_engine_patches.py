@@ -273,6 +273,42 @@ def test_moto_still_queues_the_task_before_its_endpoint() -> None:
     assert _seen_at_queueing(patched=False) == ["False", "True"]
 
 
+ANSWERED_FIRST = """
+from moto.stepfunctions.parser.asl.eval.callback.callback import (
+    CallbackEndpoint, CallbackOutcomeSuccess)
+from inframock.engine import patches
+
+if PATCHED:
+    patches.apply_all(patches.START)
+    patches.apply_all(patches.STEPFUNCTIONS)
+
+endpoint = CallbackEndpoint(callback_id="token-1")
+endpoint.notify(CallbackOutcomeSuccess(callback_id="token-1", output="{}"))
+heartbeat = endpoint.setup_heartbeat_endpoint(heartbeat_seconds=1)
+print(heartbeat.clear_and_wait())
+"""
+"""A task answered before the interpreter set up its heartbeat (with every patch
+if PATCHED): whether the interpreter's first wait for a heartbeat wakes, where
+it reads the answer, or times out (engine/stepfunctions/callbacks.py)."""
+
+
+def _woken_when_answered_first(patched: bool) -> list[str]:
+    done = _run(f"PATCHED = {patched}\n" + ANSWERED_FIRST)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_an_answer_before_the_heartbeat_setup_wakes_the_interpreter() -> None:
+    """R beats and answers a quick step at once: that answer must end the task,
+    not wait out HeartbeatSeconds and fail it."""
+    assert _woken_when_answered_first(patched=True) == ["True"]
+
+
+def test_moto_still_misses_an_answer_before_the_heartbeat_setup() -> None:
+    """When this fails, moto reads the answer first: drop `sfn-early-answer`."""
+    assert _woken_when_answered_first(patched=False) == ["False"]
+
+
 BATCH_IMPORTS = """
 import json, sys
 import moto

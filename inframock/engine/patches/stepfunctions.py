@@ -18,6 +18,10 @@ _SFN_RESPONSES = "moto.stepfunctions.responses"
 _CALLBACK = "moto.stepfunctions.parser.asl.eval.callback.callback"
 
 
+_ACTIVITY_TASK = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task"
+    ".state_task_activitiy"
+)
 _BATCH_TASK = (
     "moto.stepfunctions.parser.asl.component.state.exec.state_task.service"
     ".state_task_service_batch"
@@ -87,6 +91,22 @@ STEPFUNCTIONS: tuple[Patch, ...] = (
                 "moto.stepfunctions.parser.backend.activity", "Activity", "df76c3f2da7f"
             ),
             Source(_CALLBACK, "ActivityCallbackEndpoint", "700794a3ed05"),
+        ),
+    ),
+    Patch(
+        "sfn-early-answer",
+        "a task answered at once is not lost",
+        MOTO,
+        (
+            wrap(
+                _CALLBACK,
+                "CallbackEndpoint.setup_heartbeat_endpoint",
+                "bcf8b4650679",
+                f"{_SF}.callbacks:woken_if_answered",
+            ),
+        ),
+        reads=(
+            Source(_ACTIVITY_TASK, "StateTaskActivity._eval_execution", "19e00cc3f757"),
         ),
     ),
     Patch(

@@ -64,10 +64,15 @@ def function_name(name_or_arn: str) -> str:
     return name_or_arn.split(":", 1)[0]
 
 
+_PRCTL = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
+"""libc's prctl, looked up here: between fork and exec, in a copy of a process
+with many threads, a lookup (dlopen) could wait for a lock no thread will free."""
+
+
 def _die_with_parent() -> None:
     """Between fork and exec: SIGTERM this child when the engine dies (Linux)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def log(line: str) -> None:
