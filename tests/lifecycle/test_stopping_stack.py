@@ -61,21 +61,30 @@ def _record(state_dir: Path) -> dict[str, Any]:
 def test_a_run_right_after_make_run_is_killed_waits_for_the_stopping_stack(
     tmp_path: Path,
 ) -> None:
-    env = base_env(tmp_path)
+    # Persisted: the supervisor waits for its engine to save, however long that
+    # takes, so the engine held (SIGSTOP) keeps the stack stopping until the test
+    # has seen it (an unheld stop is over in a tenth of a second).
+    env = base_env(tmp_path, INFRAMOCK_PERSIST="true")
     Path(env["BIOMAGE_DATA_PATH"]).mkdir(parents=True, exist_ok=True)
     # `make run`'s part: a parent that does not exec the stack in its place.
     make = ["sh", "-c", f'"{sys.executable}" -m inframock run; echo ended']
     first = RunningStack(env, command=make).wait_ready()
     supervisor = psutil.Process(first.process.pid).children()[0]
+    (engine,) = [
+        p for p in supervisor.children() if "inframock.engine" in " ".join(p.cmdline())
+    ]
     state = Path(env["INFRAMOCK_STATE_DIR"])
     try:
+        engine.send_signal(signal.SIGSTOP)
         first.process.send_signal(signal.SIGKILL)  # its child gets SIGTERM
         wait_until(lambda: _record(state).get("stopping"), 30, "it to stop")
         supervisor.send_signal(signal.SIGSTOP)
+        engine.send_signal(signal.SIGCONT)  # it saves and exits; the stop is held
         _comes_up_once_let_go(first, supervisor, supervisor.pid)
     finally:
-        if supervisor.is_running():
-            supervisor.send_signal(signal.SIGCONT)
+        for held in (engine, supervisor):
+            if held.is_running():
+                held.send_signal(signal.SIGCONT)
         first.wait_exit()
 
 
