@@ -4,13 +4,12 @@ Two orders of moto's that lose a task to a quick worker are fixed here.
 
 Endpoint before task. moto 5.2.5's `CallbackPoolManager.add_activity_task`
 puts the task in the activity's queue first and its callback endpoint in the
-pool after. With
-GetActivityTask's long poll (`executions.WaitableActivity`), a waiting worker
-wakes at the task and looks for its endpoint in between; it finds none, takes
-the task for one whose execution has ended, and drops it: the execution then
-waits for an answer nobody will give (seen as a QC run that never ended,
-tests/stack/test_pipeline_api_contract.py; the order is checked by
-tests/unit/test_engine_patches.py). This replacement (patch
+pool after. With GetActivityTask's long poll (`executions.WaitableActivity`),
+a waiting worker wakes at the task and looks for its endpoint in between; it
+finds none, takes the task for one whose execution has ended, and drops it:
+the execution then waits for an answer nobody will give (seen as a QC run
+that never ended, tests/stack/test_pipeline_api_contract.py; the order is
+checked by tests/unit/test_engine_patches.py). This replacement (patch
 `sfn-shared-activities`) registers the endpoint first, then queues the task.
 
 Answer before heartbeat setup. The interpreter sets up a task's heartbeat a
@@ -25,7 +24,7 @@ heartbeat at once when the task was already answered or withdrawn.
 
 from __future__ import annotations
 
-# A method of moto's CallbackPoolManager, keeping its pool and store.
+# Methods of moto's callback classes, keeping their pool, store and events.
 # pylint: disable=protected-access
 
 import functools
