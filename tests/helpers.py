@@ -117,6 +117,11 @@ def assert_all_gone(stack: RunningStack, services: list[psutil.Process]) -> None
     )
 
 
+def engine_of(services: list[psutil.Process]) -> psutil.Process:
+    """The AWS engine (`python -m inframock.engine`) among the services."""
+    return next(p for p in services if "inframock.engine" in p.cmdline())
+
+
 def redis_of(services: list[psutil.Process]) -> psutil.Process:
     """The Redis (or Valkey) server among the services."""
     return next(p for p in services if p.name().startswith(("redis", "valkey")))

@@ -37,7 +37,13 @@ from inframock.testing.datafolder import (
     write_json,
     write_stored_rds,
 )
-from tests.helpers import FREED_WITHIN, assert_all_gone, children_of, redis_of
+from tests.helpers import (
+    FREED_WITHIN,
+    assert_all_gone,
+    children_of,
+    engine_of,
+    redis_of,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -94,11 +100,6 @@ def recorded_pid(stack: RunningStack) -> int | None:
         return int(json.loads(state_file(stack).read_text())["pid"])
     except (OSError, ValueError, KeyError):
         return None
-
-
-def aws_of(services: list[psutil.Process]) -> psutil.Process:
-    """moto's server among the services."""
-    return next(p for p in services if "inframock.engine" in p.cmdline())
 
 
 def workdir_of(services: list[psutil.Process]) -> Path:
@@ -252,7 +253,7 @@ def test_a_dying_service_is_noticed_at_once_and_stops_the_stack(
 ) -> None:
     stack = make_stack().wait_ready()
     services = children_of(stack)
-    victim = aws_of(services) if service == "aws" else redis_of(services)
+    victim = engine_of(services) if service == "aws" else redis_of(services)
     killed = time.monotonic()
     victim.kill()
     wait_until(

@@ -24,6 +24,7 @@ from werkzeug.serving import WSGIRequestHandler
 
 from inframock.engine import threads
 from inframock.testing.harness import RunningStack, wait_until
+from tests.helpers import engine_of
 
 pytestmark = pytest.mark.slow
 
@@ -89,9 +90,7 @@ def open_silent(port: int, count: int) -> list[socket.socket]:
 def held_by_the_engine(stack: RunningStack, count: int) -> None:
     """Wait until the engine has accepted `count` connections (on werkzeug's
     server each then has its thread, blocked waiting for a request line)."""
-    engine = next(
-        p for p in stack.processes() if "inframock.engine" in " ".join(p.cmdline())
-    )
+    engine = engine_of(stack.processes())
 
     def accepted() -> int:
         return sum(

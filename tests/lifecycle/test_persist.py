@@ -30,6 +30,7 @@ from inframock.testing.datafolder import (
     write_rds,
 )
 from inframock.testing.harness import RunningStack, base_env, cli, wait_until
+from tests.helpers import engine_of
 
 pytestmark = pytest.mark.slow
 
@@ -329,12 +330,6 @@ def test_by_default_a_restart_starts_clean_and_clean_state_forgets(
     assert again.redis().get("kept") is None
 
 
-def _engine(stack: RunningStack) -> psutil.Process:
-    return next(
-        p for p in stack.processes() if "inframock.engine" in " ".join(p.cmdline())
-    )
-
-
 def test_a_kill_during_a_save_leaves_the_previous_state(
     make_stack: Callable[..., RunningStack],
 ) -> None:
@@ -354,7 +349,7 @@ def test_a_kill_during_a_save_leaves_the_previous_state(
     ).wait_ready()
     second.client("s3").put_object(Bucket=BUCKET, Key="lost", Body=b"x" * 5_000_000)
     second.client("s3").put_object(Bucket=BUCKET, Key="saved", Body=b"overwritten")
-    engine = _engine(second)
+    engine = engine_of(second.processes())
     second.process.send_signal(signal.SIGTERM)
     wait_until(
         lambda: "pausing 60 s before it is committed" in second.output,
@@ -645,7 +640,7 @@ def test_a_kill_of_make_run_still_saves(
     parent-death signal) and saves before it exits."""
     first = make_stack(INFRAMOCK_PERSIST="true").wait_ready()
     first.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration=REGION)
-    engine = _engine(first)
+    engine = engine_of(first.processes())
     first.process.kill()
     first.wait_exit(timeout=30)
     engine.wait(timeout=60)

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from inframock.engine import protocol
 from inframock.engine.saved_objects import PROGRESS_EVERY
 from inframock.testing.harness import ROOT, RunningStack, wait_until
-from tests.helpers import redis_of
+from tests.helpers import engine_of, redis_of
 from tests.lifecycle.test_persist import _same_stack as same_stack
 
 pytestmark = pytest.mark.faults
@@ -36,12 +36,6 @@ MB = 1_000_000
 def _same_stack(stack: RunningStack) -> dict[str, str]:
     """The settings of another start on `stack`'s state (ports, folders)."""
     return same_stack(stack.env)
-
-
-def _engine(stack: RunningStack) -> psutil.Process:
-    return next(
-        p for p in stack.processes() if "inframock.engine" in " ".join(p.cmdline())
-    )
 
 
 def _postgres(stack: RunningStack) -> psycopg.Connection[Any]:
@@ -102,7 +96,7 @@ def test_a_save_outlives_a_killed_supervisor(
         lambda: f"dynamodb PutItem {TABLE}" in first.output, 60, "the last log line"
     )
     services = first.processes()[1:]
-    engine, redis = _engine(first), redis_of(services)
+    engine, redis = engine_of(first.processes()), redis_of(services)
     first.process.kill()
     first.wait_exit(timeout=30)
     engine.wait(timeout=120)  # the kernel's SIGTERM: it saves, then exits

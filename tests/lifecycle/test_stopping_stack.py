@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from inframock.testing.harness import RunningStack, base_env, wait_until
-from tests.helpers import children_of
+from tests.helpers import children_of, engine_of
 
 pytestmark = pytest.mark.faults
 
@@ -70,9 +70,7 @@ def test_a_run_right_after_make_run_is_killed_waits_for_the_stopping_stack(
     make = ["sh", "-c", f'"{sys.executable}" -m inframock run; echo ended']
     first = RunningStack(env, command=make).wait_ready()
     supervisor = psutil.Process(first.process.pid).children()[0]
-    (engine,) = [
-        p for p in supervisor.children() if "inframock.engine" in " ".join(p.cmdline())
-    ]
+    engine = engine_of(supervisor.children())
     state = Path(env["INFRAMOCK_STATE_DIR"])
     try:
         engine.send_signal(signal.SIGSTOP)
@@ -94,7 +92,7 @@ def test_a_run_right_after_a_kill_9_of_the_supervisor_waits_for_its_children(
     # Persisted: its services get SIGTERM (to save) when it dies, not SIGKILL.
     first = make_stack(INFRAMOCK_PERSIST="true").wait_ready()
     left = children_of(first)
-    (engine,) = [p for p in left if "inframock.engine" in " ".join(p.cmdline())]
+    engine = engine_of(left)
     engine.send_signal(signal.SIGSTOP)  # it gets its SIGTERM once let go
     first.process.send_signal(signal.SIGKILL)
     first.wait_exit()

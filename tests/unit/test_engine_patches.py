@@ -256,8 +256,9 @@ whether a worker woken by the queueing would find the task's endpoint, and
 whether it is there afterwards (engine/stepfunctions/callbacks.py)."""
 
 
-def _seen_at_queueing(patched: bool) -> list[str]:
-    done = _run(f"PATCHED = {patched}\n" + SEEN_AT_QUEUEING)
+def _printed(script: str, patched: bool) -> list[str]:
+    """What `script` prints, run with PATCHED set."""
+    done = _run(f"PATCHED = {patched}\n" + script)
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
 
@@ -265,12 +266,12 @@ def _seen_at_queueing(patched: bool) -> list[str]:
 def test_a_queued_activity_task_already_has_its_endpoint() -> None:
     """A long poll wakes the moment a task is queued: its endpoint must be
     there by then, or the poll drops the task and the execution never ends."""
-    assert _seen_at_queueing(patched=True) == ["True", "True"]
+    assert _printed(SEEN_AT_QUEUEING, patched=True) == ["True", "True"]
 
 
 def test_moto_still_queues_the_task_before_its_endpoint() -> None:
     """When this fails, moto registers first: drop callbacks.py and its change."""
-    assert _seen_at_queueing(patched=False) == ["False", "True"]
+    assert _printed(SEEN_AT_QUEUEING, patched=False) == ["False", "True"]
 
 
 ANSWERED_FIRST = """
@@ -292,21 +293,15 @@ if PATCHED): whether the interpreter's first wait for a heartbeat wakes, where
 it reads the answer, or times out (engine/stepfunctions/callbacks.py)."""
 
 
-def _woken_when_answered_first(patched: bool) -> list[str]:
-    done = _run(f"PATCHED = {patched}\n" + ANSWERED_FIRST)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.split()
-
-
 def test_an_answer_before_the_heartbeat_setup_wakes_the_interpreter() -> None:
     """R beats and answers a quick step at once: that answer must end the task,
     not wait out HeartbeatSeconds and fail it."""
-    assert _woken_when_answered_first(patched=True) == ["True"]
+    assert _printed(ANSWERED_FIRST, patched=True) == ["True"]
 
 
 def test_moto_still_misses_an_answer_before_the_heartbeat_setup() -> None:
     """When this fails, moto reads the answer first: drop `sfn-early-answer`."""
-    assert _woken_when_answered_first(patched=False) == ["False"]
+    assert _printed(ANSWERED_FIRST, patched=False) == ["False"]
 
 
 BATCH_IMPORTS = """
