@@ -41,7 +41,8 @@ def closed_fixture() -> Iterator[Path]:
     """A copy of this checkout (its files as git sees them, committed or not)
     with a virtualenv of its own, in a 0700 folder under a 0700 folder."""
     pytest.importorskip("pgserver")
-    uv = shutil.which("uv")
+    # `make` puts uv in .venv (scripts/setup_venv.py), beside the suite's Python.
+    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
     if uv is None:
         pytest.skip("uv is needed to make the copy's virtualenv quickly")
     parent = Path(tempfile.mkdtemp(prefix="inframock-closed-"))
