@@ -112,10 +112,11 @@ clean-state: $(INSTALLED) ## Forget what PERSIST=1 saved (the stack must be stop
 # Test workers (pytest-xdist): one more than the cores, since a test often
 # waits on a stack starting or stopping (on 2 cores, 3 workers took the suite
 # from 7.0 to 6.3 minutes); `auto` is one per core; 0 runs the suite in this
-# one process. Each worker takes whole modules (their stacks with them); the
-# 15 slowest tests are listed at the end.
+# one process. Each worker takes whole modules (their stacks with them), the
+# long tiers first (tests/tiers.py: xdist's own reorder is off); the 15
+# slowest tests are listed at the end.
 TEST_WORKERS ?= $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) + 1 )))
-TEST_ARGS := -n $(TEST_WORKERS) --dist loadscope --durations=15
+TEST_ARGS := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15
 
 # The checkout's own bytecode, brought up to date before the tests: each test
 # starts hundreds of Python processes, and where PYTHONDONTWRITEBYTECODE is set

@@ -38,17 +38,20 @@ def configure(config: pytest.Config) -> None:
 
 
 FIRST = ("soak", "faults", "slow")
-"""Tiers whose modules are handed out to the workers first: the longest
-work starts at once, and the short modules fill in beside it."""
+"""Tiers whose modules are handed out to the workers first, in this order:
+the longest work starts at once, and the short modules fill in beside it
+(`make test` keeps this order: `--no-loadscope-reorder`, since xdist would
+otherwise hand out the modules with the most tests first)."""
 
 
 def sort_into_tiers(items: list[pytest.Item]) -> None:
     """Mark each test of no tier `core` (`pytest -m core`), and reorder
-    `items` (stably) so that FIRST's modules come first."""
+    `items` (stably) by FIRST, then every other tier."""
     for item in items:
         if tier_of(item.keywords) == CORE:
             item.add_marker(CORE)
-    items.sort(key=lambda item: tier_of(item.keywords) not in FIRST)
+    rank = {name: place for place, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(tier_of(item.keywords), len(FIRST)))
 
 
 def tier_of(keywords: Any) -> str:
