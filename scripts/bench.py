@@ -19,7 +19,9 @@ and measures, in one run:
 7. restarts that restore 1 GB and 5 GB of generated state (INFRAMOCK_PERSIST,
    `--persist-gb`) against a clean start, and what saving that state costs;
 8. the first `make run`'s set-up of `.venv` on a fresh copy of the checkout:
-   uv with its package cache warm and cold, against plain pip (`--only-setup`).
+   uv with its package cache warm and cold, against plain pip (`--only-setup`);
+9. the AWS engines side by side, moto and MiniStack (`--only-engines`,
+   scripts/bench_engines.py): start-ups, memory, DynamoDB, SQS traffic.
 
 Prints a table and writes the same figures as JSON. Every figure is a ratio of
 things measured here, now, so it means the same on any machine.
@@ -58,6 +60,12 @@ from inframock.data.default import write as write_default
 from inframock.data.object_cache import FOLDER as CACHE_FOLDER, ObjectCache
 from inframock.testing.checkout import setup_copy
 from inframock.testing.harness import ROOT, RunningStack, base_env, standalone_moto
+
+# scripts/ itself is on sys.path (this file runs as a script): its sibling.
+from bench_engines import (  # pylint: disable=wrong-import-order
+    engine_figures,
+    engine_table,
+)
 
 MB = 1024 * 1024
 RESTORED = re.compile(r"state restored in ([\d.]+) s")
@@ -638,11 +646,37 @@ def arguments() -> argparse.Namespace:
         help="only the first set-up's figures (uv and pip)",
     )
     parser.add_argument(
+        "--only-engines",
+        action="store_true",
+        help="only the engines side by side (moto, MiniStack)",
+    )
+    parser.add_argument(
         "--only-persist",
         action="store_true",
         help="only the persisted-restart figures",
     )
     return parser.parse_args()
+
+
+def only(args: argparse.Namespace, work: Path, empty: Path, default: Path) -> bool:
+    """Run the one measurement an `--only-*` option asks for, printed; False
+    when none does."""
+    persist_sizes = [float(size) for size in args.persist_gb.split(",") if size]
+    if args.only_setup:
+        for row in setup_rows(setup_figures(work)):
+            console.print("  ".join(row))
+    elif args.only_persist:
+        only_persisted(work, persist_sizes, args.runs, args.json)
+    elif args.only_restart:
+        sizes = [float(size) for size in args.restart_gb.split(",") if size]
+        for row in restart_rows(restart_figures(work, sizes, args.runs)):
+            console.print("  ".join(row))
+    elif args.only_engines:
+        console.print("the engines side by side …")
+        console.print(engine_table(engines(work, empty, default, args)))
+    else:
+        return False
+    return True
 
 
 def main() -> None:
@@ -661,23 +695,12 @@ def main() -> None:
         empty = work / "empty"
         empty.mkdir()
         persist_sizes = [float(size) for size in args.persist_gb.split(",") if size]
-        if args.only_setup:
-            for row in setup_rows(setup_figures(work)):
-                console.print("  ".join(row))
-            return
-        if args.only_persist:
-            only_persisted(work, persist_sizes, args.runs, args.json)
-            return
-        if args.only_restart:
-            sizes = [float(size) for size in args.restart_gb.split(",") if size]
-            results["restart"] = restart_figures(work, sizes, args.runs)
-            for row in restart_rows(results["restart"]):
-                console.print("  ".join(row))
+        default = work / "default"
+        write_default(default)  # what `make run` writes on first use
+        if only(args, work, empty, default):
             return
         console.print("start-up …")
         median_empty, empties = median_start(work, empty, args.runs)
-        default = work / "default"
-        write_default(default)  # what `make run` writes on first use
         median_default, defaults = median_start(work, default, args.runs)
         results["startup"] = {
             "empty_median_s": median_empty,
@@ -717,10 +740,28 @@ def main() -> None:
         results["persisted"] = persisted_figures(work, persist_sizes, args.runs)
         console.print("first set-up of .venv …")
         results["setup"] = setup_figures(work)
+        console.print("the engines side by side …")
+        results["engines"] = engines(work, empty, default, args)
     report(results)
+    console.print(engine_table(results["engines"]))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
     console.print(f"written to {args.json}")
+
+
+def engines(
+    work: Path, empty: Path, default: Path, args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    """Both engines' figures (scripts/bench_engines.py), BenchStacks in `work`."""
+    return engine_figures(
+        functools.partial(BenchStack, work),
+        work,
+        empty,
+        default,
+        args.runs,
+        args.items // 4,
+        plot_records,
+    )
 
 
 def ratio(numerator: float, denominator: float) -> str:

@@ -1,4 +1,5 @@
-"""Prepare `.venv` for a make target: `run` (the stack) or `dev` (tests and tools).
+"""Prepare a virtualenv: `.venv` for a make target, `run` (the stack) or `dev`
+(tests and tools), or `.venv-ministack` for the second engine (`ministack`).
 
 Why a script and not two lines of make: the first `make run` used to spend
 about three minutes in a silent `pip --quiet` installing every developer tool
@@ -15,8 +16,15 @@ default, uv with `--compile-bytecode`): where PYTHONDONTWRITEBYTECODE is set,
 as in many images, Python would otherwise compile moto, botocore and boto3
 from source in every process, about 2 s of CPU per stack start.
 
+MiniStack pins an older botocore than ours, so it cannot share `.venv`: its
+part installs requirements-ministack.txt alone into a virtualenv of its own,
+without inframock (the engine's launcher imports the checkout's
+inframock.engine from PYTHONPATH). inframock/services/engines/ministack.py
+runs this script before each start of that engine; it does nothing when the
+virtualenv is up to date.
+
 Run by the Makefile with the interpreter that creates the virtualenv:
-`python3 scripts/setup_venv.py run|dev VENV`.
+`python3 scripts/setup_venv.py run|dev|ministack VENV`.
 """
 
 from __future__ import annotations
@@ -35,8 +43,11 @@ UV = "uv==0.13.9"
 PARTS = {
     "run": ("requirements.txt",),
     "dev": ("requirements.txt", "requirements-dev.txt"),
+    "ministack": ("requirements-ministack.txt",),
 }
 """Each part's requirement files (dev includes run)."""
+WITHOUT_PROJECT = ("ministack",)
+"""Parts whose virtualenv does not get inframock installed."""
 INPUTS = ("pyproject.toml", "scripts/setup_venv.py")
 """Files whose change means the virtualenv must be brought up to date."""
 
@@ -68,7 +79,11 @@ def installer(python: Path) -> list[str] | None:
     """The uv command for `python`'s environment, or None (use pip)."""
     if os.environ.get(INSTALLER_ENV) == "pip":
         return None
-    found = shutil.which("uv") or shutil.which("uv", path=str(python.parent))
+    found = (
+        shutil.which("uv")
+        or shutil.which("uv", path=str(python.parent))
+        or shutil.which("uv", path=str(Path(sys.executable).parent))
+    )
     if found is None:
         say(f"installing the installer ({UV}) with pip")
         result = subprocess.run(
@@ -90,7 +105,9 @@ def install(venv: Path, part: str) -> None:
     files = [arg for name in PARTS[part] for arg in ("-r", str(ROOT / name))]
     editable = ["--no-deps", "--editable", str(ROOT)]
     uv = installer(python)
-    what = "what the stack needs" if part == "run" else "the test and check tools"
+    what = {"run": "what the stack needs", "dev": "the test and check tools"}.get(
+        part, "the MiniStack engine"
+    )
     say(f"installing {what} into {venv} ({'uv' if uv else 'pip'}, with bytecode)")
     started = time.monotonic()
     if uv is None:
@@ -98,6 +115,8 @@ def install(venv: Path, part: str) -> None:
         commands = [pip + files, pip + ["--quiet"] + editable]
     else:
         commands = [uv + files, uv + ["--quiet"] + editable]
+    if part in WITHOUT_PROJECT:
+        commands = commands[:1]
     for command in commands:
         if subprocess.run(command, check=False).returncode != 0:
             raise SystemExit(f"inframock | error: `{' '.join(command)}` failed")

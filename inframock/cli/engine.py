@@ -30,7 +30,7 @@ def engine_patches(check: bool) -> None:
     fitted(
         f"the engine's {len(PATCHES)} patches to moto",
         ["patch", "moto", "fixes"],
-        [[patch.name, patch.moto, patch.fixes] for patch in PATCHES],
+        [[patch.name, patch.release, patch.fixes] for patch in PATCHES],
     )
     if check:
         console.note(tripwires(PATCHES))

@@ -38,6 +38,15 @@ here lets every command refuse an unknown profile before it does anything,
 and `inframock.model.profiles` imports the module when the stack is asked for."""
 DEFAULT_PROFILE = next(iter(PROFILES))
 
+ENGINES = {
+    "moto": "inframock.services.engines.moto",
+    "ministack": "inframock.services.engines.ministack",
+}
+"""The one registry of AWS engines, as PROFILES is of profiles: each name
+`INFRAMOCK_ENGINE` may take (the first is the default) and the module of
+inframock.services.engines that starts it (`aws_service` there)."""
+DEFAULT_ENGINE = next(iter(ENGINES))
+
 Runtime = Literal["local", "docker", "auto"]
 RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
 LogMode = Literal["ops", "http", "quiet"]
@@ -89,6 +98,14 @@ def _profile(value: str) -> str:
         expected = ", ".join(PROFILES)
         raise SettingsError(f"INFRAMOCK_PROFILE={value!r}: expected one of {expected}")
     return profile
+
+
+def _engine(value: str) -> str:
+    engine = value.strip().lower() or DEFAULT_ENGINE
+    if engine not in ENGINES:
+        expected = ", ".join(ENGINES)
+        raise SettingsError(f"INFRAMOCK_ENGINE={value!r}: expected one of {expected}")
+    return engine
 
 
 def _delays(value: str) -> tuple[float, float] | None:
@@ -158,6 +175,8 @@ class Settings:
     """What the AWS engine logs (see inframock.engine.oplog)."""
     profile: str = DEFAULT_PROFILE
     """Which Cellenics stack is served (inframock.model.profiles)."""
+    engine: str = DEFAULT_ENGINE
+    """Which AWS engine serves the stack (inframock.services.engines)."""
     relay_delays: tuple[float, float] | None = None
     """Min and max seconds between relay retries; None: the topic's policy."""
     postgres_port: int = 5431
@@ -244,6 +263,7 @@ class Settings:
             compose_project=_project(raw["INFRAMOCK_COMPOSE_PROJECT"]),
             log=_log_mode(raw["INFRAMOCK_LOG"]),
             profile=_profile(raw["INFRAMOCK_PROFILE"]),
+            engine=_engine(raw["INFRAMOCK_ENGINE"]),
             relay_delays=_delays(raw["INFRAMOCK_RELAY_DELAYS"]),
             postgres_port=_port(
                 "INFRAMOCK_POSTGRES_PORT", raw["INFRAMOCK_POSTGRES_PORT"]

@@ -216,6 +216,15 @@ SECTIONS: tuple[Section, ...] = (
                 "auto (Docker when an engine answers and Compose is installed, "
                 "otherwise local).",
             ),
+            Setting(
+                "INFRAMOCK_ENGINE",
+                "moto",
+                "the AWS engine: moto or ministack (docs/engine.md)",
+                "The AWS engine: moto (moto's server with inframock's patches) or "
+                "ministack (MiniStack, in a virtualenv of its own made on first use; "
+                "no INFRAMOCK_PERSIST yet). docs/engine.md compares them.",
+                commented_out=True,
+            ),
         ),
     ),
     Section(

@@ -8,6 +8,10 @@ there (that is what a local stack is), but the engine's own endpoints are not:
   dashboard), `/_inframock/*` and `/_localstack/health`, which moto serves with
   CORS that echoes any origin, so a `text/plain` POST from any page would
   reset the stack and any page could read its data;
+- `/_ministack/*` on MiniStack (INFRAMOCK_ENGINE=ministack): its reset, its
+  settings, the SQS and SES messages it holds, which it answers with
+  `Access-Control-Allow-Origin: *` (engine/ministack/guard.py puts the same
+  rules in front of it);
 - `POST /_inframock/objects` (engine/object_files.py), which serves a file of
   this machine as an S3 object.
 
@@ -42,8 +46,10 @@ from typing import Any, Callable, Iterable
 
 from inframock.engine.protocol import FILE_ROOTS_ENV, SECRET_ENV, SECRET_HEADER
 
-OWN_PREFIXES = ("/moto-api", "/_inframock", "/_localstack")
-"""moto routes every path starting with `/moto-api` to its own API; the same test."""
+OWN_PREFIXES = ("/moto-api", "/_inframock", "/_localstack", "/_ministack")
+"""moto routes every path starting with `/moto-api` to its own API, MiniStack
+every one starting with `/_ministack` (its reset, its settings, the SQS and
+SES messages it holds); the same test."""
 SECRET_PATHS = ("/_inframock/objects",)
 """Own endpoints only the stack's loader, with the secret, may use."""
 OWN_NAMES = ("localhost", "aws", "host.docker.internal")
@@ -66,50 +72,18 @@ def file_roots() -> tuple[Path, ...]:
     )
 
 
-class Guard:
-    """WSGI middleware refusing callers of the engine's own endpoints that are
-    not the stack's own (see the module's docstring); the rest goes to `app`."""
+class Boundary:
+    """Who may reach the engine's own endpoints (see the module's docstring):
+    the rules alone, for the WSGI `Guard` here and MiniStack's ASGI one
+    (inframock/engine/ministack/guard.py)."""
 
-    def __init__(
-        self, app: Callable[..., Iterable[bytes]], bind: str, stack_secret: str
-    ) -> None:
-        self.app = app
+    def __init__(self, bind: str, stack_secret: str) -> None:
         self.bind = bind.strip("[]").lower()
         self.secret = stack_secret.encode()
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if not path.startswith(OWN_PREFIXES):
-            return self.app(environ, start_response)
-        reason = self.refusal(environ, path)
-        if reason:
-            _log(
-                f"warning: refused {environ.get('REQUEST_METHOD')} {path!r} from "
-                f"{environ.get('REMOTE_ADDR')}: {reason}"
-            )
-            body = json.dumps({"error": reason}).encode()
-            start_response(
-                "403 Forbidden",
-                [
-                    ("Content-Type", "application/json"),
-                    ("Content-Length", str(len(body))),
-                    ("Cache-Control", "no-store"),
-                ],
-            )
-            return [body]
-
-        def without_cors(status: str, headers: list[Any], *rest: Any) -> Any:
-            kept = [
-                h for h in headers if not h[0].lower().startswith("access-control-")
-            ]
-            return start_response(status, kept, *rest)
-
-        return self.app(environ, without_cors)
-
     def refusal(self, environ: dict[str, Any], path: str) -> str:
-        """Why the request may not reach `path`, or '' when it may."""
+        """Why the request (WSGI names: HTTP_HOST, HTTP_ORIGIN, REMOTE_ADDR...)
+        may not reach `path`, or '' when it may."""
         host = environ.get("HTTP_HOST", "")
         if not self.is_own_host(host):
             return f"Host {host!r} is not this stack's address"
@@ -138,6 +112,61 @@ class Guard:
         except ValueError:  # an unbalanced [
             return False
         return name in OWN_NAMES or _loopback(name) or bool(name) and name == self.bind
+
+    def refused(self, method: str, path: str, environ: dict[str, Any]) -> bytes | None:
+        """The JSON body of the 403 for a request to `path` (one of
+        OWN_PREFIXES) that may not reach it (logged as a `warning: refused`
+        line), or None when it may."""
+        reason = self.refusal(environ, path)
+        if not reason:
+            return None
+        _log(
+            f"warning: refused {method} {path!r} from "
+            f"{environ.get('REMOTE_ADDR')}: {reason}"
+        )
+        return json.dumps({"error": reason}).encode()
+
+
+def is_cors_header(name: str) -> bool:
+    """An `Access-Control-*` header, which an own endpoint's answer never keeps."""
+    return name.lower().startswith("access-control-")
+
+
+class Guard:
+    """WSGI middleware refusing callers of the engine's own endpoints that are
+    not the stack's own (see the module's docstring); the rest goes to `app`."""
+
+    def __init__(
+        self, app: Callable[..., Iterable[bytes]], bind: str, stack_secret: str
+    ) -> None:
+        self.app = app
+        self.boundary = Boundary(bind, stack_secret)
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(OWN_PREFIXES):
+            return self.app(environ, start_response)
+        body = self.boundary.refused(environ.get("REQUEST_METHOD", ""), path, environ)
+        if body is not None:
+            start_response("403 Forbidden", refusal_headers(body))
+            return [body]
+
+        def without_cors(status: str, headers: list[Any], *rest: Any) -> Any:
+            kept = [h for h in headers if not is_cors_header(h[0])]
+            return start_response(status, kept, *rest)
+
+        return self.app(environ, without_cors)
+
+
+def refusal_headers(body: bytes) -> list[tuple[str, str]]:
+    """The headers of a refusal: JSON, never cached, no CORS."""
+    return [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-store"),
+    ]
 
 
 def _log(line: str) -> None:

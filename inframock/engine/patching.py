@@ -81,11 +81,14 @@ class Patch:
     name: str
     fixes: str
     """What it fixes, in one line."""
-    moto: str
-    """The moto release its tripwires were checked against."""
+    release: str
+    """The engine release its tripwires were checked against (moto's, or
+    MiniStack's for inframock/engine/ministack/patches.py)."""
     changes: tuple[Change, ...]
     reads: tuple[Source, ...] = ()
     """moto code the patch relies on without replacing it."""
+    engine: str = "moto"
+    """The engine it changes: moto, or MiniStack (engine/ministack/patches.py)."""
 
     def sources(self) -> tuple[Source, ...]:
         """Every place of moto this patch depends on."""
@@ -102,9 +105,10 @@ class Broken:
 
     def __str__(self) -> str:
         return (
-            f"patch {self.patch.name}: moto changed {self.source} (fingerprint "
-            f"{self.found}, checked {self.source.checked} against moto "
-            f"{self.patch.moto}); review inframock's patch before trusting it"
+            f"patch {self.patch.name}: {self.patch.engine} changed {self.source} "
+            f"(fingerprint {self.found}, checked {self.source.checked} against "
+            f"{self.patch.engine} {self.patch.release}); review inframock's patch "
+            "before trusting it"
         )
 
 
@@ -205,12 +209,12 @@ def apply(patch: Patch) -> None:
         setattr(owner, name, made(current) if change.wraps else made)
 
 
-def apply_checked(patches: Iterable[Patch], moto_version: str) -> None:
+def apply_checked(patches: Iterable[Patch], release: str) -> None:
     """Apply `patches` in order; on a moto they were not checked against, first
     log each tripwire that no longer holds (a line on stderr each)."""
     with _APPLYING:
         patches = [patch for patch in patches if patch.name not in APPLIED]
-        unchecked = [patch for patch in patches if patch.moto != moto_version]
+        unchecked = [patch for patch in patches if patch.release != release]
         for trip in broken(unchecked):
             print(f"warning: {trip}", file=sys.stderr, flush=True)
         for patch in patches:

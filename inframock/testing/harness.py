@@ -90,10 +90,16 @@ def wait_until(condition: Any, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+TEST_ENGINE_ENV = "INFRAMOCK_TEST_ENGINE"
+"""The engine every stack of the harness runs on (`make test ENGINE=...`);
+unset: the default engine."""
+
+
 def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
-    """The environment of a CLI run: free ports, its own state folder, no .env;
-    a `make` it runs is a user's own, not a sub-make of `make test`; no
-    terminal height (`LINES` is also `make logs`'s setting)."""
+    """The environment of a CLI run: free ports, its own state folder, no .env,
+    the engine TEST_ENGINE_ENV names; a `make` it runs is a user's own, not a
+    sub-make of `make test`; no terminal height (`LINES` is also `make logs`'s
+    setting)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -108,6 +114,7 @@ def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
         BIOMAGE_DATA_PATH=str(tmp / "data"),
         BIOMAGE_API_URL="http://127.0.0.1:9",
         INFRAMOCK_RUNTIME="local",
+        INFRAMOCK_ENGINE=os.environ.get(TEST_ENGINE_ENV, ""),
         PYTHONUNBUFFERED="1",
         COLUMNS="200",
         # The whole log on stdout, as the tests read it (the terminal's quiet

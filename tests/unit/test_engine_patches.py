@@ -169,7 +169,7 @@ def test_engine_patches_lists_every_patch_on_one_line(tmp_path: Path) -> None:
     for patch in patches.PATCHES:
         row = [line for line in lines if line.split()[:1] == [patch.name]]
         assert len(row) == 1, (patch.name, lines)
-        assert row[0].split()[1] == patch.moto
+        assert row[0].split()[1] == patch.release
         assert patch.fixes in row[0]
     assert f"{len(patches.PATCHES)} patches" in done.stdout
 

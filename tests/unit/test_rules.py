@@ -4,6 +4,7 @@ what of the engine the stack's other side may import."""
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from decimal import Decimal
@@ -22,7 +23,13 @@ from inframock.data.dataset import (
     significant_digits,
     table_kind,
 )
-from inframock.core.settings import PROFILES, SETTINGS, Settings, SettingsError
+from inframock.core.settings import (
+    ENGINES,
+    PROFILES,
+    SETTINGS,
+    Settings,
+    SettingsError,
+)
 from inframock.core.settings_list import SECTIONS
 from inframock.model.profiles import stack_for
 from inframock.services.registry import SERVICES, services_for
@@ -235,6 +242,20 @@ def test_every_profile_setting_has_a_stack_definition(tmp_path: Path) -> None:
         Settings.load({"INFRAMOCK_PROFILE": "2019"}, tmp_path / "none")
     with pytest.raises(SettingsError, match="INFRAMOCK_RELAY_DELAYS"):
         Settings.load({"INFRAMOCK_RELAY_DELAYS": "60,10"}, tmp_path / "none")
+
+
+def test_every_engine_setting_names_a_module_that_starts_it(tmp_path: Path) -> None:
+    """Each name of the engine registry (core.settings.ENGINES) is a module of
+    inframock.services.engines with its `aws_service`; moto is the default;
+    any other name is refused as the settings are read."""
+    assert Settings.load({}, tmp_path / "none").engine == "moto"
+    for name, module in ENGINES.items():
+        assert (
+            Settings.load({"INFRAMOCK_ENGINE": name}, tmp_path / "none").engine == name
+        )
+        assert callable(importlib.import_module(module).aws_service)
+    with pytest.raises(SettingsError, match="INFRAMOCK_ENGINE='localstack'"):
+        Settings.load({"INFRAMOCK_ENGINE": "localstack"}, tmp_path / "none")
 
 
 ENGINE_IMPORTS_OUTSIDE = {

@@ -1,0 +1,55 @@
+"""The registry of inframock's changes to MiniStack, in the order applied.
+
+The same `Patch` as moto's registry (inframock.engine.patching): each with
+the MiniStack release and the fingerprint of MiniStack's code it was checked
+against, so a new release that changes that code names the patch
+(tests/engine/test_ministack.py). Applied by `__main__` before the first
+request; replacements live in the module of their difference.
+"""
+
+from __future__ import annotations
+
+from inframock.engine.patching import Patch, Source, put
+
+MINISTACK = "1.5.33"
+"""The MiniStack release the patches were checked against (its pin in
+requirements-ministack.txt)."""
+_SNS = "ministack.services.sns"
+_LAMBDA = "ministack.services.lambda_svc"
+
+PATCHES: tuple[Patch, ...] = (
+    Patch(
+        "ministack-no-lambda-code",
+        "no Lambda code runs: the port is no way to run programs as you",
+        MINISTACK,
+        (
+            put(
+                _LAMBDA,
+                "_execute_function_dispatch",
+                "f62cd259213e",
+                "inframock.engine.ministack.no_lambda_code:refuse",
+            ),
+        ),
+        # Every executor is reached through it, from here alone.
+        reads=(Source(_LAMBDA, "_execute_function", "3ceb16d6480a"),),
+        engine="MiniStack",
+    ),
+    Patch(
+        "ministack-sns-confirmed",
+        "HTTP/S subscriptions deliver at once, unconfirmed (as moto's)",
+        MINISTACK,
+        (
+            put(
+                _SNS,
+                "_send_subscription_confirmation",
+                "dd409e626068",
+                "inframock.engine.ministack.sns_confirmed:confirm_at_once",
+            ),
+        ),
+        reads=(
+            Source(_SNS, "_topic_by_arn_any_scope", "419963ad2e7d"),
+            Source(_SNS, "_refresh_subscription_counts", "cbba9c55348f"),
+        ),
+        engine="MiniStack",
+    ),
+)

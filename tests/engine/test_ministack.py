@@ -1,0 +1,261 @@
+"""The second engine, MiniStack (INFRAMOCK_ENGINE=ministack), over real sockets.
+
+One stack on MiniStack for the module (profile 2021, a small experiment, its
+SNS subscriptions pointed at the session's stand-in API): it is provisioned
+and loaded as on moto, its own endpoints refuse other origins as moto's do
+(engine/ministack/guard.py), its HTTP subscriptions deliver unconfirmed
+(engine/ministack/sns_confirmed.py), no Lambda code runs on it
+(engine/ministack/no_lambda_code.py), and what it does not do yet is refused
+in one line. The tripwires of inframock's MiniStack patches run in MiniStack's
+own virtualenv; the last test pins a gap docs/engine.md lists.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import json
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from inframock.services.engines.ministack import ROOT, VENV
+from inframock.testing.datafolder import (
+    experiment_folder,
+    payload,
+    write_json,
+    write_rds,
+)
+from inframock.testing.harness import (
+    Deliveries,
+    RunningStack,
+    base_env,
+    cli,
+    port_is_free,
+    wait_until,
+)
+from tests.helpers import SOURCE, items
+
+pytestmark = pytest.mark.slow
+
+EXPERIMENT = "exp-ministack"
+RDS = payload(300_000)
+EVIL = "http://evil.example"
+
+
+@pytest.fixture(scope="module", name="stack")
+def stack_fixture(
+    tmp_path_factory: pytest.TempPathFactory, deliveries: Deliveries
+) -> Iterator[RunningStack]:
+    """A stack on MiniStack, whatever engine the rest of the suite runs on."""
+    tmp = tmp_path_factory.mktemp("ministack")
+    data = tmp / "data"
+    folder = experiment_folder(data, EXPERIMENT)
+    write_json(folder, "mock_experiment.json", {"experimentId": EXPERIMENT})
+    write_json(folder, "mock_samples.json", {"experimentId": EXPERIMENT})
+    write_rds(folder, RDS)
+    env = base_env(
+        tmp,
+        INFRAMOCK_ENGINE="ministack",
+        BIOMAGE_DATA_PATH=str(data),
+        BIOMAGE_API_URL=deliveries.url,
+    )
+    stack = RunningStack(env).wait_ready(timeout=180)  # its virtualenv, once
+    yield stack
+    stack.stop()
+
+
+def _request(
+    stack: RunningStack,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", stack.aws_port, timeout=30)
+    try:
+        conn.request(method, path, body, headers)
+        answer = conn.getresponse()
+        return answer.status, dict(answer.getheaders()), answer.read()
+    finally:
+        conn.close()
+
+
+def test_the_stack_runs_on_ministack_and_loads_the_data_folder(
+    stack: RunningStack,
+) -> None:
+    """The banner and status name MiniStack; the experiment's items and its
+    r.rds (gunzipped, byte for byte) are there, and Redis answers."""
+    assert "aws (ministack 1.5.33)" in stack.output
+    status = stack.cli("status")
+    assert status.returncode == 0, status.stdout
+    assert "ministack 1.5.33" in status.stdout
+    assert [
+        item["experimentId"]
+        for item in items(stack, "experiments-development", EXPERIMENT)
+    ] == [EXPERIMENT]
+    body = stack.client("s3").get_object(Bucket=SOURCE, Key=f"{EXPERIMENT}/r.rds")
+    assert body["Body"].read() == RDS
+    assert stack.redis().ping()
+
+
+def test_ministacks_own_endpoints_refuse_another_origin(stack: RunningStack) -> None:
+    """A page of another origin cannot reset the stack (plain MiniStack answers
+    its `text/plain` POST with `{"reset": "ok"}` and CORS for any origin)."""
+    status, headers, body = _request(
+        stack,
+        "POST",
+        "/_ministack/reset",
+        {"Origin": EVIL, "Content-Type": "text/plain"},
+    )
+    assert status == 403, body
+    assert "cross-origin" in json.loads(body)["error"]
+    assert not any(name.lower().startswith("access-control-") for name in headers)
+    assert stack.client("s3").head_object(Bucket=SOURCE, Key=f"{EXPERIMENT}/r.rds")
+    assert "warning: refused POST '/_ministack/reset'" in stack.output
+
+    status, headers, _ = _request(stack, "GET", "/_ministack/health", {})
+    assert status == 200  # curl, boto3 and the readiness probe still pass
+    assert "Access-Control-Allow-Origin" not in headers
+
+
+def _function_zip(marker: Path) -> bytes:
+    """A Lambda function whose code, if it ran, would write `marker`."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "index.py",
+            f"def handler(event, context):\n    open({str(marker)!r}, 'w').close()\n",
+        )
+    return buffer.getvalue()
+
+
+def test_no_caller_can_run_lambda_code_on_ministack(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """Plain MiniStack runs any function's code as the developer for any page
+    (a `text/plain` POST, no signature): here the function is made, but its
+    invocation is a function error and its code never runs."""
+    marker = tmp_path / "ran"
+    body = json.dumps(
+        {
+            "FunctionName": "page-made",
+            "Runtime": "python3.11",
+            "Role": "arn:aws:iam::000000000000:role/any",
+            "Handler": "index.handler",
+            "Code": {"ZipFile": base64.b64encode(_function_zip(marker)).decode()},
+        }
+    ).encode()
+    page = {"Origin": EVIL, "Content-Type": "text/plain"}
+    status, _, answer = _request(stack, "POST", "/2015-03-31/functions", page, body)
+    assert status == 201, answer
+    status, headers, answer = _request(
+        stack, "POST", "/2015-03-31/functions/page-made/invocations", page, b"{}"
+    )
+    assert headers.get("X-Amz-Function-Error") == "Unhandled", (status, answer)
+    assert b"inframock runs no Lambda code on MiniStack" in answer
+    answered = stack.client("lambda").invoke(FunctionName="page-made", Payload=b"{}")
+    assert answered.get("FunctionError") == "Unhandled"
+    assert not marker.exists()
+    assert "warning: refused to run Lambda function page-made" in stack.output
+
+
+def test_http_subscriptions_deliver_without_a_confirmation(
+    stack: RunningStack, deliveries: Deliveries
+) -> None:
+    """The Cellenics API never confirms its subscriptions in development: a
+    work result still reaches it, and it is sent no SubscriptionConfirmation."""
+    sns = stack.client("sns")
+    topic = sns.list_topics()["Topics"][0]["TopicArn"]
+    marker = f"ministack-{os.getpid()}"
+    sns.publish(
+        TopicArn=topic,
+        Message=json.dumps({"marker": marker}),
+        MessageAttributes={
+            "type": {"DataType": "String", "StringValue": "WorkResponse"}
+        },
+    )
+    wait_until(
+        lambda: any(marker.encode() in body for _, _, body in deliveries.received),
+        30,
+        "the work result to be delivered",
+    )
+    confirmations = [
+        b for _, _, b in deliveries.received if b"SubscriptionConfirmation" in b
+    ]
+    assert not confirmations
+    for subscription in sns.list_subscriptions_by_topic(TopicArn=topic)[
+        "Subscriptions"
+    ]:
+        arn = subscription["SubscriptionArn"]
+        attributes = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+        assert attributes["PendingConfirmation"] == "false", arn
+
+
+def test_persistence_is_refused_on_ministack_in_one_line(tmp_path: Path) -> None:
+    """INFRAMOCK_PERSIST on MiniStack: one line saying why, nothing left listening."""
+    env = base_env(tmp_path, INFRAMOCK_ENGINE="ministack", INFRAMOCK_PERSIST="true")
+    Path(env["BIOMAGE_DATA_PATH"]).mkdir(parents=True)
+    done = cli(env, "run")
+    assert done.returncode != 0
+    assert "INFRAMOCK_PERSIST needs INFRAMOCK_ENGINE=moto" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    for name in ("INFRAMOCK_AWS_PORT", "INFRAMOCK_REDIS_PORT"):
+        assert port_is_free(int(env[name]))
+
+
+def test_the_ministack_patches_tripwires_hold(stack: RunningStack) -> None:
+    """When this fails, a MiniStack release changed code a patch of
+    inframock/engine/ministack/patches.py relies on: review the patch."""
+    assert stack.process.poll() is None  # its virtualenv is made
+    code = (
+        "from inframock.engine.patching import broken; "
+        "from inframock.engine.ministack.patches import PATCHES; "
+        "print('\\n'.join(str(trip) for trip in broken(PATCHES)) or 'hold')"
+    )
+    done = subprocess.run(
+        [str(VENV / "bin" / "python"), "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "hold"
+
+
+def test_ministack_still_answers_any_cors_preflight(stack: RunningStack) -> None:
+    """A gap docs/engine.md lists: a preflight for a bucket with no CORS rule
+    (S3 answers 403) gets `*`. When this fails, MiniStack follows the bucket's
+    rule: remove the gap from the table."""
+    stack.client("s3").create_bucket(
+        Bucket="no-cors-ministack",
+        CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+    )
+    status, headers, _ = _request(
+        stack,
+        "OPTIONS",
+        "/no-cors-ministack/key",
+        {"Origin": EVIL, "Access-Control-Request-Method": "PUT"},
+    )
+    assert status == 200
+    assert headers.get("Access-Control-Allow-Origin") == "*"
+
+
+def test_the_docker_road_refuses_ministack_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    """The Docker road runs moto's image: asking it for MiniStack is a usage
+    error, said before anything starts."""
+    env = base_env(tmp_path, INFRAMOCK_RUNTIME="docker", INFRAMOCK_ENGINE="ministack")
+    done = cli(env, "run", timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "INFRAMOCK_ENGINE=ministack runs on the local road only" in (
+        done.stdout + done.stderr
+    )
