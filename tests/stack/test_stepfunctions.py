@@ -434,7 +434,7 @@ def test_launcher_functions_exist_and_local_runner_can_deploy_its_own(
         FunctionName="local-container-launcher",
         Payload=json.dumps(
             {
-                "image": "img",
+                "image": "biomage-pipeline-runner:dev",
                 "name": "gem2s-runner",
                 "detached": False,
                 "activityArn": "a",
@@ -444,8 +444,16 @@ def test_launcher_functions_exist_and_local_runner_can_deploy_its_own(
     assert "FunctionError" not in answer
     assert "container" in json.loads(answer["Payload"].read())
     last = docker_log.read_text().splitlines()[-1]
-    assert last.startswith("run --rm -t --name gem2s-runner-") and last.endswith(" img")
+    assert last.startswith("run --rm -t --name gem2s-runner-")
+    assert last.endswith(" biomage-pipeline-runner:dev")
     assert " -d " not in last
+    for event in ({"image": "alpine"}, {"image": "--privileged"}, {"name": "-x"}):
+        refused = lam.invoke(
+            FunctionName="local-container-launcher", Payload=json.dumps(event)
+        )
+        assert refused.get("FunctionError"), event  # any page may invoke it
+        assert b"refused" in refused["Payload"].read()
+        assert docker_log.read_text().splitlines()[-1] == last
     removed = lam.invoke(FunctionName="remove-previous-pipeline-containers")
     assert "FunctionError" not in removed
     assert docker_log.read_text().splitlines()[-1].startswith("ps -f name=")

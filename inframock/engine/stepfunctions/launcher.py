@@ -34,6 +34,7 @@ import functools
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import string
@@ -215,8 +216,9 @@ class Launcher:
         return done
 
     def _docker_run(self, docker: str, event: dict[str, Any]) -> dict[str, Any]:
+        image, name = runner_image(event), runner_name(event)
         suffix = "".join(random.choice(string.ascii_letters) for _ in range(10))
-        name = f"{event.get('name', 'pipeline')}-{suffix}"
+        name = f"{name}-{suffix}"
         host_ip = os.environ.get("INFRAMOCK_PIPELINE_HOST_IP", "")
         env = self.runner_environment(event, host_ip)
         command = [docker, "run", "--rm", "-t", "--name", name]
@@ -233,7 +235,7 @@ class Launcher:
             command += ["--env", f"{key}={env[key]}"]
         if env["DEBUG_PATH"]:
             command += ["-v", f"{env['DEBUG_PATH']}:/debug"]
-        command.append(str(event.get("image", "biomage-pipeline-runner")))
+        command.append(image)
         self._docker(command)
         with self._lock:
             self._containers.append(name)
@@ -279,6 +281,34 @@ def _signal_group(pid: int, signum: int) -> None:
 
 
 LAUNCHER = Launcher()
+
+
+RUNNER_IMAGE = "biomage-pipeline-runner"
+"""The one image the launcher runs (what the API's state machines name)."""
+IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+
+
+def runner_image(event: dict[str, Any]) -> str:
+    """The event's image, if it is the pipeline runner's (any tag); else
+    LaunchError. Anyone who reaches the AWS port can invoke the launcher: it
+    must not be a way to run any image of their choosing."""
+    image = str(event.get("image", RUNNER_IMAGE))
+    name, _, tag = image.partition(":")
+    if name != RUNNER_IMAGE or (tag and not IMAGE_TAG.fullmatch(tag)):
+        raise LaunchError(
+            f"refused to run image {image!r}: inframock's launcher starts only "
+            f"{RUNNER_IMAGE} (anyone who reaches the AWS port can invoke it)"
+        )
+    return image
+
+
+def runner_name(event: dict[str, Any]) -> str:
+    """The event's container name, if Docker would take it; else LaunchError."""
+    name = str(event.get("name", "pipeline"))
+    if not CONTAINER_NAME.fullmatch(name):
+        raise LaunchError(f"refused container name {name!r}: letters, digits, _.-")
+    return name
 
 
 def _event(body: Any) -> dict[str, Any]:
