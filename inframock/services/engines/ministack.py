@@ -69,6 +69,7 @@ def aws_service(settings: Settings, tmp: Path) -> Service:
             "INFRAMOCK_PERSIST needs INFRAMOCK_ENGINE=moto: MiniStack's own "
             "persistence loses queues and tables when it is killed"
         )
+    python = engine_python()  # first: its version is read from its virtualenv
     env = engine_environment(
         settings,
         GATEWAY_PORT=str(settings.aws_port),
@@ -84,7 +85,7 @@ def aws_service(settings: Settings, tmp: Path) -> Service:
     return engine_child(
         settings,
         description=version(),
-        python=str(engine_python()),
+        python=str(python),
         module="inframock.engine.ministack",
         env=env,
         ready_path="/_ministack/ready",
