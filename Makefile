@@ -130,7 +130,7 @@ BYTECODE := $(PY) -m compileall -q -j 0 inframock tests >/dev/null
 TEST_ENGINE := $(if $(ENGINE),INFRAMOCK_TEST_ENGINE=$(ENGINE) )
 
 .PHONY: test
-test: $(DEV) ## Run the whole test suite against real servers (ENGINE=ministack)
+test: $(DEV) ## Run the whole suite against real servers (ENGINE=ministack)
 	@$(BYTECODE)
 	$(TEST_ENGINE)$(PY) -m pytest $(TEST_ARGS)
 

@@ -190,5 +190,5 @@ def engine_rows(figures: dict[str, dict[str, float]]) -> list[tuple[str, ...]]:
             "≤ +0.3 s",
         )
     )
-    rows.append(("persisted restart", "see above", "refused", "", ""))
+    rows.append(("persisted restart", "kept (--only-persist)", "refused", "", ""))
     return rows
