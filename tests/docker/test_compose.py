@@ -201,7 +201,12 @@ def test_the_engine_package_needs_only_what_the_moto_image_has() -> None:
     """The mounted package runs on the moto image: the engine, and whatever of
     inframock it imports, need nothing but moto's own dependencies."""
     pending = [ROOT / "inframock" / "__init__.py"]
-    pending += sorted((ROOT / "inframock" / "engine").rglob("*.py"))
+    pending += sorted(
+        path
+        for path in (ROOT / "inframock" / "engine").rglob("*.py")
+        # MiniStack's launcher runs in MiniStack's own virtualenv, never on moto's image.
+        if "ministack" not in path.relative_to(ROOT).parts
+    )
     seen: set[Path] = set()
     outside = {}
     while pending:
