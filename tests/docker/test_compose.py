@@ -204,7 +204,7 @@ def test_the_engine_package_needs_only_what_the_moto_image_has() -> None:
     pending += sorted(
         path
         for path in (ROOT / "inframock" / "engine").rglob("*.py")
-        # MiniStack's launcher runs in MiniStack's own virtualenv, never on moto's image.
+        # MiniStack's launcher runs in its own virtualenv, never on the moto image.
         if "ministack" not in path.relative_to(ROOT).parts
     )
     seen: set[Path] = set()
