@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-import psutil
-
 from inframock.core.record import StackRecord
 from inframock.roads.embedded.run import log_path, refuse_if_running
 from inframock.roads.embedded.supervisor import check_port_free
@@ -159,12 +157,11 @@ def _copy_while_alive(
 ) -> None:
     """Until the stack's supervisor has exited: it removes its record before
     its last line (`stopped`), so the record's going is not the log's end."""
-    writer: psutil.Process | None = None
+    last: StackRecord | None = None
     while True:
         record = StackRecord.read_live(settings.state_dir)
-        if record is not None and (writer is None or writer.pid != record.pid):
-            writer = _process(record.pid)  # a new `make start` writes a new log
-        alive = record is not None or (writer is not None and _running(writer))
+        last = record or last  # a new `make start` writes a new log
+        alive = record is not None or (last is not None and last.is_alive())
         chunk = log.read()
         if chunk:
             out.write(chunk)
@@ -180,19 +177,3 @@ def _copy_while_alive(
         except FileNotFoundError:
             pass
         time.sleep(POLL_SECONDS)
-
-
-def _process(pid: int) -> psutil.Process | None:
-    """The process `pid` (its start time with it, so a reused pid is not it)."""
-    try:
-        return psutil.Process(pid)
-    except psutil.Error:
-        return None
-
-
-def _running(process: psutil.Process) -> bool:
-    """Whether `process` still runs (a zombie has stopped writing)."""
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
