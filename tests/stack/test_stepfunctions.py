@@ -232,9 +232,11 @@ def test_a_failed_map_iteration_aborts_the_others_and_reads_back(
     taken: list[str] = []
 
     def fail_first(sfn: Any, token: str, _: dict[str, Any]) -> None:
+        # Fail the first only once all three hold a task: an iteration that has
+        # not started yet when the Map fails is never started, not aborted.
         taken.append(token)
-        if len(taken) == 1:
-            sfn.send_task_failure(taskToken=token, error="E1", cause="R error: bad")
+        if len(taken) == 3:
+            sfn.send_task_failure(taskToken=taken[0], error="E1", cause="R error: bad")
 
     execution = start(
         stack, machine, "biomage-qc-development-map-failure", qc_input(["a", "b", "c"])
