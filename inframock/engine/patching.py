@@ -126,7 +126,7 @@ APPLIED: set[str] = set()
 """The names of the patches applied in this process (each is, once)."""
 _APPLYING = threading.Lock()
 """Held while patches are applied: two first requests (Step Functions and
-Lambda at once) apply the STEPFUNCTIONS stage once between them."""
+Lambda at once) apply the LAUNCHER stage once between them."""
 
 
 def _kept(value: Any) -> Any:

@@ -72,8 +72,7 @@ WARM_UP = {
 def backend_app(service: Any) -> Any:
     """moto's app for `service`, made on its first request; Step Functions
     and Lambda bring this engine's pipeline runs with them."""
-    if service in stepfunctions.SERVICES:
-        stepfunctions.install()
+    stepfunctions.install_for(service)
     return create_backend_app(service)
 
 

@@ -27,6 +27,7 @@ from inframock.engine import patches, patching
 
 patches.apply_all(patches.START)
 patches.apply_all(patches.STEPFUNCTIONS)
+patches.apply_all(patches.LAUNCHER)
 OURS = str(Path(inframock.__file__).parent)
 
 def ours(value):
@@ -205,19 +206,20 @@ cli.cli(["engine", "patches", "--check"], prog_name="inframock")
 
 
 def test_each_patch_applies_once() -> None:
-    """Applying a stage again (two first requests at once) wraps nothing
-    twice: `Queue.add_message` stays moto's inside de-dup inside the lock,
+    """Applying a stage again (two first requests at once: Step Functions,
+    which brings the launcher, and Lambda) wraps nothing twice:
+    `Queue.add_message` stays moto's inside de-dup inside the lock,
     `LambdaBackend.invoke` moto's inside the launcher's."""
     code = """
 import threading
 from moto.awslambda import models as lambdas
 from moto.sqs import models
-from inframock.engine import patches
+from inframock.engine import patches, stepfunctions
 moto_add, moto_invoke = models.Queue.add_message, lambdas.LambdaBackend.invoke
 patches.apply_all(patches.START)
 patches.apply_all(patches.START)
-both = [threading.Thread(target=patches.apply_all, args=(patches.STEPFUNCTIONS,))
-        for _ in range(2)]
+both = [threading.Thread(target=stepfunctions.install_for, args=(service,))
+        for service in ("stepfunctions", "awslambda", "stepfunctions")]
 for thread in both:
     thread.start()
 for thread in both:
@@ -337,3 +339,26 @@ def test_plain_moto_still_imports_ec2_with_its_interpreter() -> None:
     """When this fails, moto's interpreter no longer pulls in Batch and EC2:
     remove inframock/engine/stepfunctions/deferred_batch.py and its patch."""
     assert _batch_imports("plain")["ec2_at_interpreter"] is True
+
+
+FIRST_LAMBDA = """
+import json, sys
+from moto.awslambda import models as lambdas
+from inframock.engine import patches, server
+moto_invoke = lambdas.LambdaBackend.invoke
+patches.apply_all(patches.START)
+server.backend_app("awslambda")
+print(json.dumps({
+    "interpreter": "moto.stepfunctions.parser.models" in sys.modules,
+    "launcher": lambdas.LambdaBackend.invoke.__wrapped__ is moto_invoke,
+}))
+"""
+
+
+def test_the_first_lambda_request_brings_the_launcher_not_the_interpreter() -> None:
+    """The `current` profile's provisioning makes Lambda functions at every
+    start: that needs the launcher, not moto's state machine interpreter (a
+    quarter of a second and about 30 MB until the first state machine)."""
+    done = _run(FIRST_LAMBDA)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"interpreter": False, "launcher": True}

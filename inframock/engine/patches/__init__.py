@@ -7,11 +7,14 @@ and holds the replacements; this list says what replaces what, in which
 order, and the fingerprint of moto's code each one was checked against
 (`patching`). `inframock engine patches` prints it.
 
-Two stages, each in a module of its own: `START` (`at_start`: SNS, SQS, S3,
-DynamoDB, the log) is applied when the engine starts, `STEPFUNCTIONS`
-(`stepfunctions`) on its first Step Functions or Lambda request (moto's
-interpreter costs a second of start-up that a stack without pipeline runs
-never needs). `PATCHES` is both, in the order the engine applies them.
+Three stages, each in a module of its own: `START` (`at_start`: SNS, SQS, S3,
+DynamoDB, the log) is applied when the engine starts, `LAUNCHER` (`launcher`:
+the pipeline launcher Lambdas) on its first Lambda request, `STEPFUNCTIONS`
+(`stepfunctions`) on its first Step Functions request, with `LAUNCHER`
+(moto's interpreter costs start-up time and memory that a stack without
+pipeline runs never needs, and the `current` profile's provisioning makes
+Lambda functions but no state machine). `PATCHES` is all three, in the order
+the engine applies them when Step Functions comes first.
 
 Order matters where two patches change one place: the later wraps the
 earlier. SQS has one lock (`sqs_concurrency.LOCK`), taken by `sqs-one-lock`
@@ -23,15 +26,16 @@ that lock, as one step.
 from __future__ import annotations
 
 from inframock.engine.patches.at_start import START
+from inframock.engine.patches.launcher import LAUNCHER
 from inframock.engine.patches.stepfunctions import STEPFUNCTIONS
 from inframock.engine.patching import Patch, apply_checked
 
-PATCHES = START + STEPFUNCTIONS
+PATCHES = START + STEPFUNCTIONS + LAUNCHER
 """Every patch, in the order the engine applies them."""
 
 
 def apply_all(stage: tuple[Patch, ...]) -> None:
-    """Apply the patches of `stage` (START or STEPFUNCTIONS), in order."""
+    """Apply the patches of `stage` (START, LAUNCHER or STEPFUNCTIONS), in order."""
     # pylint: disable-next=import-outside-toplevel
     import moto
 

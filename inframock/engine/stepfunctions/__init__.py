@@ -7,8 +7,9 @@ closed tasks as AWS answers them), `intrinsics` (States.Format as AWS reads
 it), `maps` (a failing Map aborts its other iterations first), `statelog`
 (one log line per state change) and `launcher` (the two launcher Lambdas run
 natively: a command or `docker run`, never Lambda-in-Docker); the patch
-registry's Step Functions stage (`inframock.engine.patches.stepfunctions`)
-says what each replaces.
+registry's Step Functions and launcher stages
+(`inframock.engine.patches.stepfunctions`, `inframock.engine.patches.launcher`)
+say what each replaces.
 """
 
 from __future__ import annotations
@@ -17,19 +18,22 @@ import functools
 
 from inframock.engine import patches
 
-SERVICES = ("stepfunctions", "awslambda")
-"""moto's services whose first request installs this package: executions are
-Step Functions', the launcher is two Lambda functions."""
+
+@functools.cache
+def install_launcher() -> None:
+    """Make the two launcher Lambdas run natively. Once: each call would wrap
+    moto again."""
+    patches.apply_all(patches.LAUNCHER)
 
 
 @functools.cache
 def install() -> None:
     """Make state machine executions run as in AWS, with the native launcher.
 
-    Called on the engine's first Step Functions or Lambda request, not at
-    start: moto's state machine interpreter imports its Batch and EC2
-    services, a second of start-up that a stack without pipeline runs (the
-    2021 profile) never needs. Once: each call would wrap moto again.
+    Called on the engine's first Step Functions request, not at start:
+    moto's state machine interpreter imports its Batch and EC2 services,
+    start-up time and memory that a stack without pipeline runs never needs.
+    Once: each call would wrap moto again.
     """
     # pylint: disable-next=import-outside-toplevel
     from inframock.engine.stepfunctions import deferred_batch
@@ -39,12 +43,26 @@ def install() -> None:
     from inframock.engine.stepfunctions import executions
 
     patches.apply_all(patches.STEPFUNCTIONS)
+    install_launcher()  # the interpreter invokes the launcher in process
     executions.restored()  # activities of a state INFRAMOCK_PERSIST restored
+
+
+FIRST_REQUEST = {"stepfunctions": install, "awslambda": install_launcher}
+"""moto's services whose first request installs a part of this package:
+executions are Step Functions', the launcher is two Lambda functions (the
+`current` profile's provisioning makes them at every start)."""
+
+
+def install_for(service: str) -> None:
+    """What the engine's first request of `service` needs from this package."""
+    installing = FIRST_REQUEST.get(service)
+    if installing is not None:
+        installing()
 
 
 def stop() -> None:
     """When the engine stops serving: the runners the launcher started stop."""
-    if install.cache_info().currsize:  # installed: a runner may be running
+    if install_launcher.cache_info().currsize:  # a runner may be running
         # pylint: disable-next=import-outside-toplevel
         from inframock.engine.stepfunctions import launcher
 

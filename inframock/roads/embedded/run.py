@@ -38,6 +38,7 @@ from inframock.core.errors import (
 from inframock.core.parent_death import die_with_parent
 from inframock.core.private import private_folder
 from inframock.core.settings import Settings
+from inframock.model.profiles import stack_for
 from inframock.services.base import AFTER_LOAD_WAIT, Declaration, Service
 from inframock.services.registry import SERVICES, services_for
 from inframock.core.record import WORKDIR_PREFIX, StackRecord, wait_while_stopping
@@ -150,8 +151,13 @@ def _run(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     # pylint: disable-next=import-outside-toplevel
     from inframock.aws import clients as aws
     from inframock.features.seed import seed  # pylint: disable=import-outside-toplevel
+    from inframock.features.seed.provision import (  # pylint: disable=import-outside-toplevel
+        clients_used,
+    )
 
-    aws.clients_for(settings.aws_endpoint, settings.region).warm()
+    aws.clients_for(settings.aws_endpoint, settings.region).warm(
+        *clients_used(stack_for(settings))
+    )
     supervisor.wait_ready()
     for service in services:
         if service.on_ready is not None:

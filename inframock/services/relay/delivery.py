@@ -145,11 +145,9 @@ class ResultRelay:
         self._subscription = ""
 
     def start(self) -> "ResultRelay":
-        """Find the queue and subscription (provisioned already), then drain."""
-        self._url = self.clients.sqs.get_queue_url(QueueName=self.relay.queue)[
-            "QueueUrl"
-        ]
-        self._subscription = self._subscription_arn()
+        """Drain in the relay's own thread, which first finds the queue and
+        subscription (provisioned already): `make run`'s banner does not wait
+        for those calls (a tenth of a second, with this relay's clients)."""
         self._thread.start()
         return self
 
@@ -216,6 +214,14 @@ class ResultRelay:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
+        try:
+            self._url = self.clients.sqs.get_queue_url(QueueName=self.relay.queue)[
+                "QueueUrl"
+            ]
+            self._subscription = self._subscription_arn()
+        except Exception as err:  # pylint: disable=broad-exception-caught
+            _say(f"error: cannot find {self.relay.queue}, nothing is relayed: {err}")
+            return
         while not self._stop.is_set():
             try:
                 messages = self.clients.sqs.receive_message(
