@@ -658,18 +658,22 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def gigabytes(option: str) -> list[float]:
+    """The sizes a comma-separated `--*-gb` option names."""
+    return [float(size) for size in option.split(",") if size]
+
+
 def only(args: argparse.Namespace, work: Path, empty: Path, default: Path) -> bool:
     """Run the one measurement an `--only-*` option asks for, printed; False
     when none does."""
-    persist_sizes = [float(size) for size in args.persist_gb.split(",") if size]
     if args.only_setup:
         for row in setup_rows(setup_figures(work)):
             console.print("  ".join(row))
     elif args.only_persist:
-        only_persisted(work, persist_sizes, args.runs, args.json)
+        only_persisted(work, gigabytes(args.persist_gb), args.runs, args.json)
     elif args.only_restart:
-        sizes = [float(size) for size in args.restart_gb.split(",") if size]
-        for row in restart_rows(restart_figures(work, sizes, args.runs)):
+        restart = restart_figures(work, gigabytes(args.restart_gb), args.runs)
+        for row in restart_rows(restart):
             console.print("  ".join(row))
     elif args.only_engines:
         console.print("the engines side by side …")
@@ -694,7 +698,6 @@ def main() -> None:
         work = Path(tmp)
         empty = work / "empty"
         empty.mkdir()
-        persist_sizes = [float(size) for size in args.persist_gb.split(",") if size]
         default = work / "default"
         write_default(default)  # what `make run` writes on first use
         if only(args, work, empty, default):
@@ -734,10 +737,13 @@ def main() -> None:
         finally:
             stack.stop()
         console.print("restarts with unchanged r.rds …")
-        sizes = [float(size) for size in args.restart_gb.split(",") if size]
-        results["restart"] = restart_figures(work, sizes, args.runs)
+        results["restart"] = restart_figures(
+            work, gigabytes(args.restart_gb), args.runs
+        )
         console.print("persisted restarts …")
-        results["persisted"] = persisted_figures(work, persist_sizes, args.runs)
+        results["persisted"] = persisted_figures(
+            work, gigabytes(args.persist_gb), args.runs
+        )
         console.print("first set-up of .venv …")
         results["setup"] = setup_figures(work)
         console.print("the engines side by side …")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from inframock.core.checkout import CHECKOUT
+
 FILES = ("requirements.txt", "requirements-dev.txt", "pyproject.toml", "README.md")
 PACKAGES = ("inframock", "populate")
 
@@ -17,11 +18,11 @@ PACKAGES = ("inframock", "populate")
 def setup_copy(target: Path) -> Path:
     """Copy what scripts/setup_venv.py reads into `target`; its virtualenv's path."""
     for name in FILES:
-        shutil.copy2(ROOT / name, target / name)
+        shutil.copy2(CHECKOUT / name, target / name)
     (target / "scripts").mkdir()
-    shutil.copy2(ROOT / "scripts" / "setup_venv.py", target / "scripts")
+    shutil.copy2(CHECKOUT / "scripts" / "setup_venv.py", target / "scripts")
     for package in PACKAGES:
         shutil.copytree(
-            ROOT / package, target / package, ignore=shutil.ignore_patterns("*.pyc")
+            CHECKOUT / package, target / package, ignore=shutil.ignore_patterns("*.pyc")
         )
     return target / ".venv"

@@ -27,9 +27,11 @@ import boto3
 import psutil
 import redis
 
+from inframock.core.checkout import CHECKOUT
 from inframock.core.probes import http_ok
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = CHECKOUT
+"""The checkout under test (`inframock.core.checkout`), for the tests."""
 """The checkout: where `make` and `python -m inframock` run."""
 READY_LINE = "inframock is ready"
 START_TIMEOUT = 60.0

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from inframock.core.checkout import CHECKOUT
 from inframock.core.settings import Settings
 from inframock.model.profiles import stack_for
 from inframock.services.registry import SERVICES
@@ -26,7 +27,7 @@ from inframock.services.registry import SERVICES
 if TYPE_CHECKING:
     from inframock.roads.compose.road import ComposeRoad
 
-COMPOSE_FILE = Path(__file__).resolve().parents[3] / "docker-compose.yml"
+COMPOSE_FILE = CHECKOUT / "docker-compose.yml"
 
 UP = ("up", "--build")
 """Foreground, without --abort-on-container-exit: aws and redis stay up after

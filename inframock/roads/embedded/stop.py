@@ -13,10 +13,9 @@ import psutil
 from inframock.core.record import StackRecord
 from inframock.core import console
 from inframock.core.settings import Settings
+from inframock.services.base import SAVE_TIMEOUT
 
 STOP_TIMEOUT = 15.0
-SAVE_TIMEOUT = 3600.0
-"""How long a stack that saves its state (INFRAMOCK_PERSIST) may take to stop."""
 
 
 def stop_stack(settings: Settings) -> int:

@@ -21,14 +21,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from inframock.core.checkout import CHECKOUT
 from inframock.core.settings import Settings
 from inframock.model.stack import ACCOUNT_ID
 from inframock.services.base import EngineError, Service
 from inframock.services.engines import engine_child, engine_environment
 
-ROOT = Path(__file__).resolve().parents[3]
 """The checkout: its scripts/setup_venv.py and the inframock the engine imports."""
-VENV = ROOT / ".venv-ministack"
+VENV = CHECKOUT / ".venv-ministack"
 SERVICES = "s3,sqs,sns,dynamodb,stepfunctions,lambda,iam,sts"
 """What MiniStack serves: what the Cellenics profiles use, nothing more (each
 service it serves is more that any local caller can drive)."""
@@ -37,7 +37,7 @@ service it serves is more that any local caller can drive)."""
 def engine_python() -> Path:
     """MiniStack's virtualenv's Python, set up first if needed (progress lines
     on the terminal: about 10 s the first time, nothing after)."""
-    setup = ROOT / "scripts" / "setup_venv.py"
+    setup = CHECKOUT / "scripts" / "setup_venv.py"
     if not setup.exists():
         raise EngineError(
             f"INFRAMOCK_ENGINE=ministack needs a checkout of inframock ({setup} "
@@ -80,7 +80,7 @@ def aws_service(settings: Settings, tmp: Path) -> Service:
         SERVICES=SERVICES,
         LOG_LEVEL="INFO" if settings.log == "http" else "WARNING",
         TMPDIR=str(tmp),
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=str(CHECKOUT),
     )
     return engine_child(
         settings,
