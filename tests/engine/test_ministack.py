@@ -6,8 +6,9 @@ and loaded as on moto, its own endpoints refuse other origins as moto's do
 (engine/ministack/guard.py), its HTTP subscriptions deliver unconfirmed
 (engine/ministack/sns_confirmed.py), no Lambda code runs on it
 (engine/ministack/no_lambda_code.py), and what it does not do yet is refused
-in one line. The tripwires of inframock's MiniStack patches run in MiniStack's
-own virtualenv; the last test pins a gap docs/engine.md lists.
+in one line, and S3's CORS follows each bucket's rules (engine/ministack/s3_cors.py).
+The tripwires of inframock's MiniStack patches run in MiniStack's own
+virtualenv.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Iterator
 
 import pytest
 
-from inframock.services.engines.ministack import ROOT, VENV
+from inframock.core.checkout import CHECKOUT
+from inframock.services.engines.ministack import VENV
 from inframock.testing.datafolder import (
     experiment_folder,
     payload,
@@ -220,7 +222,7 @@ def test_the_ministack_patches_tripwires_hold(stack: RunningStack) -> None:
     )
     done = subprocess.run(
         [str(VENV / "bin" / "python"), "-c", code],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(CHECKOUT)},
         capture_output=True,
         text=True,
         timeout=60,
@@ -230,22 +232,84 @@ def test_the_ministack_patches_tripwires_hold(stack: RunningStack) -> None:
     assert done.stdout.strip() == "hold"
 
 
-def test_ministack_still_answers_any_cors_preflight(stack: RunningStack) -> None:
-    """A gap docs/engine.md lists: a preflight for a bucket with no CORS rule
-    (S3 answers 403) gets `*`. When this fails, MiniStack follows the bucket's
-    rule: remove the gap from the table."""
-    stack.client("s3").create_bucket(
+UI = "http://localhost:5000"
+"""The origin of the Cellenics UI in development, which its buckets' rule allows."""
+
+
+def test_s3_cors_follows_each_buckets_rule(stack: RunningStack) -> None:
+    """engine/ministack/s3_cors.py: a preflight for the UI's upload bucket gets
+    its rule's methods, one for a bucket without CORS S3's 403, and the UI's
+    cross-origin PUT sees the ETag its rule exposes (plain MiniStack: `*` for
+    every origin, method and header, whatever the rule)."""
+    s3 = stack.client("s3")
+    upload = s3.generate_presigned_url(
+        "put_object", Params={"Bucket": "biomage-originals-development", "Key": "k"}
+    )
+    path = upload.split(str(stack.aws_port), 1)[1]
+    status, headers, _ = _request(
+        stack,
+        "OPTIONS",
+        path,
+        {
+            "Origin": UI,
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    assert status == 200
+    assert headers["Access-Control-Allow-Origin"] in {UI, "*"}
+    methods = {m.strip() for m in headers["Access-Control-Allow-Methods"].split(",")}
+    assert methods == {"GET", "PUT", "POST", "DELETE"}
+
+    put = {"Origin": UI, "Content-Type": "application/octet-stream"}
+    status, headers, _ = _request(stack, "PUT", path, put, b"from a page")
+    assert status == 200
+    exposed = {
+        h.strip().lower() for h in headers["Access-Control-Expose-Headers"].split(",")
+    }
+    assert "etag" in exposed
+    assert (
+        headers["ETag"]
+        == s3.head_object(Bucket="biomage-originals-development", Key="k")["ETag"]
+    )
+
+    s3.create_bucket(
         Bucket="no-cors-ministack",
         CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
     )
-    status, headers, _ = _request(
+    status, headers, body = _request(
         stack,
         "OPTIONS",
         "/no-cors-ministack/key",
         {"Origin": EVIL, "Access-Control-Request-Method": "PUT"},
     )
-    assert status == 200
-    assert headers.get("Access-Control-Allow-Origin") == "*"
+    assert status == 403, body
+    assert b"CORS is not enabled for this bucket" in body
+    assert "Access-Control-Allow-Origin" not in headers
+
+
+def test_plain_ministack_still_answers_any_preflight_with_a_wildcard(
+    stack: RunningStack,
+) -> None:
+    """When this fails, MiniStack answers a preflight by the bucket's rule
+    without AUTH=true: remove engine/ministack/s3_cors.py and its registry
+    entry (`ministack-s3-cors`)."""
+    assert stack.process.poll() is None  # its virtualenv is made
+    code = (
+        "from ministack import app; "
+        "print(app._handle_options_request('OPTIONS', '/any-bucket/key', "
+        "{'origin': 'http://evil.example', 'access-control-request-method': 'PUT'}, "
+        "{}, 'request')[1]['Access-Control-Allow-Origin'])"
+    )
+    done = subprocess.run(
+        [str(VENV / "bin" / "python"), "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "*"
 
 
 def test_the_docker_road_refuses_ministack_before_anything_starts(

@@ -1,5 +1,6 @@
 """`python -m inframock.engine.ministack HOST PORT`: MiniStack's app served by
-hypercorn, as `python -m ministack` serves it, behind `guard.AsgiGuard`.
+hypercorn, as `python -m ministack` serves it, behind `guard.AsgiGuard` and
+`s3_cors.S3Cors`.
 
 Run with MiniStack's virtualenv's Python (inframock/services/engines/ministack.py
 starts it); MiniStack reads its settings (GATEWAY_PORT, MINISTACK_ACCOUNT_ID,
@@ -24,6 +25,7 @@ from hypercorn.config import Config  # pylint: disable=import-error
 from inframock.engine.guard import Boundary, secret
 from inframock.engine.ministack.guard import AsgiGuard
 from inframock.engine.ministack.patches import PATCHES
+from inframock.engine.ministack.s3_cors import S3Cors
 from inframock.engine.patching import apply_checked
 
 
@@ -41,7 +43,7 @@ async def _serve(host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    guarded = AsgiGuard(app, Boundary(host, secret()))
+    guarded = AsgiGuard(S3Cors(app), Boundary(host, secret()))
     await serve(guarded, config, shutdown_trigger=stopping.wait)  # type: ignore[arg-type]
 
 

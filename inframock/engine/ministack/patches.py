@@ -16,6 +16,8 @@ MINISTACK = "1.5.33"
 requirements-ministack.txt)."""
 _SNS = "ministack.services.sns"
 _LAMBDA = "ministack.services.lambda_svc"
+_APP = "ministack.app"
+_S3 = "ministack.services.s3"
 
 PATCHES: tuple[Patch, ...] = (
     Patch(
@@ -49,6 +51,19 @@ PATCHES: tuple[Patch, ...] = (
         reads=(
             Source(_SNS, "_topic_by_arn_any_scope", "419963ad2e7d"),
             Source(_SNS, "_refresh_subscription_counts", "cbba9c55348f"),
+        ),
+        engine="MiniStack",
+    ),
+    Patch(  # no change of MiniStack's code: s3_cors.S3Cors in front of its app
+        "ministack-s3-cors",
+        "S3 CORS by the bucket's rules, not `*` for every origin",
+        MINISTACK,
+        (),
+        reads=(
+            Source(_APP, "_handle_options_request", "68d385e7ee18"),
+            Source(_APP, "_s3_cors_target", "c67dcb79912b"),
+            Source(_S3, "cors_preflight", "af904eebfd93"),
+            Source(_S3, "cors_response_headers", "d37cd83b82b7"),
         ),
         engine="MiniStack",
     ),
