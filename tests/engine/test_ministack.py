@@ -38,6 +38,7 @@ from inframock.testing.harness import (
     RunningStack,
     base_env,
     cli,
+    free_port,
     port_is_free,
     wait_until,
 )
@@ -197,6 +198,33 @@ def test_http_subscriptions_deliver_without_a_confirmation(
         arn = subscription["SubscriptionArn"]
         attributes = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
         assert attributes["PendingConfirmation"] == "false", arn
+
+
+def test_a_failed_http_delivery_is_retried_by_the_policy(stack: RunningStack) -> None:
+    """engine/ministack/sns_delivery.py: plain MiniStack POSTs once; here a
+    subscriber that is down gets the retries its policy names, then the
+    delivery is dropped with a line, and Publish never waits for it."""
+    sns = stack.client("sns")
+    url = f"http://127.0.0.1:{free_port()}/v1/down"
+    topic = sns.create_topic(Name="ministack-retries")["TopicArn"]
+    arn = sns.subscribe(
+        TopicArn=topic, Protocol="http", Endpoint=url, ReturnSubscriptionArn=True
+    )["SubscriptionArn"]
+    policy = {"numRetries": 1, "minDelayTarget": 1, "maxDelayTarget": 1}
+    sns.set_subscription_attributes(
+        SubscriptionArn=arn,
+        AttributeName="DeliveryPolicy",
+        AttributeValue=json.dumps({"healthyRetryPolicy": policy}),
+    )
+    sns.publish(TopicArn=topic, Message="never delivered")
+    wait_until(
+        lambda: f"to {url} failed (ConnectionError), attempt 2: dropped"
+        in stack.output,
+        30,
+        "the delivery to be retried once, then dropped",
+    )
+    lines = [line for line in stack.lines if f"to {url} failed" in line]
+    assert len(lines) == 2 and "attempt 1: retrying in 1 s" in lines[0], lines
 
 
 def test_persistence_is_refused_on_ministack_in_one_line(tmp_path: Path) -> None:

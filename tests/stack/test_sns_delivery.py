@@ -22,7 +22,7 @@ import botocore.exceptions
 import botocore.parsers
 import pytest
 
-from inframock.engine.sns_delivery import retry_delays
+from inframock.engine.sns_retries import retry_delays
 from inframock.testing.harness import (
     RunningStack,
     free_port,
@@ -109,7 +109,11 @@ def subscribed_topic(
             AttributeName="DeliveryPolicy",
             AttributeValue=json.dumps({"http": {"defaultHealthyRetryPolicy": retries}}),
         )
-    subscription = sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=url)
+    # AWS (and MiniStack) answer "pending confirmation" for an HTTP
+    # subscription without ReturnSubscriptionArn; moto answers its ARN.
+    subscription = sns.subscribe(
+        TopicArn=topic, Protocol="http", Endpoint=url, ReturnSubscriptionArn=True
+    )
     return topic, subscription["SubscriptionArn"]
 
 

@@ -9,7 +9,7 @@ request; replacements live in the module of their difference.
 
 from __future__ import annotations
 
-from inframock.engine.patching import Patch, Source, put
+from inframock.engine.patching import Patch, Source, put, wrap
 
 MINISTACK = "1.5.33"
 """The MiniStack release the patches were checked against (its pin in
@@ -47,10 +47,35 @@ PATCHES: tuple[Patch, ...] = (
                 "dd409e626068",
                 "inframock.engine.ministack.sns_confirmed:confirm_at_once",
             ),
+            wrap(
+                _SNS,
+                "_subscribe",
+                "db260c543268",
+                "inframock.engine.ministack.sns_confirmed:answer_its_arn",
+            ),
         ),
         reads=(
             Source(_SNS, "_topic_by_arn_any_scope", "419963ad2e7d"),
             Source(_SNS, "_refresh_subscription_counts", "cbba9c55348f"),
+            Source(_SNS, "_p", "4fea18546662"),
+        ),
+        engine="MiniStack",
+    ),
+    Patch(
+        "ministack-sns-retries",
+        "SNS HTTP/S deliveries retried by the delivery policy",
+        MINISTACK,
+        (
+            put(
+                _SNS,
+                "_deliver_to_http",
+                "6a61d4bda532",
+                "inframock.engine.ministack.sns_delivery:deliver_later",
+            ),
+        ),
+        reads=(
+            Source(_SNS, "_http_post_sync", "82c13af9f175"),
+            Source(_SNS, "_topic_by_arn_any_scope", "419963ad2e7d"),
         ),
         engine="MiniStack",
     ),
