@@ -79,6 +79,20 @@ PATCHES: tuple[Patch, ...] = (
         ),
         engine="MiniStack",
     ),
+    Patch(
+        "ministack-sigv2-presigned",
+        "a SigV2 presigned URL is signed (2021 API's downloadData)",
+        MINISTACK,
+        (
+            wrap(
+                _S3,
+                "_reject_response_overrides_if_unsigned",
+                "be4e5a577a4e",
+                "inframock.engine.ministack.sigv2_presigned:signed_by_sigv2_too",
+            ),
+        ),
+        engine="MiniStack",
+    ),
     Patch(  # no change of MiniStack's code: s3_cors.S3Cors in front of its app
         "ministack-s3-cors",
         "S3 CORS by the bucket's rules, not `*` for every origin",
