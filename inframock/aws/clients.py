@@ -17,6 +17,8 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 
+from inframock.model.stack import Stack
+
 DUMMY_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 RETRIES = Config(
@@ -62,12 +64,12 @@ class Clients:
     def _mark(self, request: Any, **_: Any) -> None:
         request.headers[INTERNAL_HEADER] = self.purpose
 
-    def warm(self, *more: str) -> None:
-        """Build the clients every stack uses now, and the `more` ones named
-        (`iam`, `awslambda`): botocore loads each service's model, ~0.1 s."""
+    def warm(self, stack: Stack) -> None:
+        """Build now the clients provisioning `stack` uses: botocore loads
+        each service's model, ~0.1 s. The launcher functions need IAM and Lambda."""
         _ = (self.s3, self.dynamodb, self.sns, self.sqs)
-        for name in more:
-            getattr(self, name)
+        if stack.functions:
+            _ = (self.iam, self.awslambda)
 
     def _options(self) -> dict[str, Any]:
         return {"endpoint_url": self.endpoint, "config": RETRIES}

@@ -221,8 +221,10 @@ SECTIONS: tuple[Section, ...] = (
                 "moto",
                 "the AWS engine: moto or ministack (docs/engine.md)",
                 "The AWS engine: moto (moto's server with inframock's patches) or "
-                "ministack (MiniStack, in a virtualenv of its own made on first use; "
-                "no INFRAMOCK_PERSIST yet). docs/engine.md compares them.",
+                "ministack (MiniStack with inframock's patches: in a virtualenv of "
+                "its own made on first use, or its image on the Docker road; no "
+                "INFRAMOCK_PERSIST or pipeline runs yet). docs/engine.md compares "
+                "them.",
                 commented_out=True,
             ),
         ),
@@ -317,10 +319,9 @@ SECTIONS: tuple[Section, ...] = (
                 "motoserver/moto:5.2.5",
                 "image of the aws service (Docker road)",
                 "Images of the aws and redis services; the defaults are pinned in "
-                "the Compose file, so leave these commented unless you swap engines. "
-                "A swapped-in engine must serve the AWS API on 4566; engines differ "
-                "(MiniStack holds SNS HTTP deliveries until a subscription is "
-                "confirmed, which the Cellenics API does not do in development).",
+                "the Compose file (INFRAMOCK_ENGINE=ministack sets MiniStack's), so "
+                "leave these commented unless you swap engines. A swapped-in engine "
+                "must serve the AWS API on 4566.",
                 commented_out=True,
                 compose_only=True,
             ),

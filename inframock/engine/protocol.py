@@ -34,6 +34,13 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+# -- Which engine ----------------------------------------------------------------
+
+MINISTACK_RELEASE = "1.5.33"
+"""The MiniStack release inframock's patches of it were checked against
+(inframock.engine.ministack.patches), its pin in requirements-ministack.txt
+and the tag of its image the Docker road runs."""
+
 # -- The engine's environment, set by the stack that starts it ---------------
 
 STATE_ENV = "INFRAMOCK_ENGINE_STATE"

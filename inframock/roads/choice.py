@@ -8,12 +8,18 @@ embedded stack runs, `auto` stays with it, so `make stop` stops the stack that
 
 from __future__ import annotations
 
+import os
+
 from inframock.core.errors import UsageError
 from inframock.core.record import StackRecord
 from inframock.core.settings import Settings
 from inframock.roads.base import Road
 from inframock.roads.compose.probes import engine_answers, find_compose
-from inframock.roads.compose.project import compose_profiles, project_name
+from inframock.roads.compose.project import (
+    compose_profiles,
+    engine_variables,
+    project_name,
+)
 from inframock.roads.compose.road import ComposeRoad
 from inframock.roads.embedded.road import EmbeddedRoad
 
@@ -84,7 +90,12 @@ def choose_road(settings: Settings, embedded_pid: int | None = None) -> Road:
 def _compose_road(
     settings: Settings, compose: tuple[str, ...], reason: str
 ) -> ComposeRoad:
-    """The Docker road on this checkout's project, with the profile's services."""
+    """The Docker road on this checkout's project, with the profile's services.
+
+    Every Compose command of the road (its own, and those it hands the
+    process to) inherits INFRAMOCK_ENGINE's image and entry point from this
+    process's environment."""
+    os.environ.update(engine_variables(settings))
     return ComposeRoad(
         reason,
         compose=compose,

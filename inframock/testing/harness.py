@@ -31,7 +31,6 @@ from inframock.core.checkout import CHECKOUT
 from inframock.core.probes import http_ok
 
 ROOT = CHECKOUT
-"""The checkout under test (`inframock.core.checkout`), for the tests."""
 """The checkout: where `make` and `python -m inframock` run."""
 READY_LINE = "inframock is ready"
 START_TIMEOUT = 60.0

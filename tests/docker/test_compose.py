@@ -629,6 +629,48 @@ def test_the_docker_road_hands_each_command_to_compose(
 
 
 @pytest.mark.parametrize(
+    ("engine", "extra", "handed"),
+    [
+        ("moto", {}, "|"),  # the Compose file's defaults: moto's image
+        (
+            "ministack",
+            {},
+            "ministackorg/ministack:1.5.33|python -m inframock.engine.ministack "
+            "0.0.0.0 4566",
+        ),
+        (  # an image the user names wins
+            "ministack",
+            {"INFRAMOCK_AWS_IMAGE": "mine:1"},
+            "mine:1|python -m inframock.engine.ministack 0.0.0.0 4566",
+        ),
+    ],
+)
+def test_the_docker_road_runs_the_engine_inframock_engine_names(
+    standins: StandIns,
+    tmp_path: Path,
+    engine: str,
+    extra: dict[str, str],
+    handed: str,
+) -> None:
+    """Compose gets INFRAMOCK_ENGINE's image and inframock's server of it
+    (inframock/services/engines/*.py: COMPOSE) in its environment."""
+    seen = tmp_path / "seen"
+    standins.add(
+        "docker",
+        'if [ "$1" = info ]; then exit 0; fi\n'
+        'if [ "$1 $2" = "compose version" ]; then exit 0; fi\n'
+        'printf "%s|%s\\n" "$INFRAMOCK_AWS_IMAGE" "$INFRAMOCK_AWS_ENTRYPOINT"'
+        f" > {seen}",
+    )
+    env = cli_env(
+        tmp_path, standins, INFRAMOCK_RUNTIME="docker", INFRAMOCK_ENGINE=engine, **extra
+    )
+    result = cli(env, "stop", timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert seen.read_text().strip() == handed
+
+
+@pytest.mark.parametrize(
     ("make_args", "compose_args"),
     [
         ([], ["logs"]),

@@ -17,12 +17,15 @@ import shutil
 import signal
 import subprocess
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 import yaml
 
+from inframock.core.probes import DIRECT
 from inframock.testing.harness import DeliveryHandler
 from inframock.testing.harness import RunningStack, base_env, port_is_free, wait_until
 from inframock.testing.datafolder import (
@@ -219,14 +222,18 @@ def write_experiment(data: Path, experiment: str, rds: bytes) -> None:
     (folder / "r.rds.gz").write_bytes(gzip.compress(rds))
 
 
-def start(tmp: Path, name: str, experiment: str, rds: bytes, api: str) -> DockerStack:
-    """A stack from a copy of the checkout named `name`, with one experiment."""
+def start(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    tmp: Path, name: str, experiment: str, rds: bytes, api: str, **settings: str
+) -> DockerStack:
+    """A stack from a copy of the checkout named `name`, with one experiment,
+    and `settings` (e.g. INFRAMOCK_ENGINE) in its environment."""
     checkout = copy_checkout(tmp / name)
     env = base_env(
         tmp / f"{name}-settings",
         INFRAMOCK_RUNTIME="docker",
         BIOMAGE_API_URL=api,
         INFRAMOCK_TEST_CWD=str(checkout),  # where conftest's cli() runs commands
+        **settings,
     )
     write_experiment(Path(env["BIOMAGE_DATA_PATH"]), experiment, rds)
     return DockerStack(checkout, env)
@@ -402,6 +409,59 @@ def test_stop_leaves_nothing(stack: DockerStack) -> None:
     assert stack.process.wait(timeout=STOPPED_WITHIN) == 0
     assert stack.ports_free()
     assert not stack.containers("-a")
+
+
+MINISTACK_IMAGE = "ministackorg/ministack:1.5.33"
+
+
+@pytest.mark.skipif(
+    not image_present(MINISTACK_IMAGE), reason=f"{MINISTACK_IMAGE} not present locally"
+)
+def test_ministack_runs_on_the_docker_road(
+    tmp_path: Path, listener: BridgeDeliveries
+) -> None:
+    """INFRAMOCK_ENGINE=ministack: the aws container runs MiniStack's image
+    with inframock's server of it (its patches: a bucket without CORS
+    refuses a preflight, as S3 does), loaded as on moto; stop leaves nothing."""
+    stack = start(
+        tmp_path,
+        "checkout-m",
+        "exp-m",
+        RDS_B,
+        listener.url,
+        INFRAMOCK_ENGINE="ministack",
+    )
+    try:
+        stack.wait_ready(START_TIMEOUT)
+        banner = stack.output[stack.output.index(READY_LINE) :]
+        assert "ministack 1.5.33" in banner
+        assert item_counts(stack, "exp-m") == {
+            "experiments-development": 1,
+            "samples-development": 1,
+            "plots-tables-development": 3,
+        }
+        body = stack.client("s3").get_object(
+            Bucket="biomage-source-development", Key="exp-m/r.rds"
+        )["Body"]
+        assert body.read() == RDS_B
+        preflight = urllib.request.Request(
+            f"{stack.endpoint}/plots-tables-development/k",
+            method="OPTIONS",
+            headers={
+                "Origin": "http://evil.example",
+                "Access-Control-Request-Method": "PUT",
+            },
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            DIRECT.open(preflight, timeout=10).close()
+        assert refused.value.code == 403
+        result = stack.cli("stop")
+        assert result.returncode == 0, result.stdout
+        assert stack.process.wait(timeout=STOPPED_WITHIN) == 0
+        assert stack.ports_free()
+        assert not stack.containers("-a")
+    finally:
+        stack.down()
 
 
 # The `current` profile: its services from its data, the relay as a container --

@@ -369,16 +369,3 @@ def test_plain_ministack_still_answers_any_preflight_with_a_wildcard(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "*"
-
-
-def test_the_docker_road_refuses_ministack_before_anything_starts(
-    tmp_path: Path,
-) -> None:
-    """The Docker road runs moto's image: asking it for MiniStack is a usage
-    error, said before anything starts."""
-    env = base_env(tmp_path, INFRAMOCK_RUNTIME="docker", INFRAMOCK_ENGINE="ministack")
-    done = cli(env, "run", timeout=60)
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "INFRAMOCK_ENGINE=ministack runs on the local road only" in (
-        done.stdout + done.stderr
-    )

@@ -34,6 +34,8 @@ from inframock.core.settings_list import SECTIONS
 from inframock.model.profiles import stack_for
 from inframock.services.registry import SERVICES, services_for
 from inframock.testing.harness import ROOT, base_env, cli
+from inframock.engine.protocol import MINISTACK_RELEASE
+from inframock.services.engines.ministack import COMPOSE
 
 RULES = stack_for(Settings.load({}, env_file=Path("/nonexistent"))).data
 """The default (2021) profile's data folder rules."""
@@ -310,3 +312,13 @@ def test_the_engine_protocol_imports_only_the_standard_library() -> None:
     assert done.stdout.strip() == str(
         ["inframock", "inframock.engine", "inframock.engine.protocol"]
     ), done.stdout
+
+
+def test_one_ministack_release_everywhere() -> None:
+    """The MiniStack the patches were checked against is the one pinned, and
+    the image tag the Docker road runs (engine/protocol.py's MINISTACK_RELEASE)."""
+    pins = (ROOT / "requirements-ministack.txt").read_text(encoding="utf-8")
+    assert f"\nministack=={MINISTACK_RELEASE}\n" in pins
+    assert (
+        COMPOSE["INFRAMOCK_AWS_IMAGE"] == f"ministackorg/ministack:{MINISTACK_RELEASE}"
+    )

@@ -10,10 +10,8 @@ request; replacements live in the module of their difference.
 from __future__ import annotations
 
 from inframock.engine.patching import Patch, Source, put, wrap
+from inframock.engine.protocol import MINISTACK_RELEASE as MINISTACK
 
-MINISTACK = "1.5.33"
-"""The MiniStack release the patches were checked against (its pin in
-requirements-ministack.txt)."""
 _SNS = "ministack.services.sns"
 _LAMBDA = "ministack.services.lambda_svc"
 _APP = "ministack.app"

@@ -37,12 +37,6 @@ def provision(stack: Stack, clients: Clients) -> list[str]:
     return [created for result in results for created in result]
 
 
-def clients_used(stack: Stack) -> tuple[str, ...]:
-    """The clients provisioning `stack` needs beyond every stack's four (for
-    `Clients.warm`, while the engines start)."""
-    return ("iam", "awslambda") if stack.functions else ()
-
-
 def stack_identity(stack: Stack, clients: Clients) -> str:
     """What tells this stack from a restarted one: its endpoint and queue's birth.
 

@@ -15,12 +15,16 @@ project runs exactly the profile's services, plus the `populate` loader.
 from __future__ import annotations
 
 import hashlib
+import importlib
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dotenv import dotenv_values
+
 from inframock.core.checkout import CHECKOUT
-from inframock.core.settings import Settings
+from inframock.core.settings import ENGINES, Settings
 from inframock.model.profiles import stack_for
 from inframock.services.registry import SERVICES
 
@@ -59,7 +63,7 @@ ENGINE_VERSION = (
     "-c",
     "import importlib.metadata as m; "
     "names = {d.metadata['Name'].lower() for d in m.distributions()}; "
-    "name = 'localstack-core' if 'localstack-core' in names else 'moto'; "
+    "name = next(n for n in ('localstack-core', 'ministack', 'moto') if n in names); "
     "print(name, m.version(name))",
 )
 """Asks the aws container which engine it runs: an image tag may not say."""
@@ -114,3 +118,17 @@ def logs_args(follow: bool, lines: int | None) -> tuple[str, ...]:
 def reload_args(everything: bool) -> tuple[str, ...]:
     """The Compose arguments of `make reload-data` (`ALL=1`: `everything`)."""
     return RELOAD + SEED_EVERYTHING if everything else RELOAD
+
+
+def engine_variables(settings: Settings) -> dict[str, str]:
+    """The Compose variables that run INFRAMOCK_ENGINE in the `aws` container
+    (its module's COMPOSE: image and entry point), but for any the user set
+    in the environment or in the `.env` Compose reads, which win."""
+    module = importlib.import_module(ENGINES[settings.engine])
+    env_file = COMPOSE_FILE.parent / ".env"
+    from_file = dotenv_values(env_file) if env_file.is_file() else {}
+    return {
+        name: value
+        for name, value in module.COMPOSE.items()
+        if not (os.environ.get(name) or from_file.get(name))
+    }

@@ -60,13 +60,7 @@ class ComposeRoad(Road):
     @classmethod
     def refuse_to_run(cls, settings: Settings) -> None:
         """INFRAMOCK_PERSIST: the Docker road does not keep state (its engine
-        and Redis run in containers that start clean); INFRAMOCK_ENGINE other
-        than moto: its containers run moto's image."""
-        if settings.engine != "moto":
-            raise UsageError(
-                f"INFRAMOCK_ENGINE={settings.engine} runs on the local road only for "
-                "now; use INFRAMOCK_RUNTIME=local (see docs/engine.md)"
-            )
+        and Redis run in containers that start clean)."""
         if settings.persist:
             raise UsageError(
                 "INFRAMOCK_PERSIST keeps the state of the embedded road only; the "

@@ -151,13 +151,8 @@ def _run(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     # pylint: disable-next=import-outside-toplevel
     from inframock.aws import clients as aws
     from inframock.features.seed import seed  # pylint: disable=import-outside-toplevel
-    from inframock.features.seed.provision import (  # pylint: disable=import-outside-toplevel
-        clients_used,
-    )
 
-    aws.clients_for(settings.aws_endpoint, settings.region).warm(
-        *clients_used(stack_for(settings))
-    )
+    aws.clients_for(settings.aws_endpoint, settings.region).warm(stack_for(settings))
     supervisor.wait_ready()
     for service in services:
         if service.on_ready is not None:

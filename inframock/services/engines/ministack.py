@@ -25,10 +25,18 @@ from inframock.core.checkout import CHECKOUT
 from inframock.core.settings import Settings
 from inframock.model.stack import ACCOUNT_ID
 from inframock.services.base import EngineError, Service
+from inframock.engine.protocol import MINISTACK_RELEASE
 from inframock.services.engines import engine_child, engine_environment
 
-"""The checkout: its scripts/setup_venv.py and the inframock the engine imports."""
 VENV = CHECKOUT / ".venv-ministack"
+COMPOSE = {
+    "INFRAMOCK_AWS_IMAGE": f"ministackorg/ministack:{MINISTACK_RELEASE}",
+    "INFRAMOCK_AWS_ENTRYPOINT": "python -m inframock.engine.ministack 0.0.0.0 4566",
+}
+"""The Compose variables the Docker road sets for this engine: MiniStack's
+image at the release inframock's patches were checked against, running
+inframock's server of it (its patches, guard and CORS; docker-compose.yml
+mounts inframock and sets MiniStack's settings)."""
 SERVICES = "s3,sqs,sns,dynamodb,stepfunctions,lambda,iam,sts"
 """What MiniStack serves: what the Cellenics profiles use, nothing more (each
 service it serves is more that any local caller can drive)."""

@@ -19,6 +19,10 @@ from inframock.model.stack import ACCOUNT_ID
 from inframock.services.base import SAVE_TIMEOUT, Service
 from inframock.services.engines import engine_child, engine_environment
 
+COMPOSE: dict[str, str] = {}
+"""The Compose variables the Docker road sets for this engine: none, the
+Compose file's defaults are moto's image and inframock's engine on it."""
+
 
 def aws_service(settings: Settings, _tmp: Path) -> Service:
     """moto's own server, with the account id the Cellenics services expect."""
