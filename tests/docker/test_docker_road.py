@@ -296,17 +296,31 @@ def rds_versions(stack: DockerStack, experiment: str) -> list[dict[str, Any]]:
     return list(listing.get("Versions", []))
 
 
-def test_up_loads_exactly_the_data_folder(stack: DockerStack) -> None:
-    assert {stack.aws_port, stack.redis_port}.isdisjoint({4566, 6379})
-    assert item_counts(stack, "exp-a") == {
+def assert_loaded(stack: DockerStack, experiment: str, rds: bytes) -> None:
+    """`write_experiment`'s items are in their tables and its r.rds in S3."""
+    assert item_counts(stack, experiment) == {
         "experiments-development": 1,
         "samples-development": 1,
         "plots-tables-development": 3,
     }
     body = stack.client("s3").get_object(
-        Bucket="biomage-source-development", Key="exp-a/r.rds"
+        Bucket="biomage-source-development", Key=f"{experiment}/r.rds"
     )["Body"]
-    assert body.read() == RDS_A
+    assert body.read() == rds
+
+
+def assert_stops_leaving_nothing(stack: DockerStack) -> None:
+    """`make stop` ends `make run` cleanly: ports free, no container left."""
+    result = stack.cli("stop")
+    assert result.returncode == 0, result.stdout
+    assert stack.process.wait(timeout=STOPPED_WITHIN) == 0
+    assert stack.ports_free()
+    assert not stack.containers("-a")
+
+
+def test_up_loads_exactly_the_data_folder(stack: DockerStack) -> None:
+    assert {stack.aws_port, stack.redis_port}.isdisjoint({4566, 6379})
+    assert_loaded(stack, "exp-a", RDS_A)
     assert len(rds_versions(stack, "exp-a")) == 1
 
 
@@ -404,11 +418,7 @@ def test_a_second_checkout_runs_beside_and_a_killed_run_stops_it(
 
 
 def test_stop_leaves_nothing(stack: DockerStack) -> None:
-    result = stack.cli("stop")
-    assert result.returncode == 0, result.stdout
-    assert stack.process.wait(timeout=STOPPED_WITHIN) == 0
-    assert stack.ports_free()
-    assert not stack.containers("-a")
+    assert_stops_leaving_nothing(stack)
 
 
 MINISTACK_IMAGE = "ministackorg/ministack:1.5.33"
@@ -435,15 +445,7 @@ def test_ministack_runs_on_the_docker_road(
         stack.wait_ready(START_TIMEOUT)
         banner = stack.output[stack.output.index(READY_LINE) :]
         assert "ministack 1.5.33" in banner
-        assert item_counts(stack, "exp-m") == {
-            "experiments-development": 1,
-            "samples-development": 1,
-            "plots-tables-development": 3,
-        }
-        body = stack.client("s3").get_object(
-            Bucket="biomage-source-development", Key="exp-m/r.rds"
-        )["Body"]
-        assert body.read() == RDS_B
+        assert_loaded(stack, "exp-m", RDS_B)
         preflight = urllib.request.Request(
             f"{stack.endpoint}/plots-tables-development/k",
             method="OPTIONS",
@@ -455,11 +457,7 @@ def test_ministack_runs_on_the_docker_road(
         with pytest.raises(urllib.error.HTTPError) as refused:
             DIRECT.open(preflight, timeout=10).close()
         assert refused.value.code == 403
-        result = stack.cli("stop")
-        assert result.returncode == 0, result.stdout
-        assert stack.process.wait(timeout=STOPPED_WITHIN) == 0
-        assert stack.ports_free()
-        assert not stack.containers("-a")
+        assert_stops_leaving_nothing(stack)
     finally:
         stack.down()
 

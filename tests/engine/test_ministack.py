@@ -91,6 +91,21 @@ def _request(
         conn.close()
 
 
+def _in_ministacks_python(code: str) -> str:
+    """What `code` prints, run by MiniStack's virtualenv's Python with this
+    checkout importable (it must succeed)."""
+    done = subprocess.run(
+        [str(VENV / "bin" / "python"), "-c", code],
+        env={**os.environ, "PYTHONPATH": str(CHECKOUT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def test_the_stack_runs_on_ministack_and_loads_the_data_folder(
     stack: RunningStack,
 ) -> None:
@@ -279,16 +294,7 @@ def test_the_ministack_patches_tripwires_hold(stack: RunningStack) -> None:
         "from inframock.engine.ministack.patches import PATCHES; "
         "print('\\n'.join(str(trip) for trip in broken(PATCHES)) or 'hold')"
     )
-    done = subprocess.run(
-        [str(VENV / "bin" / "python"), "-c", code],
-        env={**os.environ, "PYTHONPATH": str(CHECKOUT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "hold"
+    assert _in_ministacks_python(code) == "hold"
 
 
 UI = "http://localhost:5000"
@@ -360,12 +366,4 @@ def test_plain_ministack_still_answers_any_preflight_with_a_wildcard(
         "{'origin': 'http://evil.example', 'access-control-request-method': 'PUT'}, "
         "{}, 'request')[1]['Access-Control-Allow-Origin'])"
     )
-    done = subprocess.run(
-        [str(VENV / "bin" / "python"), "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "*"
+    assert _in_ministacks_python(code) == "*"

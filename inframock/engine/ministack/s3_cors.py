@@ -45,11 +45,16 @@ class S3Cors:
         from ministack import app as ministack
 
         method, path = scope.get("method", ""), scope.get("path", "")
+        # First the bucket lookup (a dict), then, only for a path naming an
+        # existing bucket, MiniStack's routing: no parse on every request.
+        # pylint: disable-next=protected-access
+        target = ministack._s3_cors_target(headers.get("host", ""), path)
+        if target is None:
+            return None
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if ministack.detect_service(method, path, headers, query) != "s3":
             return None
-        # pylint: disable-next=protected-access
-        return ministack._s3_cors_target(headers.get("host", ""), path)
+        return target
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope) if scope.get("type") == "http" else {}
