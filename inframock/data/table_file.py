@@ -14,12 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from boto3.dynamodb.types import TypeSerializer
-
 from inframock.data.dataset import Checked, Problem, check_plain, plain_key
 from inframock.data.digests import FileMark, new_hash
 from inframock.data.json_stream import NotRecords, RecordStream
-from inframock.data.typed_json import check_typed, is_typed_record, typed_key
+from inframock.data.typed_json import as_typed, check_typed, is_typed_record, typed_key
 from inframock.model.stack import Table
 
 
@@ -84,7 +82,6 @@ class TableItems:
     def __iter__(self) -> Iterator[tuple[str, dict[str, Any], int]]:
         """The second pass: each good item (label, typed item, size), in order."""
         held: dict[tuple[str, ...], tuple[str, dict[str, Any], int]] = {}
-        serialize = TypeSerializer().serialize
         with self.path.open("rb") as stream:
             if FileMark.stat_of(stream) != self.identity:
                 self._problem("changed while it was loaded: reload to load it")
@@ -98,7 +95,7 @@ class TableItems:
                         continue
                     item = checked.item
                     if not self._typed:
-                        item = serialize(item)["M"]
+                        item = as_typed(item)["M"]
                     good = (checked.label, item, checked.size)
                     if self._last.get(hash(checked.key), index) > index:
                         held[checked.key] = good

@@ -31,9 +31,13 @@ MB = 1024 * 1024
 TABLE_PROGRESS_ABOVE = 2 * MB
 """Bytes read (a table file is read twice) above which a table file's load
 shows progress: DynamoDB stores a megabyte of nested items in seconds."""
-BATCH_BYTES = 2 * MB
+BATCH_BYTES = 256 * 1024
 """A batch of items holds at most this much (as DynamoDB counts it): with
-the loader's batch workers in flight, what a load of big items holds at once."""
+the loader's batch workers in flight, what a load of big items holds at once.
+Small enough that a file of big items goes in several batches, so the engine
+stores one while the loader types and sends the next (the default
+experiment's 23 plots were one batch of 1.3 MB: reading, sending and storing
+one after the other)."""
 DEFAULT_TABLE_FILE_LIMIT_MB = 500
 Labelled = list[tuple[str, dict[str, Any]]]
 """Items ready for PutItem (typed attribute maps), each with a label naming it."""
