@@ -63,6 +63,7 @@ from inframock.testing.harness import ROOT, RunningStack, base_env, standalone_m
 
 # scripts/ itself is on sys.path (this file runs as a script): its sibling.
 from bench_engines import (  # pylint: disable=wrong-import-order
+    EngineBench,
     engine_figures,
     engine_table,
 )
@@ -757,16 +758,18 @@ def main() -> None:
 
 def engines(
     work: Path, empty: Path, default: Path, args: argparse.Namespace
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, float | str]]:
     """Both engines' figures (scripts/bench_engines.py), BenchStacks in `work`."""
     return engine_figures(
-        functools.partial(BenchStack, work),
-        work,
-        empty,
-        default,
-        args.runs,
-        args.items // 4,
-        plot_records,
+        EngineBench(
+            functools.partial(BenchStack, work),
+            work,
+            empty,
+            default,
+            args.runs,
+            args.items // 4,
+            plot_records,
+        )
     )
 
 

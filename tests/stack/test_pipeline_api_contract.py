@@ -11,9 +11,9 @@ machine is the one `pipelineConstruct` builds in development (`skeletons/index.j
 SendTaskFailure); and the run is read back as `getPipelineStatus.js` does:
 DescribeExecution, GetExecutionHistory paged with `includeExecutionData: false`, and its
 history walker giving the completed steps. The machines, the walker, the history pager
-and the stand-in runner are ported once, in tests/pipeline_shapes.py (shared with
-tests/stack/test_stepfunctions.py). `scripts/cellenics_current/` runs the API's real
-code the same way, by hand.
+and the stand-in runner are ported once, in inframock/testing/pipeline_shapes.py
+(shared with tests/stack/test_stepfunctions.py and `make bench`).
+`scripts/cellenics_current/` runs the API's real code the same way, by hand.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from inframock.testing.harness import Deliveries, RunningStack, base_env, wait_until
-from tests.pipeline_shapes import (
+from inframock.testing.pipeline_shapes import (
     ACCOUNT,
     ENV,
     QC_STATES,

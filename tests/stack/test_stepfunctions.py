@@ -1,7 +1,7 @@
 """Today's Cellenics pipeline runs on the `current` stack: executions, activities
 and the launcher, over the wire.
 
-The API's state machines (tests/pipeline_shapes.py, built from its code) run
+The API's state machines (inframock/testing/pipeline_shapes.py, built from its code) run
 to the end with a stand-in runner polling activities with boto3: success with
 a Map over three samples, a failure that HandleError publishes through the
 relay, a heartbeat timeout; the history is read back as getPipelineStatus
@@ -30,7 +30,7 @@ from inframock.testing.harness import (
     standalone_moto,
     wait_until,
 )
-from tests.pipeline_shapes import (
+from inframock.testing.pipeline_shapes import (
     QC_STEPS,
     REGION,
     ROLE,

@@ -5,7 +5,8 @@ Built from the API's own code (hms-dbmi-cellenics/api 4507bc93,
 `src/api.v2/helpers/pipeline/pipelineConstruct/` and `getPipelineStatus.js`)
 and the runner's loop (pipeline 81f42feb, `pipeline-runner/R/init-functions.R`
 `init`), with their field names; nothing here is inframock's. Used by
-tests/stack/test_stepfunctions.py and tests/stack/test_pipeline_api_contract.py.
+tests/stack/test_stepfunctions.py, tests/stack/test_pipeline_api_contract.py
+and `make bench` (a QC run on each engine).
 """
 
 from __future__ import annotations
