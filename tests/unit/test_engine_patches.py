@@ -362,3 +362,34 @@ def test_the_first_lambda_request_brings_the_launcher_not_the_interpreter() -> N
     done = _run(FIRST_LAMBDA)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"interpreter": False, "launcher": True}
+
+
+LOADERS = """
+import botocore.loaders
+from moto.core import utils
+from inframock.engine import patches
+
+if PATCHED:
+    patches.apply_all(patches.START)
+made = []
+init = botocore.loaders.Loader.__init__
+def counted(self, *args, **kwargs):
+    made.append(self)
+    init(self, *args, **kwargs)
+botocore.loaders.Loader.__init__ = counted
+utils._load_service_model("iam", "service-2")
+utils._load_service_model("lambda", "service-2")
+print(len(made))
+"""
+"""How many botocore loaders moto makes to load two service models (with
+every patch if PATCHED)."""
+
+
+def test_service_models_share_one_loader() -> None:
+    """Each new loader lists every botocore service first (~20 ms a model)."""
+    assert _printed(LOADERS, patched=True) == ["1"]
+
+
+def test_moto_still_makes_a_loader_per_model() -> None:
+    """When this fails, moto keeps its loader: drop `moto-one-model-loader`."""
+    assert _printed(LOADERS, patched=False) == ["2"]

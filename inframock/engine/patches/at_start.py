@@ -198,6 +198,20 @@ START: tuple[Patch, ...] = (
         ),
     ),
     Patch(
+        "moto-one-model-loader",
+        "botocore models read by one loader",
+        MOTO,
+        (
+            wrap(
+                "moto.core.utils",
+                "create_loader",
+                "b94f7ea2b2fa",
+                f"{_E}.model_loader:create_loader_once",
+            ),
+        ),
+        reads=(Source("moto.core.utils", "_load_service_model", "f3e61be0fc70"),),
+    ),
+    Patch(
         "oplog-dispatch",
         "the log names the operation moto dispatched",
         MOTO,

@@ -29,11 +29,16 @@ def provision(stack: Stack, clients: Clients) -> list[str]:
     tables, buckets = set(table_names(clients)), set(bucket_names(clients))
     steps = [lambda t=t: _table(clients, t, t.name in tables) for t in stack.tables]
     steps += [lambda b=b: _bucket(clients, b, b.name in buckets) for b in stack.buckets]
-    steps += [lambda: _topic(clients, stack), lambda: _queue(clients, stack)]
+    # Chains of several calls one after the other, started first so the pool
+    # ends them with the rest: the functions (a role, a listing, each
+    # function) and the topic (its relay queue and subscriptions).
+    chains = [lambda: _topic(clients, stack), lambda: _queue(clients, stack)]
     if stack.functions:
-        steps.append(lambda: _functions(clients, stack))
+        chains.append(lambda: _functions(clients, stack))
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda step: step(), steps))
+        chained = [pool.submit(step) for step in reversed(chains)]  # functions 1st
+        single = [pool.submit(step) for step in steps]
+        results = [f.result() for f in single + chained[::-1]]  # the stack's order
     return [created for result in results for created in result]
 
 

@@ -303,12 +303,13 @@ def _in_background(work: Callable[[], T], supervisor: Supervisor) -> T:
             future.set_exception(err)
 
     threading.Thread(target=target, name="seed", daemon=True).start()
-    while True:
+    while True:  # woken by the work's end, not a tick after it
         raise_if_signalled()
-        try:
-            exited = supervisor.events.get(timeout=0.05)
+        done, _ = concurrent.futures.wait([future], timeout=0.05)
+        try:  # a service that died explains the work's failure better
+            exited = supervisor.events.get_nowait()
         except queue.Empty:
-            if future.done():
+            if done:
                 return future.result()
             continue
         raise StartError(describe_exit(exited.child, exited.code))
