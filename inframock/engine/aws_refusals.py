@@ -21,6 +21,8 @@ differs in three ways a client notices:
   caller had asked for nothing. AWS answers `SerializationException`; that
   check runs before moto sees the request (`AwsRefusals`), as Lambda's
   (REST JSON) `InvalidRequestContentException` does for its JSON bodies.
+  moto's parser then takes the value that check parsed instead of parsing
+  the same body again (`parsed_once`: a DynamoDB load's bodies are megabytes).
 
 tests/stack/test_aws_refusals.py tells when a moto release refuses these itself.
 """
@@ -31,6 +33,7 @@ import functools
 import io
 import json
 import re
+import threading
 import uuid
 from typing import Any, Callable, Iterable
 from xml.parsers.expat import ExpatError
@@ -83,9 +86,16 @@ def refuse_malformed_xml(method: Callable[..., Any]) -> Callable[..., Any]:
     return refusing
 
 
+_PARSED = threading.local()
+"""The body this thread's request check parsed, and its value (`body`,
+`value`), until moto's parser takes it: middleware and app run in the
+request's one thread."""
+
+
 def _json_error(body: bytes, of_an_object: bool) -> str | None:
     """Why `body` is not JSON (or, `of_an_object`, not a JSON object); None
     when it is (or is empty, which moto and the SDKs read as no parameters)."""
+    _PARSED.body = None
     if not body.strip():
         return None
     try:
@@ -94,7 +104,24 @@ def _json_error(body: bytes, of_an_object: bool) -> str | None:
         return f"the request body is not JSON: {err}"
     if of_an_object and not isinstance(value, dict):
         return f"the request body is a JSON {type(value).__name__}, not an object"
+    _PARSED.body, _PARSED.value = body, value
     return None
+
+
+def parsed_once(moto_parse: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """moto's `_parse_body_as_json`, answering the value the check parsed
+    when given the same body (compared whole: the bytes moto reads back are
+    a copy), once; any other body is moto's to parse."""
+
+    @functools.wraps(moto_parse)
+    def parse(self: Any, body_contents: Any) -> Any:
+        body = getattr(_PARSED, "body", None)
+        if body is not None and body_contents == body:
+            _PARSED.body = None
+            return _PARSED.value
+        return moto_parse(self, body_contents)
+
+    return parse
 
 
 class AwsRefusals:
@@ -115,7 +142,10 @@ class AwsRefusals:
             reason = _json_error(_body(environ), of_an_object=False)
             if reason:
                 return _invalid_request_content(start, reason)
-        return self.app(environ, start)
+        try:
+            return self.app(environ, start)
+        finally:  # one moto did not parse is not kept for the next request
+            _PARSED.body = _PARSED.value = None
 
 
 def _body(environ: dict[str, Any]) -> bytes:

@@ -145,6 +145,19 @@ START: tuple[Patch, ...] = (
         ),
     ),
     Patch(
+        "json-parsed-once",
+        "a JSON body checked, then not parsed again",
+        MOTO,
+        (
+            wrap(
+                _PARSE,
+                "BaseJSONParser._parse_body_as_json",
+                "41aa5265807a",
+                f"{_E}.aws_refusals:parsed_once",
+            ),
+        ),
+    ),
+    Patch(
         "dynamodb-items",
         "big DynamoDB items read and written fast",
         MOTO,
