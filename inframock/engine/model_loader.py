@@ -6,13 +6,26 @@ first lists every service botocore knows: about 3,700 `stat` calls, ~20 ms of
 the engine's CPU per service (S3, DynamoDB, SQS and SNS at start, IAM, Lambda
 and Step Functions on a `current` stack's first requests). One loader lists
 them once; it is moto's own loader class, so its `moto-extras` still apply.
-Patch `moto-one-model-loader` (inframock.engine.patches.at_start).
+moto's first error of each service made a new botocore `Session` to list them
+again (to name the service its exception module belongs to): that name now
+comes from the same listing. Patch `moto-one-model-loader`
+(inframock.engine.patches.at_start).
 """
 
 from __future__ import annotations
 
 import functools
 from typing import Any, Callable
+
+
+@functools.cache
+def service_name_of_package(package: str) -> str:
+    """moto's `service_name_from_moto_package_name` (`awslambda` is
+    `lambda`): its table of botocore's services from the one loader."""
+    from moto.core import utils  # pylint: disable=import-outside-toplevel
+
+    names = utils.create_loader().list_available_services("service-2")
+    return {name.replace("-", ""): name for name in names}.get(package, package)
 
 
 def create_loader_once(create_loader: Callable[[], Any]) -> Callable[[], Any]:

@@ -379,20 +379,22 @@ def counted(self, *args, **kwargs):
 botocore.loaders.Loader.__init__ = counted
 utils._load_service_model("iam", "service-2")
 utils._load_service_model("lambda", "service-2")
+assert utils.service_name_from_moto_package_name("cognitoidp") == "cognito-idp"
 print(len(made))
 """
-"""How many botocore loaders moto makes to load two service models (with
-every patch if PATCHED)."""
+"""How many botocore loaders moto makes to load two service models and name
+the service of an exception's package, as its first error of a service does
+(with every patch if PATCHED)."""
 
 
 def test_service_models_share_one_loader() -> None:
-    """Each new loader lists every botocore service first (~20 ms a model)."""
+    """Each new loader lists every botocore service first (~20 ms each)."""
     assert _printed(LOADERS, patched=True) == ["1"]
 
 
 def test_moto_still_makes_a_loader_per_model() -> None:
     """When this fails, moto keeps its loader: drop `moto-one-model-loader`."""
-    assert _printed(LOADERS, patched=False) == ["2"]
+    assert _printed(LOADERS, patched=False) == ["3"]
 
 
 PARSED_ONCE = """

@@ -221,6 +221,12 @@ START: tuple[Patch, ...] = (
                 "b94f7ea2b2fa",
                 f"{_E}.model_loader:create_loader_once",
             ),
+            put(
+                "moto.core.utils",
+                "service_name_from_moto_package_name",
+                "7a76495600e3",
+                f"{_E}.model_loader:service_name_of_package",
+            ),
         ),
         reads=(Source("moto.core.utils", "_load_service_model", "f3e61be0fc70"),),
     ),
