@@ -186,6 +186,8 @@ def exact_number(text: str) -> Decimal:
     move into the exponent, so the value stays exact and storable.
     """
     number = Decimal(text)
+    if len(text) <= 38:  # at most 38 digits: nothing to move (most numbers)
+        return number
     sign, digits, exponent = number.as_tuple()
     kept = len(digits)
     while kept > 38 and digits[kept - 1] == 0:
@@ -231,11 +233,13 @@ class Checked:
 
 def check_plain(record: Any, index: int, table: Table) -> Checked:
     """A plain-JSON record as DynamoDB will accept it, or why it will not."""
-    reason = _item_problem(record, table)
+    reason = _key_problem(record, table)
+    size = 0
+    if reason is None:
+        reason, size = check_values(record)
     if reason is not None:
         return Checked(f"record {index}", reason=reason)
     label = f"record {index} ({_describe_key(record, table)})"
-    size = item_size(record)
     if reason := size_problem(size):
         return Checked(label, reason=reason)
     return Checked(label, record, tuple(record[k] for k in table.key_names), size=size)
@@ -260,7 +264,7 @@ def _describe_key(record: dict[str, Any], table: Table) -> str:
     return ", ".join(f"{k}={record[k]}" for k in table.key_names)
 
 
-def _item_problem(record: Any, table: Table) -> str | None:
+def _key_problem(record: Any, table: Table) -> str | None:
     if not isinstance(record, dict):
         return f"expected a JSON object, found {json_type(record)}"
     for key in table.key_names:
@@ -274,7 +278,7 @@ def _item_problem(record: Any, table: Table) -> str | None:
                     "JSON only when every record is)"
                 )
             return f"key attribute {key!r} must be a non-empty string{hint}"
-    return _value_problem(record)
+    return None
 
 
 def is_typed_value(value: Any) -> bool:
@@ -282,23 +286,42 @@ def is_typed_value(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and set(value) <= DYNAMODB_TYPES
 
 
-def _value_problem(value: Any) -> str | None:
-    """What DynamoDB would refuse in an item's values, found without recursion."""
-    pending: list[tuple[Any, int]] = [(value, 1)]
+def check_values(record: dict[str, Any]) -> tuple[str | None, int]:
+    """What DynamoDB would refuse in an item's values, found without recursion,
+    and the item's size as DynamoDB charges it (its documented rules: a
+    string's bytes, a number's (significant digits + 1) // 2 + 1, 1 for a
+    boolean or null, 3 for a map or list and 1 for each value in one, each
+    attribute's name). One walk: each number's digits are counted once."""
+    if "" in record:
+        return "an attribute name is empty", 0
+    size = sum(len(name.encode()) for name in record)
+    pending: list[tuple[Any, int]] = [(value, 2) for value in record.values()]
     while pending:
         current, depth = pending.pop()
         if depth > MAX_DEPTH:
-            return f"nested deeper than DynamoDB's {MAX_DEPTH} levels"
-        if isinstance(current, Decimal):
-            if reason := number_problem(current):
-                return reason
+            return f"nested deeper than DynamoDB's {MAX_DEPTH} levels", 0
+        if isinstance(current, str):
+            size += len(current.encode())
+        elif isinstance(current, bool) or current is None:
+            size += 1
+        elif isinstance(current, Decimal):
+            if not current.is_finite():
+                return f"number {current} cannot be stored", 0
+            digits = significant_digits(current)
+            if reason := _range_problem(current, digits):
+                return reason, 0
+            size += (digits + 1) // 2 + 1
         elif isinstance(current, dict):
             if "" in current:
-                return "an attribute name is empty"
+                return "an attribute name is empty", 0
+            size += 3 + sum(len(name.encode()) + 1 for name in current)
             pending += [(child, depth + 1) for child in current.values()]
         elif isinstance(current, list):
+            size += 3 + len(current)
             pending += [(child, depth + 1) for child in current]
-    return None
+        else:
+            raise TypeError(f"unexpected JSON value {current!r}")
+    return None, size
 
 
 def significant_digits(number: Decimal) -> int:
@@ -318,31 +341,15 @@ def number_problem(number: Decimal) -> str | None:
     """Why DynamoDB would refuse `number`, or None if it stores it exactly."""
     if not number.is_finite():
         return f"number {number} cannot be stored"
-    digits = significant_digits(number)
+    return _range_problem(number, significant_digits(number))
+
+
+def _range_problem(number: Decimal, digits: int) -> str | None:
+    """Why DynamoDB would refuse a finite `number` of `digits` significant
+    digits, or None."""
     if digits > 38 or not -130 <= number.adjusted() <= 125:
         return f"number {number} is beyond DynamoDB's 38-digit range"
     return None
-
-
-def item_size(value: Any) -> int:
-    """The size DynamoDB charges an item, per its documented rules."""
-    if isinstance(value, dict):
-        return sum(len(k.encode()) + _value_size(v) for k, v in value.items())
-    return _value_size(value)
-
-
-def _value_size(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value.encode())
-    if isinstance(value, bool) or value is None:
-        return 1
-    if isinstance(value, Decimal):
-        return (significant_digits(value) + 1) // 2 + 1
-    if isinstance(value, dict):
-        return 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in value.items())
-    if isinstance(value, list):
-        return 3 + sum(_value_size(v) + 1 for v in value)
-    raise TypeError(f"unexpected JSON value {value!r}")
 
 
 def json_type(value: Any) -> str:

@@ -16,8 +16,8 @@ from boto3.dynamodb.types import TypeSerializer
 from inframock.aws.endpoint import EndpointRefused, check_endpoint_is_local
 from inframock.data.dataset import (
     MAX_ITEM_BYTES,
+    check_values,
     exact_number,
-    item_size,
     parse_json,
     plan,
     significant_digits,
@@ -75,6 +75,13 @@ def test_data_folder_page_table_shows_every_file_kind() -> None:
             assert f"`{kind}-development`" in row
 
 
+def item_size(record: dict[str, object]) -> int:
+    """The size check_values finds for a record it takes."""
+    problem, size = check_values(record)
+    assert problem is None, problem
+    return size
+
+
 def test_item_size_follows_dynamodb_rules() -> None:
     # name bytes + value bytes; numbers: 1 byte per 2 significant digits + 1
     assert item_size({"id": "abc"}) == 2 + 3
@@ -84,7 +91,21 @@ def test_item_size_follows_dynamodb_rules() -> None:
     assert item_size({"l": [Decimal(1), "ab"]}) == 1 + 3 + (2 + 1) + (2 + 1)
     assert item_size({"m": {"k": "v"}}) == 1 + 3 + (1 + 1 + 1)
     assert item_size({"s": "é"}) == 1 + 2
+    assert item_size({"m": {"l": [{"n": Decimal("-1.50")}]}}) == (
+        1 + 3 + (1 + 1) + 3 + 1 + 3 + (1 + 1) + 2
+    )
     assert MAX_ITEM_BYTES == 409_600
+
+
+def test_values_are_checked_as_dynamodb_checks_them() -> None:
+    assert check_values({"": "x"})[0] == "an attribute name is empty"
+    assert check_values({"m": {"": "x"}})[0] == "an attribute name is empty"
+    assert "38-digit range" in str(check_values({"n": Decimal("1" * 39)})[0])
+    assert "cannot be stored" in str(check_values({"n": Decimal("NaN")})[0])
+    deep: dict[str, object] = {"v": "x"}
+    for _ in range(40):
+        deep = {"m": deep}
+    assert "nested deeper" in str(check_values(deep)[0])
 
 
 def test_json_numbers_parse_as_exact_decimals() -> None:
