@@ -305,10 +305,8 @@ def check_values(record: dict[str, Any]) -> tuple[str | None, int]:
         elif isinstance(current, bool) or current is None:
             size += 1
         elif isinstance(current, Decimal):
-            if not current.is_finite():
-                return f"number {current} cannot be stored", 0
-            digits = significant_digits(current)
-            if reason := _range_problem(current, digits):
+            reason, digits = _number_checked(current)
+            if reason:
                 return reason, 0
             size += (digits + 1) // 2 + 1
         elif isinstance(current, dict):
@@ -339,17 +337,19 @@ def significant_digits(number: Decimal) -> int:
 
 def number_problem(number: Decimal) -> str | None:
     """Why DynamoDB would refuse `number`, or None if it stores it exactly."""
+    return _number_checked(number)[0]
+
+
+def _number_checked(number: Decimal) -> tuple[str | None, int]:
+    """Why DynamoDB would refuse `number` (or None), and its significant
+    digits (0 for one that is not finite), counted once for the check and
+    the item's size."""
     if not number.is_finite():
-        return f"number {number} cannot be stored"
-    return _range_problem(number, significant_digits(number))
-
-
-def _range_problem(number: Decimal, digits: int) -> str | None:
-    """Why DynamoDB would refuse a finite `number` of `digits` significant
-    digits, or None."""
+        return f"number {number} cannot be stored", 0
+    digits = significant_digits(number)
     if digits > 38 or not -130 <= number.adjusted() <= 125:
-        return f"number {number} is beyond DynamoDB's 38-digit range"
-    return None
+        return f"number {number} is beyond DynamoDB's 38-digit range", digits
+    return None, digits
 
 
 def json_type(value: Any) -> str:

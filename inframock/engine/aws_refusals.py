@@ -95,7 +95,6 @@ request's one thread."""
 def _json_error(body: bytes, of_an_object: bool) -> str | None:
     """Why `body` is not JSON (or, `of_an_object`, not a JSON object); None
     when it is (or is empty, which moto and the SDKs read as no parameters)."""
-    _PARSED.body = None
     if not body.strip():
         return None
     try:
