@@ -442,3 +442,35 @@ def test_a_checked_json_body_is_parsed_once() -> None:
 def test_unpatched_the_body_is_parsed_twice() -> None:
     """What `json-parsed-once` is for: the check and moto each parse it."""
     assert _printed(PARSED_ONCE, patched=False) == ["2", "True"]
+
+
+LISTINGS = """
+import os
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from inframock.engine import patches
+
+if PATCHED:
+    patches.apply_all(patches.START)
+listed = []
+listdir = os.listdir
+def counted(path):
+    listed.append(path)
+    return listdir(path)
+os.listdir = counted
+dispatcher = DomainDispatcherApplication(create_app=None)
+for host in ("127.0.0.1:4566", "sqs.eu-west-1.amazonaws.com", "s3"):
+    dispatcher.get_backend_for_host(host)
+print(len(listed), dispatcher.get_backend_for_host("s3"))
+"""
+"""How often moto lists its own folder to route three requests by their
+`Host` (with every patch if PATCHED)."""
+
+
+def test_moto_lists_its_packages_once() -> None:
+    """Each listing `stat`s ~170 entries under the dispatch lock (~0.35 ms)."""
+    assert _printed(LISTINGS, patched=True) == ["1", "s3"]
+
+
+def test_moto_still_lists_its_packages_per_request() -> None:
+    """When this fails, moto keeps its listing: drop `moto-modules-once`."""
+    assert _printed(LISTINGS, patched=False) == ["3", "s3"]

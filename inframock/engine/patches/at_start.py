@@ -231,6 +231,26 @@ START: tuple[Patch, ...] = (
         reads=(Source("moto.core.utils", "_load_service_model", "f3e61be0fc70"),),
     ),
     Patch(
+        "moto-modules-once",
+        "moto's packages listed once",
+        MOTO,
+        (
+            wrap(
+                "moto.backends",
+                "list_of_moto_modules",
+                "4f741a10b065",
+                f"{_E}.moto_modules:listed_once",
+            ),
+        ),
+        reads=(
+            Source(
+                "moto.moto_server.werkzeug_app",
+                "DomainDispatcherApplication.get_backend_for_host",
+                "1f41972c1e4e",
+            ),
+        ),
+    ),
+    Patch(
         "oplog-dispatch",
         "the log names the operation moto dispatched",
         MOTO,
