@@ -380,11 +380,14 @@ botocore.loaders.Loader.__init__ = counted
 utils._load_service_model("iam", "service-2")
 utils._load_service_model("lambda", "service-2")
 assert utils.service_name_from_moto_package_name("cognitoidp") == "cognito-idp"
+from moto.core.base_backend import AccountSpecificBackend
+assert "eu-west-1" in AccountSpecificBackend.get_session().get_available_regions("sqs")
 print(len(made))
 """
-"""How many botocore loaders moto makes to load two service models and name
-the service of an exception's package, as its first error of a service does
-(with every patch if PATCHED)."""
+"""How many botocore loaders moto makes to load two service models, name
+the service of an exception's package, as its first error of a service does,
+and list a service's regions, as its first backend of a service does (with
+every patch if PATCHED)."""
 
 
 def test_service_models_share_one_loader() -> None:
@@ -394,7 +397,7 @@ def test_service_models_share_one_loader() -> None:
 
 def test_moto_still_makes_a_loader_per_model() -> None:
     """When this fails, moto keeps its loader: drop `moto-one-model-loader`."""
-    assert _printed(LOADERS, patched=False) == ["3"]
+    assert _printed(LOADERS, patched=False) == ["4"]
 
 
 PARSED_ONCE = """

@@ -227,8 +227,21 @@ START: tuple[Patch, ...] = (
                 "7a76495600e3",
                 f"{_E}.model_loader:service_name_of_package",
             ),
+            put(
+                "moto.core.base_backend",
+                "AccountSpecificBackend.get_session",
+                "ff565ab3a09c",
+                f"{_E}.model_loader:session_for",
+            ),
         ),
-        reads=(Source("moto.core.utils", "_load_service_model", "f3e61be0fc70"),),
+        reads=(
+            Source("moto.core.utils", "_load_service_model", "f3e61be0fc70"),
+            Source(
+                "moto.core.base_backend",
+                "AccountSpecificBackend._generate_regions",
+                "6f339e32d8fa",
+            ),
+        ),
     ),
     Patch(
         "moto-modules-once",
