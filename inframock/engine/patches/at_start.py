@@ -211,6 +211,25 @@ START: tuple[Patch, ...] = (
         ),
     ),
     Patch(
+        "dynamodb-batch-keys",
+        "BatchWriteItem duplicates found by key",
+        MOTO,
+        (
+            wrap(
+                "moto.dynamodb.responses",
+                "DynamoHandler.batch_write_item",
+                "26221a09e2b2",
+                f"{_E}.dynamodb_batch:keys_checked",
+            ),
+            put(
+                "moto.dynamodb.responses",
+                "dynamo_json_dump",
+                "2aa70fe4a931",
+                f"{_E}.dynamodb_batch:distinct",
+            ),
+        ),
+    ),
+    Patch(
         "moto-one-model-loader",
         "botocore models read by one loader",
         MOTO,
