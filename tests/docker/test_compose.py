@@ -161,8 +161,9 @@ def test_aws_listens_on_4566_as_the_cellenics_account(spec: dict[str, Any]) -> N
 
 
 ENGINE_COMMAND = "python -m inframock.engine 0.0.0.0 4566"
-MOTO_DEPENDENCIES = {"moto", "werkzeug", "requests"}
-"""What the moto image has besides the standard library."""
+MOTO_DEPENDENCIES = {"moto", "werkzeug", "requests", "boto3", "botocore"}
+"""What the moto image has besides the standard library (moto requires each;
+moto's own backends import boto3 and botocore)."""
 
 
 def test_aws_runs_inframocks_engine_on_the_moto_image(spec: dict[str, Any]) -> None:
