@@ -600,12 +600,14 @@ RELOAD = ["run", "--rm", "--no-deps", "populate"]
 
 
 @pytest.mark.parametrize(
-    ("command", "compose_args"),
+    ("command", "compose_calls"),
     [
-        (["run"], ["up", "--build"]),
-        (["reload-data"], RELOAD),
-        (["reload-data", "--all"], RELOAD + SEED_COMMAND + ["--all"]),
-        (["stop"], ["down", "--volumes"]),
+        (["run"], [["up", "--build"]]),
+        (["reload-data"], [RELOAD]),
+        (["reload-data", "--all"], [RELOAD + SEED_COMMAND + ["--all"]]),
+        # stopped first: a foreground `up` sees each container exit before
+        # `down` removes it (Compose 2.40 panicked: docker/compose#13559)
+        (["stop"], [["stop"], ["down", "--volumes"]]),
     ],
 )
 def test_the_docker_road_hands_each_command_to_compose(
@@ -613,7 +615,7 @@ def test_the_docker_road_hands_each_command_to_compose(
     tmp_path: Path,
     moto_endpoint: str,
     command: list[str],
-    compose_args: list[str],
+    compose_calls: list[list[str]],
 ) -> None:
     standins.docker(info=0, compose_version=0, compose_exit=7)
     port = moto_endpoint.rsplit(":", 1)[1]  # reload-data needs a stack answering
@@ -622,7 +624,9 @@ def test_the_docker_road_hands_each_command_to_compose(
     # `run` also follows the engine's events for its banner
     # (tests/docker/test_docker_road.py)
     calls = [c for c in standins.calls() if c[:2] != ["docker", "events"]]
-    assert calls == [INFO, COMPOSE_VERSION, DOCKER_COMPOSE + compose_args]
+    assert calls == [INFO, COMPOSE_VERSION] + [
+        DOCKER_COMPOSE + a for a in compose_calls
+    ]
     assert result.returncode == 7, result.stdout  # compose's own exit status
     assert "docker road: INFRAMOCK_RUNTIME=auto, a Docker engine answers" in (
         result.stdout
@@ -725,6 +729,7 @@ def test_the_docker_compose_binary_stands_in_for_the_plugin(
     assert standins.calls() == [
         INFO,
         COMPOSE_VERSION,
+        ["docker-compose", *ON_PROJECT, "stop"],
         ["docker-compose", *ON_PROJECT, "down", "--volumes"],
     ]
 

@@ -313,7 +313,7 @@ def assert_stops_leaving_nothing(stack: DockerStack) -> None:
     """`make stop` ends `make run` cleanly: ports free, no container left."""
     result = stack.cli("stop")
     assert result.returncode == 0, result.stdout
-    assert stack.process.wait(timeout=STOPPED_WITHIN) == 0
+    assert stack.process.wait(timeout=STOPPED_WITHIN) == 0, stack.output
     assert stack.ports_free()
     assert not stack.containers("-a")
 
@@ -533,7 +533,7 @@ def test_the_current_profile_runs_its_services_and_relays_to_the_host(  # pylint
 
         stopped = stack.cli("stop")
         assert stopped.returncode == 0, stopped.stdout
-        assert stack.process.wait(timeout=STOPPED_WITHIN) == 0
+        assert stack.process.wait(timeout=STOPPED_WITHIN) == 0, stack.output
         assert not stack.containers("-a")
     finally:
         stack.down()

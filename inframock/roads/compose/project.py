@@ -54,7 +54,8 @@ STATES = ("ps", "--all", "--format", "json")
 """The same as data: one JSON object per container (Compose >= 2.21: one a
 line; older: one JSON array)."""
 STOP = ("stop",)
-"""What the watchdog runs when `make run` dies: the ports are free again."""
+"""What the watchdog runs when `make run` dies (the ports are free again), and
+`make stop` before `down`."""
 ENGINE_VERSION = (
     "exec",
     "-T",

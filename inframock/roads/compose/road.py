@@ -1,14 +1,16 @@
 """The Docker road behind the Road interface: the Compose project of this
 checkout.
 
-`make run` stays Compose's parent (`up.py`: it prints the banner); `stop`,
-`logs`, `reload-data` and `clean-sql` hand the process over to the Compose or
-Docker command that does it, so its signals and exit status are its own.
+`make run` stays Compose's parent (`up.py`: it prints the banner); `stop`
+(once the containers are stopped), `logs`, `reload-data` and `clean-sql`
+hand the process over to the Compose or Docker command that does it, so its
+signals and exit status are its own.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 from typing import TYPE_CHECKING
 
 from inframock.core.errors import UsageError
@@ -21,6 +23,7 @@ from inframock.roads.compose.probes import (
 )
 from inframock.roads.compose.project import (
     COMPOSE_FILE,
+    STOP,
     down_args,
     logs_args,
     pg_data_volume,
@@ -83,6 +86,11 @@ class ComposeRoad(Road):
         )
 
     def stop(self, settings: Settings) -> Outcome:
+        """The containers stopped, then removed (`down`). A `make run` in
+        the foreground then sees each of them exit before it is gone: removed
+        while Compose's `up` still watched it, a container made Compose 2.40
+        panic (docker/compose#13559), and `make run` end with status 2."""
+        subprocess.run(self.command(STOP), check=False, stdin=subprocess.DEVNULL)
         return Handover(self.command(down_args(self)))
 
     def logs(self, settings: Settings, follow: bool, lines: int | None) -> Outcome:
